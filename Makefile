@@ -1,0 +1,48 @@
+# airflow-audit: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MELTANO := $(BIN)/meltano
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# uv's cache is shared between the project venv and every plugin venv.
+export UV_LINK_MODE ?= copy
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+AIRFLOW_VERSION ?= 2.10.5
+
+PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
+	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
+
+.PHONY: install demo test test-all lint docs clean
+
+install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
+
+$(VENV)/.requirements-installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	@touch $@
+
+$(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
+	$(MELTANO) install
+	@touch $@
+
+demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, print a summary
+	$(BIN)/python scripts/demo.py --airflow-version $(AIRFLOW_VERSION)
+
+test: install ## The test suite (every test that proves an issue's promise)
+	$(BIN)/pytest -m "not slow"
+
+test-all: install ## Every test, the slow scenarios included
+	$(BIN)/pytest
+
+lint: install ## ruff on the Python code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+docs: install ## Generate the dbt docs and serve them on http://localhost:8080
+	$(MELTANO) invoke dbt-duckdb docs-generate
+	$(MELTANO) invoke dbt-duckdb docs-serve
+
+clean: ## Remove generated files (keeps .venv)
+	rm -rf .meltano output transform/target transform/logs .demo

@@ -1,0 +1,1 @@
+"""tap-airflow-metadb: tap-postgres scoped to Airflow's metadata tables, secrets excluded."""

@@ -1,0 +1,145 @@
+"""The Airflow metadata database: where it is, which Airflow wrote it, which tables it has."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+
+from tap_airflow_metadb import airflow_versions
+from tap_airflow_metadb.errors import UserError
+
+URL_SETTINGS = ("AIRFLOW_AUDIT_SOURCE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+
+
+def resolve_source_url(configured: str | None, environ: Mapping[str, str] = os.environ) -> URL:
+    """The source URL: AIRFLOW_AUDIT_SOURCE_URL, else Airflow's own SQL_ALCHEMY_CONN."""
+    raw = (configured or "").strip()
+    origin = "AIRFLOW_AUDIT_SOURCE_URL"
+    if not raw:
+        for name in URL_SETTINGS:
+            if environ.get(name, "").strip():
+                raw, origin = environ[name].strip(), name
+                break
+    if not raw:
+        raise UserError(
+            "No Airflow database to read: set AIRFLOW_AUDIT_SOURCE_URL to its URL "
+            "(postgresql://user:password@host:5432/airflow), or run where Airflow's "
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is set."
+        )
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise UserError(
+            f"{origin} is not a database URL: write it as "
+            "postgresql://user:password@host:5432/airflow."
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise UserError(
+            f"{origin} points at a {url.get_backend_name()} database: airflow-audit reads "
+            "Airflow metadata databases on PostgreSQL only."
+        )
+    if not url.password:
+        raise UserError(
+            f"{origin} has no password: tap-postgres needs one even where the server trusts "
+            "the user; add it as postgresql://user:password@host:5432/airflow."
+        )
+    return url.set(drivername="postgresql+psycopg2")
+
+
+def describe(url: URL) -> str:
+    """host:port/database, never the password."""
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a look at the database found."""
+
+    airflow_version: str
+    revision: str
+    tables: frozenset[str]
+    columns: Mapping[str, frozenset[str]]
+
+
+def inspect_source(url: URL, schema: str) -> SourceInfo:
+    """Connect, identify the Airflow version from Alembic, and list the tables."""
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 15})
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "select table_name, column_name from information_schema.columns "
+                    "where table_schema = :schema"
+                ),
+                {"schema": schema},
+            ).all()
+            columns: dict[str, set[str]] = {}
+            for table, column in rows:
+                columns.setdefault(table, set()).add(column)
+            if "alembic_version" not in columns:
+                raise UserError(
+                    f"The database {describe(url)} has no Airflow metadata in schema {schema!r} "
+                    "(no alembic_version table): point AIRFLOW_AUDIT_SOURCE_URL at Airflow's "
+                    "own database, and set AIRFLOW_AUDIT_SOURCE_SCHEMA if Airflow uses another "
+                    "schema."
+                )
+            revision = conn.execute(
+                sa.text(f'select version_num from "{schema}".alembic_version')
+            ).scalar()
+    except OperationalError as exc:
+        raise UserError(connection_problem(url, exc)) from None
+    except ProgrammingError as exc:
+        raise UserError(
+            f"Cannot read the Airflow database {describe(url)} as user {url.username!r}: "
+            f"{first_line(exc)}; grant it SELECT on Airflow's tables."
+        ) from None
+    finally:
+        engine.dispose()
+
+    revision = revision or ""
+    version = airflow_versions.airflow_version_for(revision)
+    if version is not None and not airflow_versions.is_supported(version):
+        raise UserError(
+            f"The database {describe(url)} was written by Airflow {version} (alembic revision "
+            f"{revision}), which airflow-audit does not support: it reads Airflow "
+            f"{airflow_versions.MIN_SUPPORTED} and later; upgrade Airflow first."
+        )
+    label = version or f"of unknown alembic revision {revision!r}"
+    return SourceInfo(
+        airflow_version=label,
+        revision=revision,
+        tables=frozenset(columns),
+        columns={t: frozenset(c) for t, c in columns.items()},
+    )
+
+
+def connection_problem(url: URL, exc: OperationalError) -> str:
+    """One sentence for a failed connection."""
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    where = describe(url)
+    if "password authentication failed" in message or "no password supplied" in message:
+        return (
+            f"The Airflow database {where} refused the password of user {url.username!r}: "
+            "check the user and password in AIRFLOW_AUDIT_SOURCE_URL."
+        )
+    if "does not exist" in message and "database" in message:
+        return (
+            f"The server at {url.host}:{url.port or 5432} has no database {url.database!r}: "
+            "check the database name in AIRFLOW_AUDIT_SOURCE_URL."
+        )
+    return (
+        f"Cannot reach the Airflow database {where} ({first_line(exc.orig or exc)}): check that "
+        "it is running and that the host and port in AIRFLOW_AUDIT_SOURCE_URL are right."
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0].strip().rstrip(".") if text else type(exc).__name__
