@@ -39,14 +39,16 @@ def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope
     """Resolve the source and the scope; return tap-postgres' config and what was found."""
     schema = (config.get("source_schema") or "").strip() or "public"
     tables = parse_table_list(config.get("tables"), "AIRFLOW_AUDIT_TABLES")
-    additional = parse_table_list(config.get("additional_tables"), "AIRFLOW_AUDIT_ADDITIONAL_TABLES")
+    additional = parse_table_list(
+        config.get("additional_tables"), "AIRFLOW_AUDIT_ADDITIONAL_TABLES"
+    )
     url = resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url"))
     info = inspect_source(url, schema)
     scope = resolve_scope(tables, additional, info.tables, info.airflow_version)
     for table, why in scope.skipped:
         notice(f"skipping default table {table}: not in this database ({why}).")
     notice(
-        f"Airflow {info.airflow_version} at {describe(url)}: copying {len(scope.tables)} "
+        f"{describe(url)} holds the Airflow {info.airflow_version}: copying {len(scope.tables)} "
         f"tables ({', '.join(scope.tables)})."
     )
     tap_config = {k: v for k, v in config.items() if k not in OWN_SETTINGS}

@@ -111,7 +111,8 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
             f"{revision}), which airflow-audit does not support: it reads Airflow "
             f"{airflow_versions.MIN_SUPPORTED} and later; upgrade Airflow first."
         )
-    label = version or f"of unknown alembic revision {revision!r}"
+    # A release without migrations keeps its predecessor's head: say "schema", not "release".
+    label = f"{version} schema" if version else f"schema of unknown alembic revision {revision!r}"
     return SourceInfo(
         airflow_version=label,
         revision=revision,

@@ -273,9 +273,9 @@ class DuckDBTarget:
         assert table.handle is not None
         table.handle.close()
         table.handle = None
-        record_type = "STRUCT(" + ", ".join(
-            f"{quote(c)} {t}" for c, t in table.columns.items()
-        ) + ")"
+        record_type = (
+            "STRUCT(" + ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items()) + ")"
+        )
         reader = (
             f"read_json({sql_string(str(table.spool))}, format='newline_delimited', "
             f"columns={{'record': {sql_string(record_type)}, 'version': 'BIGINT', "

@@ -23,9 +23,7 @@ _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 def legal_for(warehouse: str, name: str) -> str:
     """Make `name` legal where a warehouse forbids characters (BigQuery: no `-`)."""
     if warehouse not in WAREHOUSES:
-        raise UserError(
-            f"Unknown warehouse {warehouse!r}: choose one of {', '.join(WAREHOUSES)}."
-        )
+        raise UserError(f"Unknown warehouse {warehouse!r}: choose one of {', '.join(WAREHOUSES)}.")
     if warehouse == "bigquery":
         return name.replace("-", "_")
     return name

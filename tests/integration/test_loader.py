@@ -1,0 +1,219 @@
+"""The DuckDB loader, as Meltano runs it: the installed executable fed real Singer messages.
+
+PyPI's target-duckdb 0.8.0 drops a batch's first row when DuckDB takes it for a CSV header;
+these tests prove this loader loses nothing at batch boundaries, never duplicates, deletes only
+after a complete full-table read, and passes STATE on only once the rows before it are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support import ROOT
+
+TARGET = ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-airflow-duckdb"
+STREAM = "public-dag_run"
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": STREAM,
+    "key_properties": ["id"],
+    "schema": {
+        "properties": {
+            "id": {"type": ["integer"]},
+            "dag_id": {"type": ["string", "null"]},
+            "state": {"type": ["string", "null"]},
+            "start_date": {"type": ["string", "null"], "format": "date-time"},
+            "conf": {"type": ["string", "number", "integer", "array", "object", "boolean"]},
+            "note": {"type": ["string", "null"]},
+        }
+    },
+}
+
+
+def record(i: int, version: int | None = None, **overrides) -> dict:
+    # Every value a string on purpose: a CSV sniffer takes such a first row for a header.
+    row = {
+        "id": i,
+        "dag_id": f"dag_{i % 7}",
+        "state": "success" if i % 3 else "failed",
+        "start_date": f"2024-01-{1 + i % 28:02d}T10:00:00.123456+02:00",
+        "conf": {"n": i, "nested": [i, "x"]} if i % 2 else None,
+        "note": 'multi\nline, with "quotes" and , commas' if i % 5 == 0 else f"run {i}",
+    }
+    row.update(overrides)
+    message = {"type": "RECORD", "stream": STREAM, "record": row}
+    if version is not None:
+        message["version"] = version
+    return message
+
+
+def run_target(messages: list[dict], tmp_path: Path, **config) -> list[str]:
+    config = {"path": str(tmp_path / "wh.duckdb"), "batch_size_rows": 7, **config}
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps(config))
+    stdin = "".join(json.dumps(m, separators=(",", ":")) + "\n" for m in messages)
+    done = subprocess.run(
+        [str(TARGET), "--config", str(config_file)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def rows(tmp_path: Path, where: str = "") -> list[tuple]:
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        return con.execute(
+            f'select id, dag_id, state, note, _sdc_deleted_at is not null from "airflow-local".dag_run {where} order by id'
+        ).fetchall()
+
+
+@pytest.mark.parametrize("count", [1, 6, 7, 8, 14, 15, 100])
+def test_no_row_lost_at_batch_boundaries(tmp_path, count):
+    run_target([SCHEMA, *(record(i) for i in range(1, count + 1))], tmp_path)
+    got = rows(tmp_path)
+    assert [r[0] for r in got] == list(range(1, count + 1))
+    assert got[4][3] == 'multi\nline, with "quotes" and , commas' if count >= 5 else True
+
+
+def test_types_and_time_zones(tmp_path):
+    run_target([SCHEMA, record(1), record(2)], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        types = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'airflow-local' and table_name = 'dag_run'"
+            ).fetchall()
+        )
+        start, conf = con.execute(
+            "select strftime(start_date at time zone 'UTC', '%Y-%m-%d %H:%M:%S.%f'), conf::varchar "
+            'from "airflow-local".dag_run where id = 1'
+        ).fetchone()
+    assert types["id"] == "BIGINT"
+    assert types["start_date"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["conf"] == "JSON"
+    assert start == "2024-01-02 08:00:00.123456"
+    assert json.loads(conf) == {"n": 1, "nested": [1, "x"]}
+
+
+def test_resent_rows_are_upserted_not_duplicated(tmp_path):
+    run_target([SCHEMA, *(record(i) for i in range(1, 11))], tmp_path)
+    # The tap's inclusive bookmark re-sends boundary rows; a row may even repeat in one batch.
+    run_target(
+        [SCHEMA, record(9), record(10, state="queued"), record(10, state="running"), record(11)],
+        tmp_path,
+    )
+    got = rows(tmp_path)
+    assert [r[0] for r in got] == list(range(1, 12))
+    assert got[9][2] == "running"
+
+
+def test_full_table_deletes_only_after_the_read_completes(tmp_path):
+    activate = {"type": "ACTIVATE_VERSION", "stream": STREAM}
+    run_target(
+        [
+            SCHEMA,
+            {**activate, "version": 1},
+            *(record(i, 1) for i in range(1, 21)),
+            {**activate, "version": 1},
+        ],
+        tmp_path,
+    )
+    assert len(rows(tmp_path)) == 20
+    # Interrupted read of version 2 (no closing ACTIVATE_VERSION): nothing may disappear.
+    run_target([SCHEMA, {**activate, "version": 2}, *(record(i, 2) for i in range(1, 6))], tmp_path)
+    assert len(rows(tmp_path)) == 20
+    # Complete read of version 3 with rows 1-5: the other 15 were deleted at the source.
+    run_target(
+        [
+            SCHEMA,
+            {**activate, "version": 3},
+            *(record(i, 3) for i in range(1, 6)),
+            {**activate, "version": 3},
+        ],
+        tmp_path,
+    )
+    assert [r[0] for r in rows(tmp_path)] == [1, 2, 3, 4, 5]
+    # A complete read of an empty table empties it.
+    run_target([SCHEMA, {**activate, "version": 4}, {**activate, "version": 4}], tmp_path)
+    assert rows(tmp_path) == []
+
+
+def test_archive_mode_keeps_deleted_rows_marked(tmp_path):
+    activate = {"type": "ACTIVATE_VERSION", "stream": STREAM}
+    run_target(
+        [
+            SCHEMA,
+            {**activate, "version": 1},
+            *(record(i, 1) for i in range(1, 11)),
+            {**activate, "version": 1},
+        ],
+        tmp_path,
+        mode="archive",
+    )
+    run_target(
+        [
+            SCHEMA,
+            {**activate, "version": 2},
+            *(record(i, 2) for i in range(1, 4)),
+            {**activate, "version": 2},
+        ],
+        tmp_path,
+        mode="archive",
+    )
+    got = rows(tmp_path)
+    assert len(got) == 10
+    assert [r[0] for r in got if r[4]] == list(range(4, 11))
+    # A row that comes back at the source is live again.
+    run_target(
+        [
+            SCHEMA,
+            {**activate, "version": 3},
+            *(record(i, 3) for i in range(1, 6)),
+            {**activate, "version": 3},
+        ],
+        tmp_path,
+        mode="archive",
+    )
+    assert [r[0] for r in rows(tmp_path) if not r[4]] == [1, 2, 3, 4, 5]
+
+
+def test_state_is_passed_on_only_after_the_rows_before_it_are_stored(tmp_path):
+    state = {"type": "STATE", "value": {"bookmarks": {STREAM: {"replication_key_value": 5}}}}
+    out = run_target(
+        [SCHEMA, *(record(i) for i in range(1, 6)), state], tmp_path, batch_size_rows=1000
+    )
+    assert [json.loads(line) for line in out] == [state["value"]]
+    assert len(rows(tmp_path)) == 5
+
+
+@pytest.mark.parametrize(
+    ("config", "phrase"),
+    [
+        ({"env_slug": "Bad Slug"}, "cannot make a schema name"),
+        ({"mode": "append"}, "AIRFLOW_AUDIT_MODE"),
+    ],
+)
+def test_bad_configuration_is_one_sentence_and_loses_nothing(tmp_path, config, phrase):
+    run_target([SCHEMA, record(1)], tmp_path)
+    config_file = tmp_path / "bad.json"
+    config_file.write_text(json.dumps({"path": str(tmp_path / "wh.duckdb"), **config}))
+    done = subprocess.run(
+        [str(TARGET), "--config", str(config_file)],
+        input=json.dumps(SCHEMA) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert phrase in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert len(rows(tmp_path)) == 1
