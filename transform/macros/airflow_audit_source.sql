@@ -1,0 +1,131 @@
+{#-
+    Version-tolerant reading of a raw Airflow table.
+
+    The loader writes whatever the Airflow version has (2.x and 3.x differ column for column) and may not
+    write a table at all (not selected; task_fail on 3.x; ab_* without the FAB provider). A staging model
+    therefore never selects `*` or names a raw column directly; it does:
+
+        {%- set raw = airflow_audit_inspect_source(source('airflow', 'dag_run')) -%}
+        select
+            {{ airflow_audit_column(raw, 'id', 'bigint') }} as dag_run_id,
+            ...
+            {{ airflow_audit_loader_columns(raw) }}
+        {{ airflow_audit_from(raw) }}
+
+    which compiles to casts of the columns that exist, typed nulls for those that do not, and, when the
+    table itself is missing, an empty relation with the same typed columns (`select ... where 1 = 0`).
+-#}
+
+
+{#- Looks the source table up in the warehouse. Returns {'relation': <relation or none>, 'columns': {lowercased
+    name: Column}}. relation is none when the table does not exist; that is logged, and is an error when the
+    whole raw schema is missing (wrong database, env slug or destination schema), unless the var
+    airflow_audit_allow_missing_raw_schema is true. -#}
+{% macro airflow_audit_inspect_source(source_relation) -%}
+    {%- if not execute -%}
+        {#- Parsing: no warehouse access; the SQL rendered now is never run. -#}
+        {{- return({'relation': none, 'columns': {}}) -}}
+    {%- endif -%}
+
+    {%- if model.resource_type == 'unit_test' -%}
+        {#- A dbt unit test: source_relation is the test's fixture (a CTE), which cannot be introspected.
+            The test lists the raw columns its fixture holds in the var airflow_audit_unit_test_columns
+            (`overrides: vars:`); the others are absent, as in a warehouse loaded from an Airflow version
+            that lacks them. Fixtures use `format: sql`, so no raw table is needed either. -#}
+        {%- set columns = {} -%}
+        {%- for name in var('airflow_audit_unit_test_columns', []) -%}
+            {%- do columns.update({name | lower: api.Column.create(name, 'unknown')}) -%}
+        {%- endfor -%}
+        {{- return({'relation': source_relation, 'columns': columns}) -}}
+    {%- endif -%}
+
+    {%- if source_relation.schema != airflow_audit_raw_schema() -%}
+        {{- exceptions.raise_compiler_error(
+            "Source " ~ source_relation ~ " is not in the raw schema " ~ airflow_audit_raw_schema()
+            ~ ": the schema rule in models/staging/airflow/_airflow__sources.yml and the macro "
+            ~ "airflow_audit_raw_schema() disagree; make them the same.") -}}
+    {%- endif -%}
+
+    {%- set found = adapter.get_relation(
+            database=source_relation.database,
+            schema=source_relation.schema,
+            identifier=source_relation.identifier) -%}
+
+    {%- if found is none -%}
+        {%- if not adapter.check_schema_exists(source_relation.database, source_relation.schema)
+                and not var('airflow_audit_allow_missing_raw_schema', false) -%}
+            {{- exceptions.raise_compiler_error(
+                "The raw schema " ~ source_relation.schema ~ " does not exist in database "
+                ~ source_relation.database ~ " (target " ~ target.name ~ "): run the extract/load first, or "
+                ~ "check AIRFLOW_AUDIT_ENV_SLUG / AIRFLOW_AUDIT_DESTINATION_SCHEMA and the database the profile "
+                ~ "points at (AIRFLOW_AUDIT_DUCKDB_PATH for DuckDB); set the var "
+                ~ "airflow_audit_allow_missing_raw_schema=true to build empty models anyway.") -}}
+        {%- endif -%}
+        {%- do log("airflow_audit: " ~ source_relation ~ " does not exist; "
+                   ~ model.name ~ " will be built empty.", info=true) -%}
+        {{- return({'relation': none, 'columns': {}}) -}}
+    {%- endif -%}
+
+    {%- set columns = {} -%}
+    {%- for column in adapter.get_columns_in_relation(found) -%}
+        {%- do columns.update({column.name | lower: column}) -%}
+    {%- endfor -%}
+    {{- return({'relation': source_relation, 'columns': columns}) -}}
+{%- endmacro %}
+
+
+{#- One raw column, cast to a house type: the column if the loaded table has it, else a typed null.
+    kind: string | bigint | boolean | numeric | timestamp. Timestamps come out as the warehouse's
+    timestamp-without-time-zone type, in UTC (see airflow_audit_utc_timestamp). -#}
+{% macro airflow_audit_column(raw, column_name, kind) -%}
+    {%- set column = raw.columns.get(column_name | lower) -%}
+    {%- if column is none -%}
+        cast(null as {{ airflow_audit_type(kind) }})
+    {%- elif kind == 'timestamp' -%}
+        {{ airflow_audit_utc_timestamp(adapter.quote(column.name), column.data_type) }}
+    {%- else -%}
+        cast({{ adapter.quote(column.name) }} as {{ airflow_audit_type(kind) }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The FROM clause: the source table, or (table missing) a filter that makes the select an empty relation. -#}
+{% macro airflow_audit_from(raw) -%}
+    {%- if raw.relation is none -%}
+    where 1 = 0
+    {%- else -%}
+    from {{ raw.relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The loader's Singer metadata columns, renamed. Rows deleted at the source are kept (archive mode sets
+    _sdc_deleted_at); the marts decide what to do with them. No trailing comma. -#}
+{% macro airflow_audit_loader_columns(raw) -%}
+        {{ airflow_audit_column(raw, '_sdc_extracted_at', 'timestamp') }} as extracted_at,
+        {{ airflow_audit_column(raw, '_sdc_batched_at', 'timestamp') }} as loaded_at,
+        {{ airflow_audit_column(raw, '_sdc_deleted_at', 'timestamp') }} as deleted_at_source_at,
+        case
+            when {{ airflow_audit_column(raw, '_sdc_deleted_at', 'timestamp') }} is not null then true
+            else false
+        end as is_deleted_at_source
+{%- endmacro %}
+
+
+{#- House type names -> the adapter's type, through dbt's cross-database type macros. -#}
+{% macro airflow_audit_type(kind) -%}
+    {%- if kind == 'string' -%}
+        {{- return(dbt.type_string()) -}}
+    {%- elif kind == 'bigint' -%}
+        {{- return(dbt.type_bigint()) -}}
+    {%- elif kind == 'boolean' -%}
+        {{- return(dbt.type_boolean()) -}}
+    {%- elif kind == 'numeric' -%}
+        {{- return(dbt.type_numeric()) -}}
+    {%- elif kind == 'timestamp' -%}
+        {{- return(dbt.type_timestamp()) -}}
+    {%- else -%}
+        {{- exceptions.raise_compiler_error(
+            "airflow_audit_type: unknown kind '" ~ kind ~ "'; use string, bigint, boolean, numeric or timestamp.") -}}
+    {%- endif -%}
+{%- endmacro %}
