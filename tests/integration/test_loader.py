@@ -30,6 +30,9 @@ SCHEMA = {
             "start_date": {"type": ["string", "null"], "format": "date-time"},
             "conf": {"type": ["string", "number", "integer", "array", "object", "boolean"]},
             "note": {"type": ["string", "null"]},
+            # Columns named like Singer message fields (Airflow 3's dag_bundle has `version`).
+            "version": {"type": ["string", "null"]},
+            "time_extracted": {"type": ["string", "null"]},
         }
     },
 }
@@ -44,9 +47,16 @@ def record(i: int, version: int | None = None, **overrides) -> dict:
         "start_date": f"2024-01-{1 + i % 28:02d}T10:00:00.123456+02:00",
         "conf": {"n": i, "nested": [i, "x"]} if i % 2 else None,
         "note": 'multi\nline, with "quotes" and , commas' if i % 5 == 0 else f"run {i}",
+        "version": f"v{i}",
+        "time_extracted": "not a time",
     }
     row.update(overrides)
-    message = {"type": "RECORD", "stream": STREAM, "record": row}
+    message = {
+        "type": "RECORD",
+        "stream": STREAM,
+        "record": row,
+        "time_extracted": "2024-05-01T00:00:00+00:00",
+    }
     if version is not None:
         message["version"] = version
     return message
@@ -101,6 +111,12 @@ def test_types_and_time_zones(tmp_path):
     assert types["conf"] == "JSON"
     assert start == "2024-01-02 08:00:00.123456"
     assert json.loads(conf) == {"n": 1, "nested": [1, "x"]}
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        own = con.execute(
+            'select "version", "time_extracted", _sdc_extracted_at::varchar '
+            'from "airflow-local".dag_run where id = 2'
+        ).fetchone()
+    assert own == ("v2", "not a time", "2024-05-01 00:00:00+00")
 
 
 def test_resent_rows_are_upserted_not_duplicated(tmp_path):

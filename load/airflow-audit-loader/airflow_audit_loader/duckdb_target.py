@@ -284,11 +284,16 @@ class DuckDBTarget:
         keys = [quote(k) for k in table.key_properties]
         target = f"{quote(self.schema)}.{quote(table.table)}"
         columns = [quote(c) for c in table.columns]
+        # Message-level fields get names no Airflow column has (Airflow 3's dag_bundle has a
+        # `version` column of its own).
         batch = (
             "SELECT * FROM ("
-            f"SELECT row_number() OVER () AS __seq, {', '.join('record.' + c for c in columns)}, "
-            "time_extracted, version FROM " + reader + ") "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY __seq DESC) = 1"
+            "SELECT row_number() OVER () AS __airflow_audit_seq, "
+            + ", ".join(f"record.{c} AS {c}" for c in columns)
+            + ", time_extracted AS __airflow_audit_extracted_at, "
+            "version AS __airflow_audit_version FROM " + reader + ") "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
+            "ORDER BY __airflow_audit_seq DESC) = 1"
         )
         batched_at = dt.datetime.now(dt.timezone.utc)
         self.con.execute("BEGIN TRANSACTION")
@@ -301,7 +306,8 @@ class DuckDBTarget:
             self.con.execute(
                 f"INSERT INTO {target} ({', '.join(columns)}, _sdc_extracted_at, "
                 "_sdc_batched_at, _sdc_deleted_at, _sdc_table_version) "
-                f"SELECT {', '.join(columns)}, time_extracted, ?, NULL, version FROM __batch",
+                f"SELECT {', '.join(columns)}, __airflow_audit_extracted_at, ?, NULL, "
+                "__airflow_audit_version FROM __batch",
                 [batched_at],
             )
             self.con.execute("DROP TABLE __batch")

@@ -24,7 +24,8 @@ source as (
         {{ airflow_audit_column(raw, 'updated_at', 'timestamp') }} as updated_at,
         -- 2.x: external_trigger; 3.x: triggered_by
         {{ airflow_audit_column(raw, 'external_trigger', 'boolean') }} as raw_external_trigger,
-        {{ airflow_audit_column(raw, 'triggered_by', 'string') }} as raw_triggered_by,
+        -- Airflow 3 stores DagRunTriggeredByType member names (TIMETABLE, UI, ...): compare in lowercase
+        lower({{ airflow_audit_column(raw, 'triggered_by', 'string') }}) as raw_triggered_by,
         {{ airflow_audit_column(raw, 'triggering_user_name', 'string') }} as triggering_user_name,
         {{ airflow_audit_column(raw, 'creating_job_id', 'bigint') }} as creating_job_id,
         {{ airflow_audit_column(raw, 'scheduled_by_job_id', 'bigint') }} as scheduled_by_job_id,
