@@ -21,7 +21,7 @@ from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, reso
 
 PROG = "tap-airflow-metadb"
 # Settings of this wrapper; everything else is passed to tap-postgres as it is.
-OWN_SETTINGS = ("source_url", "source_schema", "tables", "additional_tables")
+OWN_SETTINGS = ("source_url", "source_schema", "tables", "additional_tables", "full_refresh")
 
 
 def notice(message: str) -> None:
@@ -42,6 +42,7 @@ def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope
     additional = parse_table_list(
         config.get("additional_tables"), "AIRFLOW_AUDIT_ADDITIONAL_TABLES"
     )
+    full_refresh = parse_full_refresh(config.get("full_refresh"))
     url = resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url"))
     info = inspect_source(url, schema)
     scope = resolve_scope(tables, additional, info.tables, info.airflow_version)
@@ -57,10 +58,22 @@ def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope
     tap_config["sqlalchemy_url"] = url.render_as_string(hide_password=False)
     tap_config["filter_schemas"] = [schema]
     tap_config["emit_activate_version_messages"] = True
+    tap_config["airflow_audit_full_refresh"] = full_refresh
     user_maps = dict(tap_config.get("stream_maps") or {})
     user_maps.update(secret_stream_maps(schema, scope.tables))
     tap_config["stream_maps"] = user_maps
     return tap_config, schema, info, scope
+
+
+def parse_full_refresh(raw: object) -> list[str]:
+    """AIRFLOW_AUDIT_FULL_REFRESH: tables to read in full this time (`*` or `all`: every one)."""
+    if isinstance(raw, bool):
+        return ["*"] if raw else []
+    if isinstance(raw, str) and raw.strip().lower() in {"*", "all", "true", "1", "yes"}:
+        return ["*"]
+    if isinstance(raw, str) and raw.strip().lower() in {"false", "0", "no"}:
+        return []
+    return parse_table_list(raw, "AIRFLOW_AUDIT_FULL_REFRESH") or []
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,18 +1,197 @@
-"""tap-postgres, closing every full-table read with a second ACTIVATE_VERSION."""
+"""tap-postgres, reading every table in one consistent snapshot, incrementally by row version.
+
+Why PostgreSQL's row versions and not Airflow's `updated_at`: Airflow 2.4 has no `updated_at` on
+`dag_run`/`task_instance`, and later versions change rows without bumping it (a backfill, bulk
+state changes).  Every insert or update of a row gives it a new `xmin` (the writing transaction),
+whatever Airflow does, so "rows whose xmin is newer than the last snapshot" is every change, on
+every Airflow version.  See extract/tap-airflow-metadb/README.md for the full argument.
+
+Each stream is read in its own REPEATABLE READ, read-only transaction.  Its bookmark is that
+snapshot's xmin: the oldest transaction still running when it was taken.  Everything older was
+visible and read; anything from that transaction on is read again next time, so a row committed
+while the tap ran is never missed (a row may be sent twice; the loaders upsert).  The bookmark
+advances only after the stream's last record, so an interrupted run repeats the read.
+
+Deletes are not visible this way: `airflow-audit-reconcile` finds them by comparing keys.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from singer_sdk import singerlib as singer
+from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
+
+from tap_airflow_metadb.replication import (
+    BOOKMARK_KEY,
+    SOURCE_KEY,
+    EXTRACTS_SCHEMA,
+    EXTRACTS_STREAM,
+    is_incremental,
+    usable_bookmark,
+)
+
+
+def notice(message: str) -> None:
+    print(f"tap-airflow-metadb: {message}", file=sys.stderr, flush=True)
+
+
+# xid arithmetic is modulo 2**32; a bookmark this far behind may have wrapped: read in full.
+MAX_BOOKMARK_AGE = 2**31 - 10_000_000
+
+
+class SnapshotStream(PostgresStream):
+    """One Airflow table, read in one snapshot, incrementally where policy allows."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._full_read: bool | None = None
+        self._source_identity: str | None = None
+
+    @property
+    def table(self) -> str:
+        return self.name.rsplit("-", 1)[-1]
+
+    @property
+    def full_read(self) -> bool:
+        """Read the whole table (first sync, full refresh, or a table kept small)?"""
+        if self._full_read is None:
+            refresh = self.config.get("airflow_audit_full_refresh") or []
+            same_source = self.stream_state.get(SOURCE_KEY) == self.source_identity
+            if self.stream_state.get(BOOKMARK_KEY) is not None and not same_source:
+                notice(
+                    f"{self.table}: the bookmark belongs to another database or an earlier copy "
+                    "of this table; reading in full."
+                )
+            self._full_read = (
+                not is_incremental(self.table)
+                or "*" in refresh
+                or self.table in refresh
+                or self.stream_state.get(BOOKMARK_KEY) is None
+                or not same_source
+            )
+        return self._full_read
+
+    @property
+    def source_identity(self) -> str:
+        """Which table of which database a bookmark belongs to: its xids mean nothing elsewhere.
+
+        The cluster's system identifier where the user may read it, the database's and the
+        table's OIDs (a restored or recreated table gets new ones).
+        """
+        if self._source_identity is None:
+            with self.connector._engine.connect() as conn:
+                database_oid, table_oid = conn.execute(
+                    sa.text(
+                        "select (select oid from pg_database where datname = current_database()), "
+                        "cast(cast(:table as regclass) as oid)"
+                    ).bindparams(table=str(self.fully_qualified_name))
+                ).one()
+                try:
+                    with conn.begin_nested():
+                        system_id = conn.execute(
+                            sa.text("select system_identifier from pg_control_system()")
+                        ).scalar()
+                except sa.exc.DBAPIError:
+                    system_id = None
+            self._source_identity = f"{system_id or '-'}/{database_oid}/{table_oid}"
+        return self._source_identity
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        # A full read is a new version of the table: loaders remove (or, in archive mode,
+        # mark) rows the read did not return, once the tap says the read is complete.
+        return self.full_read
+
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        query = self.build_query(context=context)
+        engine = self.connector._engine
+        with (
+            engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            ) as conn,
+            conn.begin(),
+        ):
+            snap_xmin, snap_xmax = conn.execute(
+                sa.text(
+                    "select txid_snapshot_xmin(txid_current_snapshot()), "
+                    "txid_snapshot_xmax(txid_current_snapshot())"
+                )
+            ).one()
+            bookmark = usable_bookmark(
+                self.stream_state.get(BOOKMARK_KEY), snap_xmax, MAX_BOOKMARK_AGE
+            )
+            if self.full_read or bookmark is None:
+                if not self.full_read:
+                    notice(
+                        f"{self.table}: the bookmark is unusable (more than two billion "
+                        "transactions old, or from a restored database); reading in full."
+                    )
+            else:
+                query = query.where(
+                    sa.text("age(xmin) <= age(cast(:bookmark as xid))").bindparams(
+                        bookmark=str(bookmark % 2**32)
+                    )
+                )
+            full = self.full_read or bookmark is None
+            notice(f"{self.table}: reading {'in full' if full else 'changes only'}.")
+            sent = 0
+            result = conn.execution_options(stream_results=True, max_row_buffer=5000)
+            for row in result.execute(query).mappings():
+                sent += 1
+                yield dict(row)
+            source_rows = conn.execute(
+                sa.text(f"select count(*) from {self.fully_qualified_name}")
+            ).scalar_one()
+        notice(f"{self.table}: {sent} of {source_rows} rows read.")
+        self.stream_state[BOOKMARK_KEY] = int(snap_xmin)
+        self.stream_state[SOURCE_KEY] = self.source_identity
+        self.state_manager.is_flushed = False
+        self._tap.write_extract(
+            {
+                "table_name": self.table,
+                "snapshot_xmin": int(snap_xmin),
+                "snapshot_xmax": int(snap_xmax),
+                "previous_bookmark": bookmark if not self.full_read else None,
+                "full_read": full,
+                "records_sent": sent,
+                "source_rows": int(source_rows),
+            }
+        )
 
 
 class AirflowMetadbTap(TapPostgres):
-    """TapPostgres whose full-table streams announce when they have been read completely.
+    """TapPostgres reading Airflow's tables in snapshots, and saying when a full read is done.
 
     The SDK sends ACTIVATE_VERSION before a full-table stream's records; a loader must not
     delete rows missing from the new version until the read is known to be complete, so the
-    same message is sent again after the stream's last record.  A loader that sees the second
-    message knows the version is whole (see load/airflow-audit-loader).
+    same message is sent again after the stream's last record.  After every stream it also
+    sends one record to `_airflow_audit_extracts` (the snapshot it was read in and the source's
+    row count then), which `airflow-audit-reconcile` checks the warehouse against.
     """
+
+    def discover_streams(self) -> list[SnapshotStream]:
+        connector = self.connector
+        return [
+            SnapshotStream(self, entry, connector=connector)
+            for entry in self.catalog_dict["streams"]
+        ]
+
+    def write_extract(self, record: dict[str, Any]) -> None:
+        if not getattr(self, "_extracts_schema_sent", False):
+            self.write_message(
+                singer.SchemaMessage(
+                    stream=EXTRACTS_STREAM, schema=EXTRACTS_SCHEMA, key_properties=["table_name"]
+                )
+            )
+            self._extracts_schema_sent = True
+        record = {"extracted_at": datetime.now(timezone.utc).isoformat(), **record}
+        self.write_message(singer.RecordMessage(stream=EXTRACTS_STREAM, record=record))
 
     def sync_all(self) -> None:
         self._reset_state_progress_markers()
@@ -29,5 +208,6 @@ class AirflowMetadbTap(TapPostgres):
             version = getattr(stream, "_stream_version", None)
             if stream.replication_method == "FULL_TABLE" and version is not None:
                 stream._write_activate_version_message(version)
+            stream._write_state_message()
         for stream in self.streams.values():
             stream.log_sync_costs()

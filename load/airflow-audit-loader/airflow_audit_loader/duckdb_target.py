@@ -29,6 +29,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -133,15 +134,7 @@ class DuckDBTarget:
         self.pending_state: bytes | None = None
         self.spool_dir = Path(tempfile.mkdtemp(prefix="airflow-audit-duckdb-"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise UserError(
-                    f"The DuckDB file {self.path} is in use by another process (another sync, or "
-                    "a dbt or client session): wait for it to finish, then run again."
-                ) from exc
-            raise UserError(f"Cannot open the DuckDB file {self.path}: {exc}") from exc
+        self.con = open_duckdb(self.path, int(config.get("lock_timeout_seconds") or 600))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
 
@@ -330,6 +323,31 @@ class DuckDBTarget:
                 table.handle.close()
         self.con.close()
         shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+
+def open_duckdb(path: Path, wait_seconds: int) -> duckdb.DuckDBPyConnection:
+    """Open the file for writing; DuckDB allows one writing process, so wait for it."""
+    deadline = time.monotonic() + wait_seconds
+    waited = False
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise UserError(f"Cannot open the DuckDB file {path}: {exc}") from exc
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"The DuckDB file {path} stayed in use by another process (another sync, or "
+                    f"a dbt or client session) for {wait_seconds} s: let it finish, then run again."
+                ) from exc
+            if not waited:
+                print(
+                    f"{PROG}: {path} is in use by another process; waiting for it.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                waited = True
+            time.sleep(1)
 
 
 def normalise_type(name: str) -> str:

@@ -1,0 +1,84 @@
+"""airflow-audit-target-bigquery: z3z1ma's target-bigquery, under the project's rules.
+
+The target loads each stream into a scratch table (load jobs) and MERGEs it into the table at
+the end of the run.  It ignores ACTIVATE_VERSION and names tables after the whole stream name
+(`public_dag_run`).  The shim therefore:
+
+* renames streams to the Airflow table name (`dag_run`) before the target sees them;
+* remembers each full read that completed, and after the target has merged everything runs
+  the DELETE (mirror) or UPDATE of `_sdc_deleted_at` (archive) for rows of other versions;
+* loads into dataset `airflow_<slug>`, with real columns (`denormalized`), JSON as JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from airflow_audit_loader import singer_shim
+from airflow_audit_loader.full_read import full_read_sql
+from airflow_audit_loader.warehouses import bigquery_target_config
+
+PROG = "airflow-audit-target-bigquery"
+
+
+def full_read_statements(
+    project: str, dataset: str, completed: Mapping[str, int], mode: str
+) -> list[tuple[str, int]]:
+    """(DML, version) per table whose full read completed, with BigQuery named parameters."""
+    return [
+        (
+            full_read_sql(
+                f"`{project}.{dataset}.{table}`",
+                mode,
+                version="@version",
+                deleted_at="@deleted_at",
+            ),
+            version,
+        )
+        for table, version in sorted(completed.items())
+    ]
+
+
+def target_class() -> type:
+    from google.cloud import bigquery
+    from target_bigquery.core import bigquery_client_factory
+    from target_bigquery.target import TargetBigQuery
+
+    class AirflowAuditTargetBigQuery(singer_shim.FullReadMixin, TargetBigQuery):
+        table_name_only = True
+
+        def complete_full_read(self, message_dict: dict) -> None:
+            # Rows are merged into the table only at the end of the run: act after that.
+            completed: dict[str, int] = self.__dict__.setdefault("_completed_reads", {})
+            sink = self.get_sink(message_dict["stream"])
+            completed[sink.table_name] = int(message_dict["version"])
+
+        def _process_endofpipe(self) -> None:
+            super()._process_endofpipe()
+            completed: dict[str, int] = self.__dict__.get("_completed_reads", {})
+            if not completed:
+                return
+            # hard_delete is not a setting of this target: the shim's own (warehouses.py).
+            mode = "mirror" if self.config.get("hard_delete") else "archive"
+            client = bigquery_client_factory(self._credentials)
+            now = dt.datetime.now(dt.timezone.utc)
+            for sql, version in full_read_statements(
+                self.config["project"], self.config["dataset"], completed, mode
+            ):
+                parameters = [bigquery.ScalarQueryParameter("version", "INT64", version)]
+                if mode == "archive":
+                    parameters.append(bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", now))
+                job_config = bigquery.QueryJobConfig(query_parameters=parameters)
+                client.query(sql, job_config=job_config, location=self.config["location"]).result()
+                singer_shim.LOG.info("Applied the full read: %s", sql)
+
+    return AirflowAuditTargetBigQuery
+
+
+def main(argv: list[str] | None = None) -> None:
+    singer_shim.run(PROG, argv, target_config=bigquery_target_config, target_class=target_class)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Run a third-party Singer SDK target in this process, under the project's rules.
+
+Each warehouse loader (`airflow-audit-target-<warehouse>`) is installed in the same venv as
+the real target.  Meltano runs it with `--config <file>`; it:
+
+1. maps Meltano's settings to the real target's configuration (warehouses.py): the raw schema
+   from AIRFLOW_AUDIT_ENV_SLUG / AIRFLOW_AUDIT_DESTINATION_SCHEMA, mirror/archive, defaults;
+2. runs the real target class, subclassed with FullReadMixin, on stdin: the first
+   ACTIVATE_VERSION of each full read is swallowed; the second drains every buffered record
+   first and only then lets the target delete or mark rows of other versions (full_read.py);
+   JSON columns arrive as JSON text.
+
+Running in-process (not as a child process) is what lets the mixin drain before deleting, and
+lets tests run the real target against an emulator that patches the driver in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow_audit_loader.errors import UserError
+from airflow_audit_loader.full_read import FullReadGate
+
+LOG = logging.getLogger("airflow_audit_loader")
+
+
+def json_properties(schema: Mapping[str, Any]) -> list[str]:
+    """Properties of a SCHEMA message that may hold JSON objects or arrays (Airflow's json columns)."""
+    found = []
+    for name, prop in (schema.get("properties") or {}).items():
+        types = prop.get("type") or []
+        types = [types] if isinstance(types, str) else types
+        if "object" in types or "array" in types or "anyOf" in prop:
+            found.append(name)
+    return found
+
+
+def json_as_text(message: dict, columns: list[str]) -> dict:
+    """A RECORD message with the JSON values of `columns` serialized to JSON text."""
+    record = message["record"]
+    for column in columns:
+        value = record.get(column)
+        if value is not None:
+            record[column] = json.dumps(value, ensure_ascii=False)
+    return message
+
+
+class FullReadMixin:
+    """Mixed in before a singer_sdk Target class: the project's rules around the real target.
+
+    * ACTIVATE_VERSION: the first of each full read is swallowed; the second drains every
+      buffered record, then lets rows of other versions go (`complete_full_read`).
+    * JSON columns land as JSON text (a string column): the same in every warehouse, and
+      `cast(... as string)` in the shared dbt models works on them, which it does not on
+      Snowflake's VARIANT objects or BigQuery's JSON.
+    * `table_name_only = True` renames streams `public-dag_run` -> `dag_run` for targets that
+      would otherwise put the schema into the table name.
+    """
+
+    table_name_only = False
+    _airflow_audit_gate: FullReadGate | None = None
+    _airflow_audit_json: dict[str, list[str]] | None = None
+
+    @property
+    def full_read_gate(self) -> FullReadGate:
+        if self._airflow_audit_gate is None:
+            self._airflow_audit_gate = FullReadGate()
+        return self._airflow_audit_gate
+
+    @property
+    def json_columns(self) -> dict[str, list[str]]:
+        if self._airflow_audit_json is None:
+            self._airflow_audit_json = {}
+        return self._airflow_audit_json
+
+    def _rename(self, message_dict: dict) -> dict:
+        if self.table_name_only:
+            message_dict["stream"] = message_dict["stream"].rsplit("-", 1)[-1]
+        return message_dict
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        message_dict = self._rename(message_dict)
+        columns = json_properties(message_dict["schema"])
+        self.json_columns[message_dict["stream"]] = columns
+        if columns:
+            message_dict = copy.deepcopy(message_dict)
+            properties = message_dict["schema"]["properties"]
+            for column in columns:
+                properties[column] = {"type": ["string", "null"]}
+        super()._process_schema_message(message_dict)  # type: ignore[misc]
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        message_dict = self._rename(message_dict)
+        columns = self.json_columns.get(message_dict["stream"])
+        if columns:
+            message_dict = json_as_text(message_dict, columns)
+        super()._process_record_message(message_dict)  # type: ignore[misc]
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        super()._process_batch_message(self._rename(message_dict))  # type: ignore[misc]
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        message_dict = self._rename(message_dict)
+        stream, version = message_dict["stream"], int(message_dict["version"])
+        if not self.full_read_gate.closes_full_read(stream, version):
+            LOG.info("%s: full read started (version %s).", stream, version)
+            return
+        # Every record of this version must be in the table before rows of other versions go.
+        self.drain_all()  # type: ignore[attr-defined]
+        LOG.info("%s: full read complete (version %s); applying it.", stream, version)
+        self.complete_full_read(message_dict)
+
+    def complete_full_read(self, message_dict: dict) -> None:
+        """What the second ACTIVATE_VERSION does: by default, the target's own handling."""
+        super()._process_activate_version_message(message_dict)  # type: ignore[misc]
+
+    def report_unfinished(self) -> None:
+        for stream in self.full_read_gate.unfinished():
+            LOG.warning(
+                "%s: the full read did not finish; its rows were upserted, but rows deleted at "
+                "the source are kept until a complete run.",
+                stream,
+            )
+
+
+def read_meltano_config(paths: list[str]) -> dict[str, Any]:
+    """Merge the JSON configuration files Meltano passes with --config."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            config.update(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Cannot read the configuration file {path}: {exc}") from exc
+    return config
+
+
+def run(
+    prog: str,
+    argv: list[str] | None,
+    *,
+    target_config: Callable[[Mapping[str, Any]], dict[str, Any]],
+    target_class: Callable[[], type],
+    before_run: Callable[[Mapping[str, Any]], None] | None = None,
+) -> None:
+    """The shim's command line: `<prog> --config FILE [--input FILE]`, messages on stdin."""
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--config", action="append", default=[])
+    parser.add_argument("--input", help="read messages from this file instead of stdin")
+    parser.add_argument("--about", action="store_true")
+    parser.add_argument("--format", default="json")
+    args = parser.parse_args(argv)
+    if args.about:
+        cls = target_class()
+        print(json.dumps({"name": prog, "wraps": cls.name, "capabilities": ["activate-version"]}))
+        return
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
+    target = None
+    try:
+        meltano_config = read_meltano_config(args.config)
+        config = target_config(meltano_config)
+        if before_run is not None:
+            before_run(meltano_config)
+        cls = target_class()
+        target = cls(config=config, validate_config=True)
+        if args.input:
+            with open(args.input, encoding="utf-8") as messages:
+                target.listen(messages)
+        else:
+            target.listen()
+    except UserError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if target is not None:
+        target.report_unfinished()

@@ -1,0 +1,218 @@
+"""Snowflake, Redshift and BigQuery: the raw schema's name there, and each target's configuration.
+
+Meltano hands each warehouse loader the project's own settings (`env_slug`,
+`destination_schema`, `mode`, from AIRFLOW_AUDIT_*) next to the third-party target's settings.
+The functions here turn that into the configuration the real target expects: the schema the
+raw tables land in, the delete behaviour of `mirror`/`archive`, the defaults Meltano cannot
+express (it has no `${VAR:-default}`), and the settings that keep the load lossless.  They are
+pure, so tests/unit/test_warehouse_config.py covers them without a warehouse.
+
+Raw schema per warehouse (docs/warehouses.md explains each choice):
+
+* Redshift: `airflow-<slug>` as everywhere else (quoted; Redshift folds it to lower case).
+* Snowflake: `AIRFLOW_<SLUG>`.  target-snowflake upper-cases the schema and conforms `-` to
+  `_` when it creates the schema but not when it writes (the schema it creates is never the one
+  it writes to), so the only name it loads end to end is the upper-case, `_` form.
+* BigQuery: `airflow_<slug>` (dataset names allow no `-`), as naming.legal_for already says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_audit_loader.errors import UserError
+from airflow_audit_loader.naming import destination_schema
+
+MODES = ("mirror", "archive")
+# The project's own settings, read by the shim and never passed to the third-party target.
+SHIM_SETTINGS = ("env_slug", "destination_schema", "mode")
+
+DEFAULT_REDSHIFT_PORT = 5439
+DEFAULT_BIGQUERY_LOCATION = "US"
+# Redshift loader settings that are credentials for boto3, not target-redshift settings.
+AWS_KEY_SETTINGS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+}
+# Redshift's widest VARCHAR (bytes).  A longer value fails the COPY instead of being cut.
+REDSHIFT_MAX_VARCHAR = 65535
+# TicketSwap's default COPY options minus the ones that change data: TRUNCATECOLUMNS (cuts long
+# text silently), TRIMBLANKS (drops trailing blanks) and BLANKSASNULL (turns "  " into NULL).
+# EMPTYASNULL stays: the CSV it writes cannot tell NULL from '' otherwise, and NULL is common.
+REDSHIFT_COPY_OPTIONS = (
+    "EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"
+)
+
+
+def raw_schema(warehouse: str, slug: str | None = None, override: str | None = None) -> str:
+    """The schema (BigQuery: dataset) the raw Airflow tables land in, on `warehouse`.
+
+    naming.destination_schema is the project's rule; Snowflake needs one step more (module
+    docstring), which transform/macros/airflow_audit_raw_schema.sql must mirror.
+    """
+    name = destination_schema(slug, override, warehouse)
+    if warehouse == "snowflake":
+        return name.replace("-", "_").upper()
+    return name
+
+
+def parse_mode(value: str | None) -> str:
+    """AIRFLOW_AUDIT_MODE: `mirror` (default) or `archive`."""
+    mode = (value or "").strip().lower() or "mirror"
+    if mode not in MODES:
+        raise UserError(
+            f"AIRFLOW_AUDIT_MODE is {value!r}: use 'mirror' (the warehouse equals the source) or "
+            "'archive' (rows deleted at the source are kept and marked with _sdc_deleted_at)."
+        )
+    return mode
+
+
+def _present(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that hold a value: Meltano passes an unset `$VAR` as ''."""
+    return {
+        key: value.strip() if isinstance(value, str) else value
+        for key, value in config.items()
+        if value is not None and not (isinstance(value, str) and not value.strip())
+    }
+
+
+def _require(config: Mapping[str, Any], names: Mapping[str, str], warehouse: str) -> None:
+    missing = [variable for key, variable in names.items() if not config.get(key)]
+    if missing:
+        raise UserError(
+            f"{warehouse} needs {', '.join(missing)}: set "
+            f"{'it' if len(missing) == 1 else 'them'} in the environment "
+            f"(see docs/warehouses.md), then run again."
+        )
+
+
+def _common(config: Mapping[str, Any], warehouse: str) -> tuple[dict[str, Any], str, str]:
+    values = _present(config)
+    schema = raw_schema(warehouse, values.get("env_slug"), values.get("destination_schema"))
+    mode = parse_mode(values.get("mode"))
+    target = {k: v for k, v in values.items() if k not in SHIM_SETTINGS}
+    return target, schema, mode
+
+
+def snowflake_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Meltano's target-snowflake settings -> the MeltanoLabs target-snowflake configuration."""
+    target, schema, mode = _common(config, "snowflake")
+    _require(
+        target,
+        {
+            "account": "AIRFLOW_AUDIT_SNOWFLAKE_ACCOUNT",
+            "user": "AIRFLOW_AUDIT_SNOWFLAKE_USER",
+            "database": "AIRFLOW_AUDIT_SNOWFLAKE_DATABASE",
+        },
+        "Snowflake",
+    )
+    if target.get("private_key") and target.get("private_key_path"):
+        raise UserError(
+            "Both AIRFLOW_AUDIT_SNOWFLAKE_PRIVATE_KEY and AIRFLOW_AUDIT_SNOWFLAKE_PRIVATE_KEY_PATH "
+            "are set: keep one of them."
+        )
+    if target.get("private_key") or target.get("private_key_path"):
+        # target-snowflake accepts exactly one authentication setting; a key wins (dbt agrees:
+        # transform/profiles/snowflake/profiles.yml).
+        target.pop("password", None)
+    else:
+        target.pop("private_key_passphrase", None)
+        if not target.get("password"):
+            raise UserError(
+                "Snowflake needs a password or a key pair: set AIRFLOW_AUDIT_SNOWFLAKE_PASSWORD, "
+                "AIRFLOW_AUDIT_SNOWFLAKE_PRIVATE_KEY (PEM text) or "
+                "AIRFLOW_AUDIT_SNOWFLAKE_PRIVATE_KEY_PATH."
+            )
+    target.update(
+        default_target_schema=schema,
+        hard_delete=mode == "mirror",
+        add_record_metadata=True,
+        process_activate_version_messages=True,
+        load_method="upsert",
+    )
+    target.setdefault("timestamp_type", "TIMESTAMP_TZ")
+    target.setdefault("uuid_format", "string")
+    return target
+
+
+def redshift_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Meltano's target-redshift settings -> TicketSwap's target-redshift configuration.
+
+    The AWS keys are not target settings: the shim exports them for boto3
+    (redshift_aws_environment).
+    """
+    target, schema, mode = _common(config, "redshift")
+    _require(
+        target,
+        {
+            "host": "AIRFLOW_AUDIT_REDSHIFT_HOST",
+            "user": "AIRFLOW_AUDIT_REDSHIFT_USER",
+            "password": "AIRFLOW_AUDIT_REDSHIFT_PASSWORD",
+            "dbname": "AIRFLOW_AUDIT_REDSHIFT_DATABASE",
+            "s3_bucket": "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET",
+            "aws_redshift_copy_role_arn": "AIRFLOW_AUDIT_REDSHIFT_COPY_ROLE_ARN",
+        },
+        "Redshift",
+    )
+    if bool(target.get("aws_access_key_id")) != bool(target.get("aws_secret_access_key")):
+        raise UserError(
+            "Set both AIRFLOW_AUDIT_REDSHIFT_AWS_ACCESS_KEY_ID and "
+            "AIRFLOW_AUDIT_REDSHIFT_AWS_SECRET_ACCESS_KEY, or neither (then the AWS default "
+            "credentials of the machine are used for S3)."
+        )
+    for key in AWS_KEY_SETTINGS:
+        target.pop(key, None)
+    port = str(target.get("port") or DEFAULT_REDSHIFT_PORT)
+    if not port.isdigit():
+        raise UserError(f"AIRFLOW_AUDIT_REDSHIFT_PORT is {port!r}: use a port number such as 5439.")
+    target.update(
+        port=port,
+        default_target_schema=schema,
+        hard_delete=mode == "mirror",
+        activate_version=True,
+        add_record_metadata=True,
+        copy_options=REDSHIFT_COPY_OPTIONS,
+    )
+    target.setdefault("s3_key_prefix", "")
+    target.setdefault("ssl_enable", True)
+    target.setdefault("ssl_mode", "verify-ca")
+    target.setdefault("remove_s3_files", True)
+    return target
+
+
+def redshift_aws_environment(config: Mapping[str, Any]) -> dict[str, str]:
+    """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for boto3's S3 uploads, when configured.
+
+    Without them boto3 uses the machine's credentials (instance profile, IRSA, ~/.aws).
+    """
+    values = _present(config)
+    return {
+        variable: str(values[key]) for key, variable in AWS_KEY_SETTINGS.items() if values.get(key)
+    }
+
+
+def bigquery_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Meltano's target-bigquery settings -> z3z1ma's target-bigquery configuration."""
+    target, schema, mode = _common(config, "bigquery")
+    _require(target, {"project": "AIRFLOW_AUDIT_BIGQUERY_PROJECT"}, "BigQuery")
+    if target.get("credentials_path") and target.get("credentials_json"):
+        raise UserError(
+            "Both AIRFLOW_AUDIT_BIGQUERY_CREDENTIALS_PATH and AIRFLOW_AUDIT_BIGQUERY_CREDENTIALS_JSON "
+            "are set: keep one of them (or neither, for application-default credentials)."
+        )
+    target.update(
+        dataset=schema,
+        # Real columns, not one JSON blob per row.
+        denormalized=True,
+        # Upsert on the primary key: rows go to a scratch table, then one MERGE per table.
+        upsert=True,
+        dedupe_before_upsert=True,
+        # Not a setting of this target, which ignores ACTIVATE_VERSION: the shim applies it.
+        hard_delete=mode == "mirror",
+    )
+    target.setdefault("location", DEFAULT_BIGQUERY_LOCATION)
+    # Load jobs, not streaming: rows still in a streaming buffer cannot be updated or deleted,
+    # and mirror/archive update or delete them right after the load.
+    target.setdefault("method", "batch_job")
+    return target

@@ -1,0 +1,286 @@
+"""Issue 4: exact incremental syncs, deletes, archive mode, reconciliation, interruption, concurrency.
+
+Real PostgreSQL holding a real Airflow schema, the real `meltano run`, a real DuckDB warehouse.
+After every sync the warehouse is compared with the source row by row, column by column.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import duckdb
+import pytest
+
+from tests.integration.conftest import VERSIONS
+from tests.integration.sync_helpers import (
+    ADDITIONAL,
+    assert_warehouse_equals_source,
+    columns_of,
+    copy_rows,
+    execute,
+    extracts,
+    scalar,
+    sync,
+    sync_audit,
+    warehouse_rows,
+)
+from tests.support import BIN, ROOT
+
+DEFAULT = [
+    "ab_permission",
+    "ab_role",
+    "ab_user",
+    "dag",
+    "dag_run",
+    "dag_tag",
+    "import_error",
+    "job",
+    "task_fail",
+    "task_instance",
+]
+
+
+def synced_tables(url: str) -> list[str]:
+    present = set(
+        scalar(
+            url,
+            "select array_agg(table_name::text) from information_schema.tables where table_schema = 'public'",
+        )
+    )
+    return [t for t in [*DEFAULT, *ADDITIONAL.split(",")] if t in present]
+
+
+def ok(done) -> None:
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def airflow_changes(url: str) -> dict[str, int]:
+    """Change the source the way Airflow does, often without touching updated_at."""
+    has_uuid_id = "id" in columns_of(url, "task_instance")
+    date_col = "logical_date" if "logical_date" in columns_of(url, "dag_run") else "execution_date"
+    run = "(select dag_id, run_id from dag_run where state = '{}' order by id limit 1 offset {})"
+    execute(
+        url,
+        # mark success of a failed run's failed tasks (no updated_at bump)
+        f"update task_instance set state = 'success' where (dag_id, run_id) in {run.format('failed', 0)} and state = 'failed'",
+        # a retry: a try more, up for retry
+        "update task_instance set try_number = try_number + 1, state = 'up_for_retry' "
+        "where ctid in (select ctid from task_instance where state = 'success' order by dag_id, task_id, run_id limit 5)",
+        # clear a run: tasks reset, the run queued again, clear_number up
+        f"update task_instance set state = null, max_tries = max_tries + try_number where (dag_id, run_id) in {run.format('success', 1)}",
+        f"update dag_run set state = 'queued', clear_number = clear_number + 1 where (dag_id, run_id) in {run.format('success', 1)}",
+        # mark a run failed
+        f"update dag_run set state = 'failed' where (dag_id, run_id) in {run.format('success', 2)}",
+    )
+    # a backfill: an old run, created now, with its task instances
+    source = run.format("success", 3)
+    copy_rows(
+        url,
+        "dag_run",
+        f"(dag_id, run_id) in {source}",
+        {
+            "run_id": "'backfill__' || run_id",
+            "run_type": "'backfill'",
+            date_col: f"{date_col} - interval '900 days'",
+        },
+    )
+    ti_overrides = {"run_id": "'backfill__' || run_id"}
+    if has_uuid_id:
+        ti_overrides["id"] = "gen_random_uuid()"
+    copy_rows(url, "task_instance", f"(dag_id, run_id) in {source}", ti_overrides)
+    # new audit events
+    copy_rows(url, "log", "id in (select id from log order by id limit 5)", {"dttm": "now()"})
+    deleted_runs = scalar(
+        url, f"select count(*) from dag_run where (dag_id, run_id) in {run.format('failed', 1)}"
+    )
+    execute(
+        url,
+        # a run deleted in the UI (its task instances go with it: ON DELETE CASCADE)
+        f"delete from dag_run where (dag_id, run_id) in {run.format('failed', 1)}",
+        # `airflow db clean`: the oldest log events and jobs
+        "delete from log where id in (select id from log order by dttm limit 20)",
+        "delete from job where id in (select id from job order by latest_heartbeat limit 1)",
+    )
+    return {"deleted_runs": deleted_runs}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path, version):
+    url = airflow_db(version, f"incr_{version.replace('.', '_')}")
+    warehouse, slug = tmp_path / "wh.duckdb", "incr"
+    schema, tables = f"airflow-{slug}", synced_tables(url)
+
+    ok(sync(url, warehouse, slug))
+    assert all(full for full, _, _ in extracts(warehouse, schema).values())
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
+    airflow_changes(url)
+    done = sync(url, warehouse, slug)
+    ok(done)
+    read = extracts(warehouse, schema)
+    assert not read["task_instance"][0], "task_instance should have been read incrementally"
+    assert 0 < read["task_instance"][1] < read["task_instance"][2] / 2
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+    assert "deleted at the source" in done.stderr
+
+    # Nothing changed: nothing but the small tables is read again, and nothing moves.
+    ok(sync(url, warehouse, slug))
+    read = extracts(warehouse, schema)
+    assert read["task_instance"][1] == 0 and read["dag_run"][1] == 0 and read["log"][1] == 0
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+    assert {row[4] for row in sync_audit(warehouse, schema)} == {"ok"}
+
+
+def test_a_sync_after_1_percent_changed_reads_1_percent(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "one_percent", dags=20, days=8)
+    warehouse, slug = tmp_path / "wh.duckdb", "pct"
+    ok(sync(url, warehouse, slug, tables="task_instance"))
+    total = scalar(url, "select count(*) from task_instance")
+    changed = execute(
+        url,
+        "update task_instance set priority_weight = priority_weight + 1 "
+        "where abs(hashtext(dag_id || task_id || run_id || map_index::text)) % 100 = 0",
+    )
+    ok(sync(url, warehouse, slug, tables="task_instance"))
+    full_read, sent, source_rows = extracts(warehouse, f"airflow-{slug}")["task_instance"]
+    assert not full_read and source_rows == total
+    assert 0.005 * total < changed < 0.02 * total
+    assert sent == changed, f"read {sent} rows for {changed} changed of {total}"
+    assert_warehouse_equals_source(url, warehouse, f"airflow-{slug}", ["task_instance"])
+
+
+def test_archive_keeps_rows_deleted_by_db_clean(airflow_db, tmp_path):
+    url = airflow_db("3.3.2", "archive_3_3_2")
+    warehouse, slug = tmp_path / "wh.duckdb", "arch"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug, mode="archive"))
+    before = {
+        t: scalar(url, f"select count(*) from {t}") for t in ("dag_run", "task_instance", "log")
+    }
+    cutoff = "(select percentile_disc(0.3) within group (order by coalesce(start_date, queued_at)) from dag_run)"
+    execute(
+        url,
+        # `airflow db clean --clean-before-timestamp ...`: old runs (task instances cascade), old log
+        f"delete from dag_run where coalesce(start_date, queued_at) < {cutoff}",
+        "delete from log where dttm < (select percentile_disc(0.3) within group (order by dttm) from log)",
+    )
+    after = {t: scalar(url, f"select count(*) from {t}") for t in before}
+    assert all(after[t] < before[t] for t in before)
+    ok(sync(url, warehouse, slug, mode="archive"))
+    assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
+    for table in before:
+        _, everything = warehouse_rows(warehouse, schema, table, live=False)
+        assert len(everything) == before[table], f"{table}: archive lost rows"
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            marked = con.execute(
+                f'select count(*) from "{schema}"."{table}" where _sdc_deleted_at is not null'
+            ).fetchone()[0]
+        assert marked == before[table] - after[table]
+
+
+def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "corrupt")
+    warehouse, slug = tmp_path / "wh.duckdb", "corrupt"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f'delete from "{schema}".task_instance where rowid in (select rowid from "{schema}".task_instance limit 7)'
+        )
+    done = sync(url, warehouse, slug)
+    assert done.returncode != 0
+    assert (
+        f"Reconciliation failed: the warehouse table {schema}.task_instance lacks 7 rows that the "
+        "source had when it was read; rerun with AIRFLOW_AUDIT_FULL_REFRESH=task_instance to reload."
+    ) in done.stderr
+    assert ("task_instance", "mismatch") in {(r[0], r[4]) for r in sync_audit(warehouse, schema)}
+    ok(sync(url, warehouse, slug, full_refresh="task_instance"))
+    assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f'insert into "{schema}".dag_run select * from "{schema}".dag_run limit 1')
+    done = sync(url, warehouse, slug)
+    assert done.returncode != 0
+    assert f"the warehouse table {schema}.dag_run holds 1 keys more than once" in done.stderr
+
+
+def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -> int:
+    """Start a sync, SIGKILL `process` (the tap or the target) once `after_line` is logged."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))}
+    env.update(env_settings)
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    proc = subprocess.Popen(
+        [str(BIN / "meltano"), "run", "tap-airflow-metadb", "target-duckdb"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed = threading.Event()
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if not killed.is_set() and after_line in line:
+                time.sleep(0.5)
+                pids = subprocess.run(
+                    ["pgrep", "-f", process], capture_output=True, text=True
+                ).stdout.split()
+                for pid in pids:
+                    os.kill(int(pid), signal.SIGKILL)
+                killed.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    code = proc.wait(timeout=600)
+    watcher.join()
+    assert killed.is_set(), f"the run ended before {process} could be killed"
+    return code
+
+
+@pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-duckdb"])
+def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
+    name = "kill_" + process.rsplit("/", 1)[-1].replace("-", "_")
+    url = airflow_db("2.10.5", name, dags=40, days=40)
+    warehouse, slug = tmp_path / "wh.duckdb", "kill"
+    settings = {
+        "AIRFLOW_AUDIT_SOURCE_URL": url,
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        "AIRFLOW_AUDIT_ENV_SLUG": slug,
+        "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
+        "TARGET_DUCKDB_BATCH_SIZE_ROWS": "5000",
+    }
+    code = _run_and_kill(settings, process, "tap-airflow-metadb: task_instance: reading in full")
+    assert code != 0
+    ok(sync(url, warehouse, slug))
+    assert_warehouse_equals_source(url, warehouse, f"airflow-{slug}", synced_tables(url))
+
+
+def test_concurrent_runs_same_slug_refused_other_slugs_share_the_warehouse(airflow_db, tmp_path):
+    url_a = airflow_db("2.10.5", "conc_a", dags=40, days=40)
+    url_b = airflow_db("3.3.2", "conc_b")
+    warehouse = tmp_path / "wh.duckdb"
+
+    results: dict[str, subprocess.CompletedProcess] = {}
+    first = threading.Thread(target=lambda: results.setdefault("a1", sync(url_a, warehouse, "a")))
+    first.start()
+    time.sleep(3)
+    results["a2"] = sync(url_a, warehouse, "a")  # same slug: refused while the first runs
+    results["b"] = sync(url_b, warehouse, "b")  # another slug, same DuckDB file: waits its turn
+    first.join()
+
+    ok(results["a1"])
+    assert results["a2"].returncode != 0
+    assert "pipeline is already running" in results["a2"].stderr
+    ok(results["b"])
+    assert_warehouse_equals_source(url_a, warehouse, "airflow-a", synced_tables(url_a))
+    assert_warehouse_equals_source(url_b, warehouse, "airflow-b", synced_tables(url_b))
+    states = subprocess.run(
+        [str(BIN / "meltano"), "state", "list"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert ":a\n" in states + "\n" and ":b\n" in states + "\n"
