@@ -29,9 +29,9 @@ from tap_postgres.tap import TapPostgres
 
 from tap_airflow_metadb.replication import (
     BOOKMARK_KEY,
-    SOURCE_KEY,
     EXTRACTS_SCHEMA,
     EXTRACTS_STREAM,
+    SOURCE_KEY,
     is_incremental,
     usable_bookmark,
 )
