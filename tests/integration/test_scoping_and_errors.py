@@ -39,7 +39,9 @@ def tables_in(path, schema: str = "airflow-local") -> set[str]:
         return {
             t
             for (t,) in con.execute(
-                "select table_name from duckdb_tables() where schema_name = ?", [schema]
+                "select table_name from duckdb_tables() where schema_name = ? "
+                "and not starts_with(table_name, '_')",
+                [schema],
             ).fetchall()
         }
 
