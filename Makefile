@@ -13,7 +13,7 @@ AIRFLOW_VERSION ?= 2.10.5
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
 
-.PHONY: install demo test test-all lint docs clean
+.PHONY: install demo test test-all lint docs bench clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -39,6 +39,9 @@ test-all: install ## Every test, the slow scenarios included
 lint: install ## ruff on the Python code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: install ## Sync throughput against PostgreSQL COPY, measured in the same run (prints figures)
+	$(BIN)/python bench/sync_throughput.py $(BENCH_ARGS)
 
 docs: install ## Generate the dbt docs and serve them on http://localhost:8080
 	$(MELTANO) invoke dbt-duckdb docs-generate
