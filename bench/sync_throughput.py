@@ -37,7 +37,7 @@ class NullSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b) -> int:  # noqa: ANN001
+    def write(self, b: bytes) -> int:
         return len(b)
 
 
