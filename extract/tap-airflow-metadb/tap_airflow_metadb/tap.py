@@ -17,6 +17,7 @@ Deletes are not visible this way: `airflow-audit-reconcile` finds them by compar
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from singer_sdk import singerlib as singer
+from singer_sdk.helpers._typing import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
@@ -45,8 +47,44 @@ def notice(message: str) -> None:
 MAX_BOOKMARK_AGE = 2**31 - 10_000_000
 
 
+def _hex(value: Any) -> str:
+    return bytes(value).hex()
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def value_converters(query: sa.Select) -> dict[str, Any]:
+    """Per column, the conversion its SQL type needs before JSON; most need none.
+
+    The SDK's generic conformance inspects every value of every row (half the tap's time);
+    psycopg2 already returns JSON-ready values for everything but these.
+    """
+    converters: dict[str, Any] = {}
+    for column in query.selected_columns:
+        kind = column.type
+        if isinstance(kind, sa.LargeBinary):
+            converters[column.name] = _hex
+        elif isinstance(kind, (sa.Float, sa.Numeric)):
+            converters[column.name] = _finite
+        elif isinstance(kind, (sa.Time, sa.Interval)):
+            converters[column.name] = str
+        elif isinstance(kind, sa.DateTime) and not kind.timezone:
+            converters[column.name] = _utc
+    return converters
+
+
 class SnapshotStream(PostgresStream):
     """One Airflow table, read in one snapshot, incrementally where policy allows."""
+
+    # Values are made JSON-ready per column type in get_records (value_converters).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,11 +178,17 @@ class SnapshotStream(PostgresStream):
                 )
             full = self.full_read or bookmark is None
             notice(f"{self.table}: reading {'in full' if full else 'changes only'}.")
+            converters = value_converters(query)
             sent = 0
             result = conn.execution_options(stream_results=True, max_row_buffer=5000)
             for row in result.execute(query).mappings():
                 sent += 1
-                yield dict(row)
+                record = dict(row)
+                for name, convert in converters.items():
+                    value = record[name]
+                    if value is not None:
+                        record[name] = convert(value)
+                yield record
             source_rows = conn.execute(
                 sa.text(f"select count(*) from {self.fully_qualified_name}")
             ).scalar_one()
