@@ -28,21 +28,7 @@ MODES = ("mirror", "archive")
 # The project's own settings, read by the shim and never passed to the third-party target.
 SHIM_SETTINGS = ("env_slug", "destination_schema", "mode")
 
-DEFAULT_REDSHIFT_PORT = 5439
 DEFAULT_BIGQUERY_LOCATION = "US"
-# Redshift loader settings that are credentials for boto3, not target-redshift settings.
-AWS_KEY_SETTINGS = {
-    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
-    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
-}
-# Redshift's widest VARCHAR (bytes).  A longer value fails the COPY instead of being cut.
-REDSHIFT_MAX_VARCHAR = 65535
-# TicketSwap's default COPY options minus the ones that change data: TRUNCATECOLUMNS (cuts long
-# text silently), TRIMBLANKS (drops trailing blanks) and BLANKSASNULL (turns "  " into NULL).
-# EMPTYASNULL stays: the CSV it writes cannot tell NULL from '' otherwise, and NULL is common.
-REDSHIFT_COPY_OPTIONS = (
-    "EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"
-)
 
 
 def raw_schema(warehouse: str, slug: str | None = None, override: str | None = None) -> str:
@@ -69,9 +55,9 @@ def parse_mode(value: str | None) -> str:
 
 
 def _present(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that hold a value: Meltano passes an unset `$VAR` as ''."""
+    """The settings that hold a value (blank counts as unset); values are kept as given."""
     return {
-        key: value.strip() if isinstance(value, str) else value
+        key: value
         for key, value in config.items()
         if value is not None and not (isinstance(value, str) and not value.strip())
     }
@@ -134,62 +120,6 @@ def snowflake_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
     target.setdefault("timestamp_type", "TIMESTAMP_TZ")
     target.setdefault("uuid_format", "string")
     return target
-
-
-def redshift_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Meltano's target-redshift settings -> TicketSwap's target-redshift configuration.
-
-    The AWS keys are not target settings: the shim exports them for boto3
-    (redshift_aws_environment).
-    """
-    target, schema, mode = _common(config, "redshift")
-    _require(
-        target,
-        {
-            "host": "AIRFLOW_AUDIT_REDSHIFT_HOST",
-            "user": "AIRFLOW_AUDIT_REDSHIFT_USER",
-            "password": "AIRFLOW_AUDIT_REDSHIFT_PASSWORD",
-            "dbname": "AIRFLOW_AUDIT_REDSHIFT_DATABASE",
-            "s3_bucket": "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET",
-            "aws_redshift_copy_role_arn": "AIRFLOW_AUDIT_REDSHIFT_COPY_ROLE_ARN",
-        },
-        "Redshift",
-    )
-    if bool(target.get("aws_access_key_id")) != bool(target.get("aws_secret_access_key")):
-        raise UserError(
-            "Set both AIRFLOW_AUDIT_REDSHIFT_AWS_ACCESS_KEY_ID and "
-            "AIRFLOW_AUDIT_REDSHIFT_AWS_SECRET_ACCESS_KEY, or neither (then the AWS default "
-            "credentials of the machine are used for S3)."
-        )
-    for key in AWS_KEY_SETTINGS:
-        target.pop(key, None)
-    port = str(target.get("port") or DEFAULT_REDSHIFT_PORT)
-    if not port.isdigit():
-        raise UserError(f"AIRFLOW_AUDIT_REDSHIFT_PORT is {port!r}: use a port number such as 5439.")
-    target.update(
-        port=port,
-        default_target_schema=schema,
-        hard_delete=mode == "mirror",
-        activate_version=True,
-        add_record_metadata=True,
-        copy_options=REDSHIFT_COPY_OPTIONS,
-    )
-    target.setdefault("s3_key_prefix", "")
-    target.setdefault("ssl_enable", True)
-    target.setdefault("ssl_mode", "verify-ca")
-    target.setdefault("remove_s3_files", True)
-    return target
-
-
-def redshift_aws_environment(config: Mapping[str, Any]) -> dict[str, str]:
-    """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for boto3's S3 uploads, when configured.
-
-    Without them boto3 uses the machine's credentials (instance profile, IRSA, ~/.aws).
-    """
-    values = _present(config)
-    return {
-        variable: str(values[key]) for key, variable in AWS_KEY_SETTINGS.items() if values.get(key)
-    }
 
 
 def bigquery_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
