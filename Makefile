@@ -13,7 +13,7 @@ AIRFLOW_VERSION ?= 2.10.5
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
 
-.PHONY: install demo test test-all lint docs bench clean
+.PHONY: install demo test test-all lint docs bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -30,11 +30,17 @@ $(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
 demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, print a summary
 	$(BIN)/python scripts/demo.py --airflow-version $(AIRFLOW_VERSION)
 
-test: install ## The test suite (every test that proves an issue's promise)
+test: install airflow ## The test suite (every test that proves an issue's promise)
 	$(BIN)/pytest -m "not slow"
 
-test-all: install ## Every test, the slow scenarios included
+test-all: install airflow ## Every test, the slow scenarios included
 	$(BIN)/pytest
+
+airflow: install ## Airflow 2.10.5 and 3.3.2 in .airflow/venv-2 and .airflow/venv-3 (reused when unchanged)
+	$(BIN)/python orchestrate/install_airflow.py
+
+schedules: install ## Rewrite orchestrate/dags/schedules.json after changing a schedule or a job
+	$(BIN)/python orchestrate/export_schedules.py
 
 lint: install ## ruff on the Python code
 	$(BIN)/ruff check .

@@ -1,0 +1,57 @@
+"""One Airflow DAG per Meltano schedule of the project, each job task a `meltano run`.
+
+Each task runs `meltano run <the job task's blocks>` with the schedule's env, through
+AirflowMetadataSyncOperator without a connection: the warehouse is configured by the worker's
+AIRFLOW_AUDIT_* variables, the source is Airflow's own database (see orchestrate/README.md).
+
+The schedules come from schedules.json, the export of `meltano schedule list --format=json`
+that `make schedules` (orchestrate/export_schedules.py) writes and the tests keep in step with
+orchestrate/schedules.meltano.yml. Parsing this file reads that JSON and nothing else: no
+database, no subprocess, no network.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
+if _PLUGINS not in sys.path:  # when Airflow's plugins_folder is not orchestrate/plugins
+    sys.path.append(_PLUGINS)
+
+from airflow_audit_operator import AirflowMetadataSyncOperator  # noqa: E402
+from airflow_audit_operator.compat import DAG  # noqa: E402
+from airflow_audit_operator.dag_specs import (  # noqa: E402
+    START_DATE,
+    TAG,
+    default_args,
+    load_schedules,
+)
+
+SCHEDULES = Path(__file__).with_name("schedules.json")
+
+for spec in load_schedules(SCHEDULES):
+    with DAG(
+        dag_id=spec.dag_id,
+        description=f"Meltano schedule {spec.name}: job {spec.job}",
+        schedule=spec.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=[TAG, "meltano-schedule", f"job:{spec.job}"],
+    ) as generated:
+        previous = None
+        for task_id, blocks in zip(spec.task_ids(), spec.tasks, strict=True):
+            # As `meltano run` on the worker would: the warehouse from the worker's own
+            # AIRFLOW_AUDIT_* variables (no connection); the source as the operator finds it.
+            task = AirflowMetadataSyncOperator(
+                task_id=task_id,
+                meltano_run=[blocks],
+                env=spec.env,
+                service_connection_name=None,
+            )
+            if previous is not None:
+                previous >> task
+            previous = task
+    globals()[spec.dag_id] = generated
