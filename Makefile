@@ -50,8 +50,8 @@ bench: install ## Sync throughput against PostgreSQL COPY, measured in the same 
 	$(BIN)/python bench/sync_throughput.py $(BENCH_ARGS)
 
 docs: install ## Generate the dbt docs and serve them on http://localhost:8080
-	$(MELTANO) invoke dbt-duckdb docs-generate
-	$(MELTANO) invoke dbt-duckdb docs-serve
+	$(MELTANO) invoke dbt-duckdb:docs-generate
+	$(MELTANO) invoke dbt-duckdb:docs-serve
 
 clean: ## Remove generated files (keeps .venv)
 	rm -rf .meltano output transform/target transform/logs .demo

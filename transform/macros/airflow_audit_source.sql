@@ -52,8 +52,10 @@
             identifier=source_relation.identifier) -%}
 
     {%- if found is none -%}
+        {#- `dbt docs generate` documents whatever is there: a warehouse not loaded yet is no error. -#}
         {%- if not adapter.check_schema_exists(source_relation.database, source_relation.schema)
-                and not var('airflow_audit_allow_missing_raw_schema', false) -%}
+                and not var('airflow_audit_allow_missing_raw_schema', false)
+                and flags.WHICH not in ('generate', 'serve') -%}
             {{- exceptions.raise_compiler_error(
                 "The raw schema " ~ source_relation.schema ~ " does not exist in database "
                 ~ source_relation.database ~ " (target " ~ target.name ~ "): run the extract/load first, or "

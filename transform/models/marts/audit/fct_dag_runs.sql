@@ -9,6 +9,12 @@ dag_runs as (
 
 ),
 
+dag_run_notes as (
+
+    select * from {{ ref('stg_airflow__dag_run_notes') }}
+
+),
+
 classified as (
 
     select
@@ -17,6 +23,7 @@ classified as (
         dag_id,
         run_id,
         run_type,
+        -- The same vocabulary on Airflow 2 and 3, from the run type both versions record.
         case
             when run_type = 'scheduled' then 'scheduled'
             when run_type = 'manual' then 'manual'
@@ -31,6 +38,7 @@ classified as (
         logical_at,
         data_interval_start_at,
         data_interval_end_at,
+        run_after_at,
         queued_at,
         started_at,
         ended_at,
@@ -47,17 +55,32 @@ measured as (
 
     select
         *,
-        -- A run re-queued by a clear can carry timestamps from different attempts: no negative spans.
+        -- Milliseconds, then seconds: fractional, the same on every warehouse. A run re-queued by a clear
+        -- can carry timestamps from different attempts: no negative spans.
         case
             when ended_at >= started_at
-                then {{ dbt.datediff('started_at', 'ended_at', 'second') }}
+                then {{ dbt.datediff('started_at', 'ended_at', 'millisecond') }} / 1000.0
         end as duration_s,
         case
             when started_at >= queued_at
-                then {{ dbt.datediff('queued_at', 'started_at', 'second') }}
+                then {{ dbt.datediff('queued_at', 'started_at', 'millisecond') }} / 1000.0
         end as queue_delay_s
 
     from classified
+
+),
+
+noted as (
+
+    select
+        measured.*,
+        dag_run_notes.note,
+        dag_run_notes.note_user_id,
+        dag_run_notes.updated_at as note_updated_at
+
+    from measured
+    left join dag_run_notes
+        on measured.dag_run_id = dag_run_notes.dag_run_id
 
 ),
 
@@ -77,17 +100,21 @@ final as (
         logical_at,
         data_interval_start_at,
         data_interval_end_at,
+        run_after_at,
         queued_at,
         started_at,
         ended_at,
-        duration_s,
-        queue_delay_s,
+        cast(duration_s as {{ dbt.type_numeric() }}) as duration_s,
+        cast(queue_delay_s as {{ dbt.type_numeric() }}) as queue_delay_s,
         clear_number,
         backfill_id,
+        note,
+        note_user_id,
+        note_updated_at,
         is_deleted_at_source,
         deleted_at_source_at
 
-    from measured
+    from noted
 
 )
 

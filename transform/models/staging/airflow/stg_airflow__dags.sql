@@ -26,14 +26,17 @@ source as (
         {{ airflow_audit_column(raw, 'timetable_type', 'string') }} as timetable_type,
         {{ airflow_audit_column(raw, 'max_active_tasks', 'bigint') }} as max_active_tasks,
         {{ airflow_audit_column(raw, 'max_active_runs', 'bigint') }} as max_active_runs,
-        {{ airflow_audit_column(raw, 'max_consecutive_failed_dag_runs', 'bigint') }} as max_consecutive_failed_dag_runs,
+        {{ airflow_audit_column(raw, 'max_consecutive_failed_dag_runs', 'bigint') }}
+            as max_consecutive_failed_dag_runs,
         {{ airflow_audit_column(raw, 'has_task_concurrency_limits', 'boolean') }} as has_task_concurrency_limits,
         {{ airflow_audit_column(raw, 'has_import_errors', 'boolean') }} as has_import_errors,
         {{ airflow_audit_column(raw, 'last_parsed_time', 'timestamp') }} as last_parsed_at,
         {{ airflow_audit_column(raw, 'last_expired', 'timestamp') }} as last_expired_at,
         {{ airflow_audit_column(raw, 'next_dagrun', 'timestamp') }} as next_run_logical_at,
-        {{ airflow_audit_column(raw, 'next_dagrun_data_interval_start', 'timestamp') }} as next_run_data_interval_start_at,
-        {{ airflow_audit_column(raw, 'next_dagrun_data_interval_end', 'timestamp') }} as next_run_data_interval_end_at,
+        {{ airflow_audit_column(raw, 'next_dagrun_data_interval_start', 'timestamp') }}
+            as next_run_data_interval_start_at,
+        {{ airflow_audit_column(raw, 'next_dagrun_data_interval_end', 'timestamp') }}
+            as next_run_data_interval_end_at,
         {{ airflow_audit_column(raw, 'next_dagrun_create_after', 'timestamp') }} as next_run_create_after_at,
         {{ airflow_audit_loader_columns(raw) }}
     {{ airflow_audit_from(raw) }}

@@ -1,0 +1,32 @@
+{#-
+    Continuous percentile of an expression, as an aggregate (usable with GROUP BY next to count/sum).
+    Nulls are ignored everywhere. p is a fraction in [0, 1].
+
+    DuckDB:            quantile_cont(x, p)
+    Snowflake/Redshift/PostgreSQL (default): percentile_cont(p) within group (order by x)
+    BigQuery:          percentile_cont exists only as a window function there, so the aggregate is
+                       approx_quantiles(x, 100)[safe_offset(round(p * 100))]: p to the nearest 1%,
+                       approximate on very large groups. safe_offset gives null for an all-null group.
+-#}
+{% macro airflow_audit_percentile(expression, p) -%}
+    {%- if p is not number or p < 0 or p > 1 -%}
+        {{- exceptions.raise_compiler_error(
+            "airflow_audit_percentile: p must be a number between 0 and 1, got " ~ p ~ "; pass e.g. 0.95.") -}}
+    {%- endif -%}
+    {{- return(adapter.dispatch('airflow_audit_percentile', 'airflow_audit')(expression, p)) -}}
+{%- endmacro %}
+
+
+{% macro default__airflow_audit_percentile(expression, p) -%}
+    percentile_cont({{ p }}) within group (order by {{ expression }})
+{%- endmacro %}
+
+
+{% macro duckdb__airflow_audit_percentile(expression, p) -%}
+    quantile_cont({{ expression }}, {{ p }})
+{%- endmacro %}
+
+
+{% macro bigquery__airflow_audit_percentile(expression, p) -%}
+    approx_quantiles({{ expression }}, 100)[safe_offset({{ (p * 100) | round | int }})]
+{%- endmacro %}

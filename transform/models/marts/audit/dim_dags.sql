@@ -1,0 +1,178 @@
+{#- One row per DAG known to Airflow: who owns it, how it is tagged and scheduled, whether it is paused,
+    active and importable, and the state of its latest run. DAGs deleted at the source are kept (archive
+    mode), flagged by is_deleted_at_source. -#}
+
+with
+
+dags as (
+
+    select * from {{ ref('stg_airflow__dags') }}
+
+),
+
+dag_tags as (
+
+    select * from {{ ref('stg_airflow__dag_tags') }}
+
+),
+
+dag_owner_attributes as (
+
+    select * from {{ ref('stg_airflow__dag_owner_attributes') }}
+
+),
+
+import_errors as (
+
+    select * from {{ ref('stg_airflow__import_errors') }}
+
+),
+
+dag_runs as (
+
+    select * from {{ ref('stg_airflow__dag_runs') }}
+
+),
+
+tags_by_dag as (
+
+    select
+        dag_id,
+        {{ dbt.listagg('tag_name', "', '", 'order by tag_name') }} as tags,
+        count(*) as tag_count
+
+    from dag_tags
+    where not is_deleted_at_source
+    group by dag_id
+
+),
+
+owner_links_by_dag as (
+
+    select
+        dag_id,
+        {{ dbt.listagg(dbt.concat(['owner', "': '", 'owner_link']), "', '", 'order by owner') }}
+            as owner_links
+
+    from dag_owner_attributes
+    where not is_deleted_at_source
+    group by dag_id
+
+),
+
+-- Files that currently fail to import. Airflow 2 records the absolute path (the DAG's fileloc), Airflow
+-- 3 the path within the bundle (the DAG's relative_fileloc) and the bundle.
+failing_files as (
+
+    select
+        file_path,
+        bundle_name,
+        count(*) as import_error_count
+
+    from import_errors
+    where not is_deleted_at_source
+    group by file_path, bundle_name
+
+),
+
+ranked_runs as (
+
+    select
+        dag_id,
+        run_id,
+        state,
+        coalesce(queued_at, started_at, run_after_at, logical_at) as run_activity_at,
+        row_number() over (
+            partition by dag_id
+            order by coalesce(queued_at, started_at, run_after_at, logical_at) desc, dag_run_id desc
+        ) as rank_from_latest
+
+    from dag_runs
+    where not is_deleted_at_source
+
+),
+
+run_counts as (
+
+    select
+        dag_id,
+        count(*) as run_count
+
+    from dag_runs
+    group by dag_id
+
+),
+
+joined as (
+
+    select
+        dags.*,
+        tags_by_dag.tags,
+        coalesce(tags_by_dag.tag_count, 0) as tag_count,
+        owner_links_by_dag.owner_links,
+        (
+            coalesce(dags.has_import_errors, false)
+            or absolute_file.import_error_count is not null
+            or bundle_file.import_error_count is not null
+        ) as has_import_error,
+        latest_runs.run_id as latest_run_id,
+        latest_runs.state as latest_run_state,
+        latest_runs.run_activity_at as latest_run_activity_at,
+        coalesce(run_counts.run_count, 0) as run_count
+
+    from dags
+    left join tags_by_dag
+        on dags.dag_id = tags_by_dag.dag_id
+    left join owner_links_by_dag
+        on dags.dag_id = owner_links_by_dag.dag_id
+    left join failing_files as absolute_file
+        on
+            dags.file_path = absolute_file.file_path
+            and absolute_file.bundle_name is null
+    left join failing_files as bundle_file
+        on
+            dags.relative_file_path = bundle_file.file_path
+            and dags.bundle_name = bundle_file.bundle_name
+    left join ranked_runs as latest_runs
+        on
+            dags.dag_id = latest_runs.dag_id
+            and latest_runs.rank_from_latest = 1
+    left join run_counts
+        on dags.dag_id = run_counts.dag_id
+
+),
+
+final as (
+
+    select
+        dag_id,
+        dag_display_name,
+        description,
+        owners,
+        owner_links,
+        tags,
+        tag_count,
+        schedule,
+        timetable_description,
+        is_paused,
+        is_active,
+        file_path,
+        relative_file_path,
+        bundle_name,
+        last_parsed_at,
+        has_import_error,
+        max_active_runs,
+        max_active_tasks,
+        next_run_logical_at,
+        run_count,
+        latest_run_id,
+        latest_run_state,
+        latest_run_activity_at,
+        is_deleted_at_source,
+        deleted_at_source_at
+
+    from joined
+
+)
+
+select * from final
