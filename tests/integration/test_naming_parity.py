@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from airflow_audit_loader.naming import destination_schema
 
+from airflow_audit_loader.naming import destination_schema
 from tests.support import meltano
 
 
