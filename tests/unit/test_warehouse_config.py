@@ -120,11 +120,6 @@ def test_the_dbt_macro_computes_the_loaders_schema(warehouse):
     assert render_macro_schema(warehouse, env) == raw_schema(warehouse, "prod-eu_1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transform/macros/airflow_audit_raw_schema.sql and _airflow__sources.yml do not yet have "
-    "the Snowflake rule (`-` -> `_`, upper case; docs/warehouses.md). Remove this mark once they do.",
-)
 def test_the_dbt_macro_computes_the_snowflake_loaders_schema():
     env = {"AIRFLOW_AUDIT_ENV_SLUG": "prod-eu_1"}
     assert render_macro_schema("snowflake", env) == raw_schema("snowflake", "prod-eu_1")

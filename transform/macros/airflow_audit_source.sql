@@ -46,6 +46,11 @@
             ~ "airflow_audit_raw_schema() disagree; make them the same.") -}}
     {%- endif -%}
 
+    {#- `--vars '{airflow_audit_offline_compile: true}'`: compile without a warehouse (docs/warehouses.md). -#}
+    {%- if var('airflow_audit_offline_compile', false) -%}
+        {{- return({'relation': source_relation, 'columns': {}, 'offline': true}) -}}
+    {%- endif -%}
+
     {%- set found = adapter.get_relation(
             database=source_relation.database,
             schema=source_relation.schema,
@@ -81,6 +86,9 @@
     timestamp-without-time-zone type, in UTC (see airflow_audit_utc_timestamp). -#}
 {% macro airflow_audit_column(raw, column_name, kind) -%}
     {%- set column = raw.columns.get(column_name | lower) -%}
+    {%- if column is none and raw.get('offline') -%}
+        {%- set column = airflow_audit_loaded_column(column_name, kind) -%}
+    {%- endif -%}
     {%- if column is none -%}
         cast(null as {{ airflow_audit_type(kind) }})
     {%- elif kind == 'timestamp' -%}

@@ -21,11 +21,18 @@ _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def legal_for(warehouse: str, name: str) -> str:
-    """Make `name` legal where a warehouse forbids characters (BigQuery: no `-`)."""
+    """Make `name` legal where a warehouse forbids or mangles characters.
+
+    BigQuery datasets allow no `-`.  target-snowflake upper-cases the schema it writes to and
+    conforms `-` to `_` when it creates it (but not everywhere it writes), so on Snowflake the
+    name is already what it would become: `-` -> `_`, upper case (docs/warehouses.md).
+    """
     if warehouse not in WAREHOUSES:
         raise UserError(f"Unknown warehouse {warehouse!r}: choose one of {', '.join(WAREHOUSES)}.")
     if warehouse == "bigquery":
         return name.replace("-", "_")
+    if warehouse == "snowflake":
+        return name.replace("-", "_").upper()
     return name
 
 

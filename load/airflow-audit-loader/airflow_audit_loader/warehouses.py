@@ -34,13 +34,10 @@ DEFAULT_BIGQUERY_LOCATION = "US"
 def raw_schema(warehouse: str, slug: str | None = None, override: str | None = None) -> str:
     """The schema (BigQuery: dataset) the raw Airflow tables land in, on `warehouse`.
 
-    naming.destination_schema is the project's rule; Snowflake needs one step more (module
-    docstring), which transform/macros/airflow_audit_raw_schema.sql must mirror.
+    naming.destination_schema is the project's one rule (transform/macros/airflow_audit_raw_schema.sql
+    is its Jinja twin).
     """
-    name = destination_schema(slug, override, warehouse)
-    if warehouse == "snowflake":
-        return name.replace("-", "_").upper()
-    return name
+    return destination_schema(slug, override, warehouse)
 
 
 def parse_mode(value: str | None) -> str:
