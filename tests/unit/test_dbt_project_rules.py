@@ -4,7 +4,7 @@ dbt-project-evaluator (and dbt_utils) cannot be installed here, so its main rule
 plain functions over `manifest.json` (from `meltano invoke dbt-duckdb:parse`):
 
 - only staging models call source(); each reads exactly one source table and no other model;
-- every source table is read by exactly one staging model;
+- every source table is read by exactly one staging model, and has a freshness check;
 - intermediate models and marts never depend on a source directly;
 - model names carry their folder's prefix (staging stg_, intermediate int_, marts fct_/dim_/rpt_);
 - every model and every column it declares has a description; personal data is tagged pii;
@@ -133,6 +133,20 @@ def rule_each_source_has_one_staging_model(manifest: Manifest) -> list[str]:
     ]
 
 
+def rule_sources_have_freshness(manifest: Manifest) -> list[str]:
+    def checked(source: dict) -> bool:
+        freshness = source.get("freshness") or {}
+        return any(
+            (freshness.get(level) or {}).get("count") for level in ("warn_after", "error_after")
+        )
+
+    return [
+        f"source {uid} has no freshness check (warn_after / error_after)"
+        for uid, source in manifest["sources"].items()
+        if not checked(source)
+    ]
+
+
 def rule_folder_prefixes(manifest: Manifest) -> list[str]:
     problems = []
     for node in models(manifest).values():
@@ -236,6 +250,7 @@ RULES: list[Callable[[Manifest], list[str]]] = [
     rule_only_staging_reads_sources,
     rule_staging_reads_one_source_and_no_model,
     rule_each_source_has_one_staging_model,
+    rule_sources_have_freshness,
     rule_folder_prefixes,
     rule_everything_documented,
     rule_pii_tagged,
@@ -303,6 +318,13 @@ def plant_second_reader_of_a_source(m: Manifest) -> None:
     parents(node_named(m, "stg_airflow__dags")).append("source.airflow_audit.airflow.log")
 
 
+def plant_source_without_freshness(m: Manifest) -> None:
+    m["sources"]["source.airflow_audit.airflow.ab_role"]["freshness"] = {
+        "warn_after": {"count": None, "period": None},
+        "error_after": {"count": None, "period": None},
+    }
+
+
 def plant_bad_name(m: Manifest) -> None:
     node_named(m, "dim_dags")["name"] = "dags_overview"
 
@@ -344,6 +366,7 @@ PLANTED = {
     rule_only_staging_reads_sources: plant_source_in_mart,
     rule_staging_reads_one_source_and_no_model: plant_join_in_staging,
     rule_each_source_has_one_staging_model: plant_second_reader_of_a_source,
+    rule_sources_have_freshness: plant_source_without_freshness,
     rule_folder_prefixes: plant_bad_name,
     rule_everything_documented: plant_undocumented_column,
     rule_pii_tagged: plant_untagged_pii,
