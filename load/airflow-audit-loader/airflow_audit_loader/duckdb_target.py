@@ -18,6 +18,9 @@ Semantics (the contract the dbt project builds on, see transform/README.md):
   no longer has disappear (`mirror`) or get `_sdc_deleted_at` set (`archive`).  An interrupted
   run therefore never removes anything;
 * STATE is passed on only once every record before it is committed.
+
+The Singer side of this (spooling, STATE, ACTIVATE_VERSION) is singer_loader.SingerLoader,
+shared with the Redshift loader; what is DuckDB's is below.
 """
 
 from __future__ import annotations
@@ -26,11 +29,8 @@ import argparse
 import datetime as dt
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,19 +38,29 @@ import duckdb
 import orjson
 
 from airflow_audit_loader.errors import UserError
+from airflow_audit_loader.full_read import full_read_sql
 from airflow_audit_loader.naming import destination_schema
+from airflow_audit_loader.singer_loader import (
+    METADATA_COLUMNS,
+    SingerLoader,
+    StreamTable,
+    property_kind,
+    read_config,
+)
 
 PROG = "target-airflow-duckdb"
 DEFAULT_PATH = "output/airflow_audit.duckdb"
 DEFAULT_BATCH_SIZE_ROWS = 200_000
-MODES = ("mirror", "archive")
-METADATA_COLUMNS = {
-    "_sdc_extracted_at": "TIMESTAMPTZ",
-    "_sdc_batched_at": "TIMESTAMPTZ",
-    "_sdc_deleted_at": "TIMESTAMPTZ",
-    "_sdc_table_version": "BIGINT",
+DUCKDB_TYPES = {
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMPTZ",
+    "date": "DATE",
+    "time": "TIME",
+    "string": "VARCHAR",
+    "json": "JSON",
 }
-_RECORD_PREFIX = b'{"type":"RECORD","stream":"'
 
 
 def quote(identifier: str) -> str:
@@ -58,179 +68,46 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def table_name_for(stream: str) -> str:
-    """`public-dag_run` -> `dag_run` (Airflow table names never hold a `-`)."""
-    return stream.rsplit("-", 1)[-1]
-
-
 def duckdb_type(schema: dict[str, Any]) -> str:
     """Map a JSON schema property to a DuckDB column type."""
-    types = schema.get("type", [])
-    if isinstance(types, str):
-        types = [types]
-    types = [t for t in types if t != "null"]
-    if "anyOf" in schema or len(types) != 1:
-        return "JSON"
-    kind = types[0]
-    if kind == "integer":
-        return "BIGINT"
-    if kind == "number":
-        return "DOUBLE"
-    if kind == "boolean":
-        return "BOOLEAN"
-    if kind == "string":
-        fmt = schema.get("format")
-        if fmt == "date-time":
-            return "TIMESTAMPTZ"
-        if fmt == "date":
-            return "DATE"
-        if fmt == "time":
-            return "TIME"
-        return "VARCHAR"
-    return "JSON"
+    return DUCKDB_TYPES[property_kind(schema)]
 
 
-@dataclass
-class StreamTable:
-    """One stream: its target table, its buffered batch and its full-table version."""
-
-    stream: str
-    table: str
-    columns: dict[str, str]
-    key_properties: list[str]
-    spool: Path
-    rows: int = 0
-    handle: IO[bytes] | None = None
-    opened_versions: set[int] = field(default_factory=set)
-
-    def append(self, line: bytes) -> None:
-        if self.handle is None:
-            self.handle = self.spool.open("wb")
-        self.handle.write(line)
-        if not line.endswith(b"\n"):
-            self.handle.write(b"\n")
-        self.rows += 1
-
-
-class DuckDBTarget:
+class DuckDBTarget(SingerLoader):
     """Reads Singer messages and keeps the DuckDB tables equal to what the tap read."""
 
+    prog = PROG
+    default_batch_size_rows = DEFAULT_BATCH_SIZE_ROWS
+
     def __init__(self, config: dict[str, Any], state_out: IO[bytes]) -> None:
-        self.schema = destination_schema(
+        schema = destination_schema(
             slug=config.get("env_slug"),
             override=config.get("destination_schema"),
             warehouse="duckdb",
         )
-        self.mode = (config.get("mode") or "mirror").strip().lower()
-        if self.mode not in MODES:
-            raise UserError(
-                f"AIRFLOW_AUDIT_MODE is {self.mode!r}: use 'mirror' (the warehouse equals the "
-                "source) or 'archive' (rows deleted at the source are kept and marked)."
-            )
-        self.batch_size_rows = int(config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS)
+        super().__init__(config, state_out, schema=schema)
         self.path = resolve_path(config.get("path"))
-        self.state_out = state_out
-        self.streams: dict[str, StreamTable] = {}
-        self.pending_state: bytes | None = None
-        self.spool_dir = Path(tempfile.mkdtemp(prefix="airflow-audit-duckdb-"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = open_duckdb(self.path, int(config.get("lock_timeout_seconds") or 600))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
 
-    # -- message handling -------------------------------------------------------------
+    def column_type(self, schema: dict[str, Any]) -> str:
+        return duckdb_type(schema)
 
-    def run(self, lines: IO[bytes]) -> None:
-        for line in lines:
-            if line.startswith(_RECORD_PREFIX):
-                end = line.index(b'"', len(_RECORD_PREFIX))
-                stream = line[len(_RECORD_PREFIX) : end].decode()
-                self._record(stream, line)
-                continue
-            if not line.strip():
-                continue
-            message = orjson.loads(line)
-            kind = message.get("type")
-            if kind == "RECORD":
-                self._record(message["stream"], orjson.dumps(message))
-            elif kind == "SCHEMA":
-                self._schema(message)
-            elif kind == "STATE":
-                self.pending_state = orjson.dumps(message["value"])
-                if not any(s.rows for s in self.streams.values()):
-                    self._emit_state()
-            elif kind == "ACTIVATE_VERSION":
-                self._activate_version(message["stream"], int(message["version"]))
-        self.flush_all()
-        for stream in self.streams.values():
-            if stream.opened_versions:
-                print(
-                    f"{PROG}: the full read of '{stream.table}' did not finish; its rows were "
-                    "upserted but rows deleted at the source are kept until a complete run.",
-                    file=sys.stderr,
-                )
-
-    def _record(self, stream: str, line: bytes) -> None:
-        table = self.streams.get(stream)
-        if table is None:
-            raise UserError(f"The tap sent a record for stream {stream!r} before its schema.")
-        table.append(line)
-        if table.rows >= self.batch_size_rows:
-            self.flush_all()
-
-    def _schema(self, message: dict[str, Any]) -> None:
-        stream = message["stream"]
-        properties = message["schema"].get("properties", {})
-        columns = {name: duckdb_type(prop) for name, prop in properties.items()}
-        key_properties = list(message.get("key_properties") or [])
-        if not key_properties:
-            raise UserError(
-                f"Stream {stream!r} has no primary key: the loader needs one to upsert without "
-                "duplicates (Airflow's own tables all have one; leave this table out)."
-            )
-        previous = self.streams.get(stream)
-        if previous is not None:
-            if previous.columns == columns and previous.key_properties == key_properties:
-                return
-            self._flush(previous)
-        table = StreamTable(
-            stream=stream,
-            table=table_name_for(stream),
-            columns=columns,
-            key_properties=key_properties,
-            spool=self.spool_dir / f"{len(self.streams)}.jsonl",
-            opened_versions=previous.opened_versions if previous else set(),
-        )
-        self._ensure_table(table)
-        self.streams[stream] = table
-
-    def _activate_version(self, stream: str, version: int) -> None:
-        table = self.streams.get(stream)
-        if table is None:
-            raise UserError(f"The tap activated a version of {stream!r} before its schema.")
-        if version not in table.opened_versions:
-            table.opened_versions.add(version)
-            return
-        # Second ACTIVATE_VERSION for the same version: the full read is complete.
-        self.flush_all()
-        table.opened_versions.discard(version)
+    def apply_full_read(self, table: StreamTable, version: int) -> None:
         target = f"{quote(self.schema)}.{quote(table.table)}"
+        sql = full_read_sql(target, self.mode, version="?", deleted_at="?")
+        params: list[Any] = [version]
+        if self.mode == "archive":
+            params.insert(0, dt.datetime.now(dt.timezone.utc))
         self.con.execute("BEGIN TRANSACTION")
-        if self.mode == "mirror":
-            self.con.execute(
-                f"DELETE FROM {target} WHERE _sdc_table_version IS DISTINCT FROM ?", [version]
-            )
-        else:
-            self.con.execute(
-                f"UPDATE {target} SET _sdc_deleted_at = ? "
-                "WHERE _sdc_table_version IS DISTINCT FROM ? AND _sdc_deleted_at IS NULL",
-                [dt.datetime.now(dt.timezone.utc), version],
-            )
+        self.con.execute(sql, params)
         self.con.execute("COMMIT")
 
     # -- loading ----------------------------------------------------------------------
 
-    def _ensure_table(self, table: StreamTable) -> None:
+    def ensure_table(self, table: StreamTable) -> None:
         target = f"{quote(self.schema)}.{quote(table.table)}"
         existing = dict(
             self.con.execute(
@@ -239,7 +116,8 @@ class DuckDBTarget:
                 [self.schema, table.table],
             ).fetchall()
         )
-        wanted = {**table.columns, **METADATA_COLUMNS}
+        metadata = {c: DUCKDB_TYPES[k] for c, k in METADATA_COLUMNS.items()}
+        wanted = {**table.columns, **metadata}
         if not existing:
             columns_sql = ", ".join(f"{quote(c)} {t}" for c, t in wanted.items())
             self.con.execute(f"CREATE TABLE {target} ({columns_sql})")
@@ -255,17 +133,7 @@ class DuckDBTarget:
                     f"{self.schema}.{table.table} and run again to reload it."
                 )
 
-    def flush_all(self) -> None:
-        for table in self.streams.values():
-            self._flush(table)
-        self._emit_state()
-
-    def _flush(self, table: StreamTable) -> None:
-        if not table.rows:
-            return
-        assert table.handle is not None
-        table.handle.close()
-        table.handle = None
+    def load_batch(self, table: StreamTable) -> None:
         record_type = (
             "STRUCT(" + ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items()) + ")"
         )
@@ -308,21 +176,9 @@ class DuckDBTarget:
         except Exception:
             self.con.execute("ROLLBACK")
             raise
-        table.rows = 0
 
-    def _emit_state(self) -> None:
-        if self.pending_state is None:
-            return
-        self.state_out.write(self.pending_state + b"\n")
-        self.state_out.flush()
-        self.pending_state = None
-
-    def close(self) -> None:
-        for table in self.streams.values():
-            if table.handle is not None:
-                table.handle.close()
+    def close_connection(self) -> None:
         self.con.close()
-        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
 
 def open_duckdb(path: Path, wait_seconds: int) -> duckdb.DuckDBPyConnection:
@@ -378,11 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.about:
         print(orjson.dumps({"name": PROG, "capabilities": ["about", "activate-version"]}).decode())
         return
-    config: dict[str, Any] = {}
-    for path in args.config:
-        config.update(orjson.loads(Path(path).read_bytes()))
     target = None
     try:
+        config = read_config(args.config)
         target = DuckDBTarget(config, sys.stdout.buffer)
         target.run(sys.stdin.buffer)
     except UserError as exc:

@@ -1,0 +1,252 @@
+"""The Singer side of the project's own loaders (DuckDB, Redshift): messages in, batches out.
+
+What every one of them does the same way, whatever the warehouse:
+
+* one table per stream, named after the source table (`public-dag_run` -> `dag_run`), with
+  the source's columns plus `_sdc_extracted_at`, `_sdc_batched_at`, `_sdc_deleted_at` and
+  `_sdc_table_version`;
+* RECORD lines are spooled, as they came, to one file per stream; a batch is loaded when a
+  stream reaches `batch_size_rows`, and then every stream is loaded, so that
+* STATE is passed on only once every record before it is committed;
+* a full-table stream is opened by ACTIVATE_VERSION(v) and closed by a second
+  ACTIVATE_VERSION(v) once the tap has read the whole table (full_read.FullReadGate); only
+  then are rows of other versions deleted (`mirror`) or marked (`archive`).  An interrupted
+  run therefore never removes anything;
+* a stream without a primary key is refused in one sentence: an upsert needs one.
+
+A warehouse subclass says how a JSON-schema property becomes a column type, how a table is
+created or widened, how one batch is upserted, and runs the full-read SQL.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from airflow_audit_loader.errors import UserError
+from airflow_audit_loader.full_read import FullReadGate
+from airflow_audit_loader.warehouses import parse_mode
+
+# The Singer metadata columns every table gets; the value is the column's kind.
+METADATA_COLUMNS = {
+    "_sdc_extracted_at": "timestamp",
+    "_sdc_batched_at": "timestamp",
+    "_sdc_deleted_at": "timestamp",
+    "_sdc_table_version": "integer",
+}
+_RECORD_PREFIX = b'{"type":"RECORD","stream":"'
+
+
+def table_name_for(stream: str) -> str:
+    """`public-dag_run` -> `dag_run` (Airflow table names never hold a `-`)."""
+    return stream.rsplit("-", 1)[-1]
+
+
+def property_kind(schema: dict[str, Any]) -> str:
+    """A JSON-schema property -> integer, number, boolean, timestamp, date, time, string or json."""
+    types = schema.get("type", [])
+    if isinstance(types, str):
+        types = [types]
+    types = [t for t in types if t != "null"]
+    if "anyOf" in schema or len(types) != 1:
+        return "json"
+    kind = types[0]
+    if kind in ("integer", "number", "boolean"):
+        return kind
+    if kind == "string":
+        return {"date-time": "timestamp", "date": "date", "time": "time"}.get(
+            schema.get("format") or "", "string"
+        )
+    return "json"
+
+
+@dataclass
+class StreamTable:
+    """One stream: its target table, its buffered batch."""
+
+    stream: str
+    table: str
+    properties: dict[str, dict[str, Any]]
+    columns: dict[str, str]
+    key_properties: list[str]
+    spool: Path
+    rows: int = 0
+    handle: IO[bytes] | None = field(default=None, repr=False)
+
+    def append(self, line: bytes) -> None:
+        if self.handle is None:
+            self.handle = self.spool.open("wb")
+        self.handle.write(line)
+        if not line.endswith(b"\n"):
+            self.handle.write(b"\n")
+        self.rows += 1
+
+    def close_spool(self) -> Path:
+        """The spool file, closed, for the loader to read."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        return self.spool
+
+    def messages(self):
+        """The spooled RECORD messages, parsed, in the order they came."""
+        with self.close_spool().open("rb") as lines:
+            for line in lines:
+                yield orjson.loads(line)
+
+
+class SingerLoader:
+    """Reads Singer messages and keeps the warehouse tables equal to what the tap read."""
+
+    prog = "airflow-audit-loader"
+    default_batch_size_rows = 100_000
+
+    def __init__(self, config: dict[str, Any], state_out: IO[bytes], *, schema: str) -> None:
+        self.schema = schema
+        self.mode = parse_mode(config.get("mode"))
+        self.batch_size_rows = int(config.get("batch_size_rows") or self.default_batch_size_rows)
+        self.state_out = state_out
+        self.streams: dict[str, StreamTable] = {}
+        self.gate = FullReadGate()
+        self.pending_state: bytes | None = None
+        self.spool_dir = Path(tempfile.mkdtemp(prefix=f"{self.prog}-"))
+
+    # -- what a warehouse provides ------------------------------------------------------
+
+    def column_type(self, schema: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def ensure_table(self, table: StreamTable) -> None:
+        """Create the table, or add the columns it lacks (refusing a changed type)."""
+        raise NotImplementedError
+
+    def load_batch(self, table: StreamTable) -> None:
+        """Upsert the spooled batch of `table` on its key, in one transaction."""
+        raise NotImplementedError
+
+    def apply_full_read(self, table: StreamTable, version: int) -> None:
+        """A complete full read of `version`: delete or mark the rows of other versions."""
+        raise NotImplementedError
+
+    def close_connection(self) -> None:
+        pass
+
+    # -- message handling ---------------------------------------------------------------
+
+    def run(self, lines: IO[bytes]) -> None:
+        for line in lines:
+            if line.startswith(_RECORD_PREFIX):
+                end = line.index(b'"', len(_RECORD_PREFIX))
+                stream = line[len(_RECORD_PREFIX) : end].decode()
+                self._record(stream, line)
+                continue
+            if not line.strip():
+                continue
+            message = orjson.loads(line)
+            kind = message.get("type")
+            if kind == "RECORD":
+                self._record(message["stream"], orjson.dumps(message))
+            elif kind == "SCHEMA":
+                self._schema(message)
+            elif kind == "STATE":
+                self.pending_state = orjson.dumps(message["value"])
+                if not any(s.rows for s in self.streams.values()):
+                    self._emit_state()
+            elif kind == "ACTIVATE_VERSION":
+                self._activate_version(message["stream"], int(message["version"]))
+        self.flush_all()
+        for stream in self.gate.unfinished():
+            table = self.streams[stream].table if stream in self.streams else stream
+            print(
+                f"{self.prog}: the full read of '{table}' did not finish; its rows were "
+                "upserted but rows deleted at the source are kept until a complete run.",
+                file=sys.stderr,
+            )
+
+    def _record(self, stream: str, line: bytes) -> None:
+        table = self.streams.get(stream)
+        if table is None:
+            raise UserError(f"The tap sent a record for stream {stream!r} before its schema.")
+        table.append(line)
+        if table.rows >= self.batch_size_rows:
+            self.flush_all()
+
+    def _schema(self, message: dict[str, Any]) -> None:
+        stream = message["stream"]
+        properties = message["schema"].get("properties", {})
+        columns = {name: self.column_type(prop) for name, prop in properties.items()}
+        key_properties = list(message.get("key_properties") or [])
+        if not key_properties:
+            raise UserError(
+                f"Stream {stream!r} has no primary key: the loader needs one to upsert without "
+                "duplicates (Airflow's own tables all have one; leave this table out)."
+            )
+        previous = self.streams.get(stream)
+        if previous is not None:
+            if previous.columns == columns and previous.key_properties == key_properties:
+                return
+            self._flush(previous)
+        table = StreamTable(
+            stream=stream,
+            table=table_name_for(stream),
+            properties=properties,
+            columns=columns,
+            key_properties=key_properties,
+            spool=self.spool_dir / f"{len(self.streams)}.jsonl",
+        )
+        self.ensure_table(table)
+        self.streams[stream] = table
+
+    def _activate_version(self, stream: str, version: int) -> None:
+        table = self.streams.get(stream)
+        if table is None:
+            raise UserError(f"The tap activated a version of {stream!r} before its schema.")
+        if not self.gate.closes_full_read(stream, version):
+            return
+        # Second ACTIVATE_VERSION for the same version: the full read is complete.
+        self.flush_all()
+        self.apply_full_read(table, version)
+
+    def flush_all(self) -> None:
+        for table in self.streams.values():
+            self._flush(table)
+        self._emit_state()
+
+    def _flush(self, table: StreamTable) -> None:
+        if not table.rows:
+            return
+        table.close_spool()
+        self.load_batch(table)
+        table.rows = 0
+
+    def _emit_state(self) -> None:
+        if self.pending_state is None:
+            return
+        self.state_out.write(self.pending_state + b"\n")
+        self.state_out.flush()
+        self.pending_state = None
+
+    def close(self) -> None:
+        for table in self.streams.values():
+            table.close_spool()
+        try:
+            self.close_connection()
+        finally:
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+
+def read_config(paths: list[str]) -> dict[str, Any]:
+    """Merge the JSON configuration files Meltano passes with --config."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            config.update(orjson.loads(Path(path).read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Cannot read the configuration file {path}: {exc}") from exc
+    return config
