@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,19 @@ from airflow_audit_loader.singer_shim import FullReadMixin, json_as_text, json_p
 from airflow_audit_loader.warehouses import (
     bigquery_target_config,
     raw_schema,
+    redshift_target_config,
     snowflake_target_config,
 )
 from tests.support import ROOT, meltano
 
 SNOWFLAKE = {"account": "acme-xy12345", "user": "loader", "database": "RAW", "password": "pw"}
+REDSHIFT = {
+    "host": "acme.abc123.eu-west-1.redshift.amazonaws.com",
+    "database": "analytics",
+    "user": "airflow_audit_loader",
+    "password": "pw",
+    "s3_bucket": "acme-staging",
+}
 
 
 # ---- the raw schema -------------------------------------------------------------------------------
@@ -191,6 +200,57 @@ def test_bigquery_credentials_are_one_or_the_other():
     assert "credentials_path" not in bigquery_target_config({"project": "a"})
 
 
+def test_redshift_config_defaults():
+    config = redshift_target_config({**REDSHIFT, "env_slug": "qwe123", "port": "", "mode": ""})
+    assert config["schema"] == "airflow-qwe123"
+    assert config["mode"] == "mirror"
+    assert config["port"] == 5439
+    assert config["sslmode"] == "require"
+    assert config["load_method"] == "copy"
+    assert config["s3_key_prefix"] == ""
+    assert config["batch_size_rows"] == 100_000
+    archive = redshift_target_config(
+        {**REDSHIFT, "mode": "archive", "port": "5440", "s3_key_prefix": "/airflow-audit"}
+    )
+    assert (archive["mode"], archive["port"], archive["s3_key_prefix"]) == (
+        "archive",
+        5440,
+        "airflow-audit/",
+    )
+
+
+def test_redshift_iam_and_insert_need_no_password_or_bucket():
+    provisioned = {**REDSHIFT, "password": "", "cluster_identifier": "acme", "s3_bucket": ""}
+    assert redshift_target_config({**provisioned, "load_method": "insert"})["load_method"] == (
+        "insert"
+    )
+    # A Serverless workgroup's credentials name their own user.
+    serverless = {**REDSHIFT, "password": "", "user": "", "workgroup": "acme-wg"}
+    assert redshift_target_config(serverless)["workgroup"] == "acme-wg"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({**REDSHIFT, "host": ""}, "AIRFLOW_AUDIT_REDSHIFT_HOST"),
+        ({**REDSHIFT, "database": " "}, "AIRFLOW_AUDIT_REDSHIFT_DATABASE"),
+        ({**REDSHIFT, "password": ""}, "a password or IAM authentication"),
+        ({**REDSHIFT, "cluster_identifier": "c"}, "keep one of them"),
+        ({**REDSHIFT, "password": "", "cluster_identifier": "c", "workgroup": "w"}, "keep the one"),
+        ({**REDSHIFT, "s3_bucket": ""}, "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET"),
+        ({**REDSHIFT, "load_method": "unload"}, "AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD"),
+        ({**REDSHIFT, "sslmode": "on"}, "AIRFLOW_AUDIT_REDSHIFT_SSLMODE"),
+        ({**REDSHIFT, "port": "redshift"}, "AIRFLOW_AUDIT_REDSHIFT_PORT"),
+        ({**REDSHIFT, "aws_access_key_id": "AKIA"}, "set both, or neither"),
+        ({**REDSHIFT, "mode": "append"}, "AIRFLOW_AUDIT_MODE"),
+    ],
+)
+def test_redshift_config_errors_are_one_sentence(config, message):
+    with pytest.raises(UserError, match=message) as err:
+        redshift_target_config(config)
+    assert "\n" not in str(err.value)
+
+
 # ---- the full-read contract -------------------------------------------------------------------------
 
 
@@ -301,6 +361,24 @@ LOADER_ENV = {
         "warehouse": ("AIRFLOW_AUDIT_SNOWFLAKE_WAREHOUSE", "LOAD_WH"),
         "database": ("AIRFLOW_AUDIT_SNOWFLAKE_DATABASE", "RAW"),
     },
+    "target-redshift": {
+        "host": ("AIRFLOW_AUDIT_REDSHIFT_HOST", "acme.abc123.eu-west-1.redshift.amazonaws.com"),
+        "port": ("AIRFLOW_AUDIT_REDSHIFT_PORT", "5440"),
+        "database": ("AIRFLOW_AUDIT_REDSHIFT_DATABASE", "analytics"),
+        "user": ("AIRFLOW_AUDIT_REDSHIFT_USER", "airflow_audit_loader"),
+        "password": ("AIRFLOW_AUDIT_REDSHIFT_PASSWORD", "pw-rs"),
+        "cluster_identifier": ("AIRFLOW_AUDIT_REDSHIFT_CLUSTER_IDENTIFIER", "acme"),
+        "workgroup": ("AIRFLOW_AUDIT_REDSHIFT_WORKGROUP", "acme-wg"),
+        "sslmode": ("AIRFLOW_AUDIT_REDSHIFT_SSLMODE", "verify-full"),
+        "load_method": ("AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD", "insert"),
+        "s3_bucket": ("AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET", "acme-staging"),
+        "s3_key_prefix": ("AIRFLOW_AUDIT_REDSHIFT_S3_KEY_PREFIX", "airflow-audit/"),
+        "s3_region": ("AIRFLOW_AUDIT_REDSHIFT_S3_REGION", "eu-west-1"),
+        "copy_role_arn": ("AIRFLOW_AUDIT_REDSHIFT_COPY_ROLE_ARN", "arn:aws:iam::1:role/copy"),
+        "aws_access_key_id": ("AIRFLOW_AUDIT_REDSHIFT_AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        "aws_secret_access_key": ("AIRFLOW_AUDIT_REDSHIFT_AWS_SECRET_ACCESS_KEY", "secret-rs"),
+        "aws_session_token": ("AIRFLOW_AUDIT_REDSHIFT_AWS_SESSION_TOKEN", "token-rs"),
+    },
     "target-bigquery": {
         "project": ("AIRFLOW_AUDIT_BIGQUERY_PROJECT", "acme-analytics"),
         "location": ("AIRFLOW_AUDIT_BIGQUERY_LOCATION", "EU"),
@@ -334,6 +412,47 @@ def test_meltano_config_list_reads_every_setting_from_its_variable(loader):
     assert {setting: config.get(setting) for setting in settings} == {
         setting: value for setting, (_, value) in settings.items()
     }
+
+
+def test_every_variable_the_airflow_operator_sets_is_a_redshift_setting():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "orchestrate" / "plugins"))
+    from airflow_audit_operator.connection_settings import WAREHOUSE_VARIABLES
+
+    documented = {variable for variable, _ in LOADER_ENV["target-redshift"].values()}
+    assert set(WAREHOUSE_VARIABLES["redshift"]) == documented
+    (plugin,) = yaml.safe_load((ROOT / "load/redshift.meltano.yml").read_text())["plugins"][
+        "loaders"
+    ]
+    from_env = {s["value"][1:] for s in plugin["settings"] if str(s.get("value")).startswith("$")}
+    assert documented <= from_env
+
+
+@pytest.mark.parametrize(
+    ("env", "schema"),
+    [
+        ({}, "airflow-local"),
+        ({"AIRFLOW_AUDIT_ENV_SLUG": "qwe123"}, "airflow-qwe123"),
+        ({"AIRFLOW_AUDIT_ENV_SLUG": "qwe123", "AIRFLOW_AUDIT_DESTINATION_SCHEMA": "raw"}, "raw"),
+    ],
+)
+def test_the_redshift_loader_computes_its_schema_from_what_meltano_resolves(env, schema):
+    required = {
+        "AIRFLOW_AUDIT_REDSHIFT_HOST": "h",
+        "AIRFLOW_AUDIT_REDSHIFT_DATABASE": "d",
+        "AIRFLOW_AUDIT_REDSHIFT_USER": "u",
+        "AIRFLOW_AUDIT_REDSHIFT_PASSWORD": "p",
+        "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET": "b",
+    }
+    printed = meltano("config", "--unsafe", "print", "target-redshift", env={**required, **env})
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    config = redshift_target_config(json.loads(printed.stdout))
+    assert config["schema"] == schema == raw_schema("redshift", *(env.get(k) for k in SLUG_VARS))
+    assert config["batch_size_rows"] == 100_000
+
+
+SLUG_VARS = ("AIRFLOW_AUDIT_ENV_SLUG", "AIRFLOW_AUDIT_DESTINATION_SCHEMA")
 
 
 def test_meltano_leaves_unset_variables_out():
@@ -381,6 +500,29 @@ def test_transformers_pin_the_same_dbt_core_as_duckdb():
         assert dbt_core in pins and "meltano-dbt-ext==0.5.0" in pins
         assert any(p.startswith(f"{name}==") for p in pins), name
         assert set(plugin["commands"]) >= set(duckdb["dbt-duckdb"]["commands"])
+
+
+def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
+    (plugin,) = yaml.safe_load((ROOT / "load/redshift.meltano.yml").read_text())["plugins"][
+        "loaders"
+    ]
+    assert plugin["pip_url"] == "-e ./load/airflow-audit-loader[redshift]"
+    assert plugin["executable"] == "airflow-audit-target-redshift"
+    pyproject = (ROOT / "load/airflow-audit-loader/pyproject.toml").read_text()
+    block = re.search(r"^redshift = \[(.*?)^\]", pyproject, re.S | re.M)
+    assert block, "pyproject.toml has no `redshift` extra"
+    extra = re.findall(r'"([^"]+)"', block[1])
+    assert sorted(r.split("==")[0] for r in extra) == ["boto3", "psycopg2-binary"]
+    assert all(re.fullmatch(r"[a-z0-9-]+==[0-9][0-9.]*", r) for r in extra), extra
+    for setting in plugin["settings"]:
+        if setting.get("kind") == "password":
+            assert setting["value"].startswith("$AIRFLOW_AUDIT_REDSHIFT_"), setting
+    jobs = {
+        j["name"]: j["tasks"] for j in yaml.safe_load((ROOT / "meltano.yml").read_text())["jobs"]
+    }
+    assert jobs["airflow-audit-redshift"] == [
+        "tap-airflow-metadb target-redshift dbt-redshift:build"
+    ]
 
 
 @pytest.mark.parametrize("warehouse", ["snowflake", "bigquery"])

@@ -15,7 +15,9 @@ Snowflake, Amazon (Redshift) or Google (BigQuery) operators works here unchanged
 * Redshift (`RedshiftSQLHook`, or a `postgres` connection): host, port (default 5439), login,
   password, schema (= the database); extras for the S3 staging of COPY: `s3_bucket`,
   `s3_key_prefix`, `region_name` (or `region`), `copy_role_arn` (or `iam_role`),
-  `aws_access_key_id`, `aws_secret_access_key`.
+  `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`; `sslmode`. IAM as in
+  the hook: extra `iam: true` with `cluster_identifier` (login is the database user) or
+  `is_serverless: true` with `serverless_work_group`; no password then.
 * BigQuery (`google_cloud_platform` or `gcpbigquery`): extras `project`, `location`,
   `key_path`, `keyfile_dict`, also under their old `extra__google_cloud_platform__` names.
   Neither key given: the loader uses Google's application default credentials.
@@ -80,6 +82,11 @@ WAREHOUSE_VARIABLES: dict[str, tuple[str, ...]] = {
             "COPY_ROLE_ARN",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "CLUSTER_IDENTIFIER",
+            "WORKGROUP",
+            "SSLMODE",
+            "LOAD_METHOD",
         )
     ),
     "bigquery": tuple(
@@ -95,6 +102,7 @@ SECRET_VARIABLES = frozenset(
         "AIRFLOW_AUDIT_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
         "AIRFLOW_AUDIT_REDSHIFT_PASSWORD",
         "AIRFLOW_AUDIT_REDSHIFT_AWS_SECRET_ACCESS_KEY",
+        "AIRFLOW_AUDIT_REDSHIFT_AWS_SESSION_TOKEN",
         "AIRFLOW_AUDIT_BIGQUERY_CREDENTIALS_JSON",
         "AIRFLOW_AUDIT_SOURCE_URL",
     }
@@ -318,25 +326,47 @@ def _pem(conn: ConnectionLike, text: str) -> str:
     return decoded + "\n"
 
 
+def _truthy(value: Any) -> bool:
+    return str(value if value is not None else "").strip().lower() in ("true", "1", "yes")
+
+
 def _redshift(conn: ConnectionLike, extras: dict[str, Any]) -> dict[str, Any]:
-    if str(extras.get("iam", "")).lower() in ("true", "1"):
-        raise SettingsError(
-            f"Connection {conn.conn_id!r} uses IAM authentication, which airflow-audit cannot "
-            "pass on: give it a database user and password instead."
+    cluster = workgroup = None
+    if _truthy(extras.get("iam")):
+        # As RedshiftSQLHook: temporary credentials for a provisioned cluster (login is the
+        # database user) or a Serverless workgroup; the AWS credentials are the worker's.
+        if _truthy(extras.get("is_serverless")):
+            workgroup = _field(extras, "serverless_work_group")
+        else:
+            cluster = _field(extras, "cluster_identifier")
+        if not (cluster or workgroup):
+            raise SettingsError(
+                f"Connection {conn.conn_id!r} uses IAM authentication but names no "
+                "cluster_identifier (or, with is_serverless, no serverless_work_group): add it "
+                "to the connection's extra, or give the connection a password instead."
+            )
+        required = {"host": conn.host, "schema": conn.schema}
+        if cluster:
+            required["login"] = conn.login
+        _require(conn, "Redshift", **required)
+    else:
+        _require(
+            conn,
+            "Redshift",
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            schema=conn.schema,
         )
-    _require(
-        conn,
-        "Redshift",
-        host=conn.host,
-        login=conn.login,
-        password=conn.password,
-        schema=conn.schema,
-    )
     return {
         "AIRFLOW_AUDIT_REDSHIFT_HOST": conn.host,
         "AIRFLOW_AUDIT_REDSHIFT_PORT": conn.port or 5439,
         "AIRFLOW_AUDIT_REDSHIFT_USER": conn.login,
-        "AIRFLOW_AUDIT_REDSHIFT_PASSWORD": conn.password,
+        "AIRFLOW_AUDIT_REDSHIFT_PASSWORD": None if (cluster or workgroup) else conn.password,
+        "AIRFLOW_AUDIT_REDSHIFT_CLUSTER_IDENTIFIER": cluster,
+        "AIRFLOW_AUDIT_REDSHIFT_WORKGROUP": workgroup,
+        "AIRFLOW_AUDIT_REDSHIFT_SSLMODE": _field(extras, "sslmode"),
+        "AIRFLOW_AUDIT_REDSHIFT_AWS_SESSION_TOKEN": _field(extras, "aws_session_token"),
         # RedshiftSQLHook, like the postgres hook, keeps the database name in `schema`.
         "AIRFLOW_AUDIT_REDSHIFT_DATABASE": conn.schema,
         "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET": _field(extras, "s3_bucket"),

@@ -1,0 +1,708 @@
+"""The Redshift loader (airflow-audit-target-redshift) on a real PostgreSQL standing in for Redshift.
+
+No emulator speaks Redshift, but every statement the loader sends is SQL Redshift shares with
+PostgreSQL (CREATE TABLE, ALTER TABLE ADD COLUMN, a temporary staging table LIKE the target,
+DELETE ... USING, INSERT ... SELECT, the full-read DELETE/UPDATE), so a throwaway PostgreSQL runs
+all of it.  Only COPY FROM S3 is Redshift's own:
+
+* `insert`, end to end: the real `meltano run tap-airflow-metadb target-redshift` on a generated
+  Airflow 2.10.5 history.  Every table equals the source, no planted secret arrives, a rerun
+  duplicates nothing, an interrupted full read deletes nothing (and a complete one does), a value
+  of more than 65535 bytes ends the run in one sentence with the warehouse as it was, and empty
+  strings stay distinct from NULL.
+* `copy`: the loader runs in this process against a moto S3 server.  Its one seam,
+  `execute_copy`, is replaced by code that reads the very S3 object the loader uploaded and
+  feeds it to PostgreSQL's `COPY ... FROM STDIN (FORMAT csv, NULL <the statement's NULL AS>)`.
+  The warehouse must equal the source, the COPY statement must name the role and carry none of
+  the options that truncate or blank values, and the staged objects must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg2
+import pytest
+
+from airflow_audit_loader.errors import UserError
+from airflow_audit_loader.redshift_target import (
+    NULL_SENTINEL,
+    VARCHAR_MAX_BYTES,
+    RedshiftTarget,
+    redshift_type,
+    utc_timestamp,
+)
+from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
+from tests.integration.conftest import source_query
+from tests.support import BIN, ROOT, encoded_forms, meltano
+
+# A slug of this session's own: Meltano's state (kept in .meltano/) starts empty for it.
+SLUG = f"redshift-{uuid.uuid4().hex[:8]}"
+RAW = f"airflow-{SLUG}"
+FILL = {"dags": 3, "days": 2}
+DEFAULT_TABLES = ("ab_permission", "ab_role", "ab_user", "dag", "dag_run", "dag_tag")
+DEFAULT_TABLES += ("import_error", "job", "task_fail", "task_instance")
+SHIM = ROOT / ".meltano/loaders/target-redshift/venv/bin/airflow-audit-target-redshift"
+COPY_ROLE = "arn:aws:iam::123456789012:role/airflow-audit-copy"
+# A value of exactly Redshift's maximum, in bytes, with what CSV must quote or escape.
+EXACTLY_MAX = 'a "quoted", comma\nnew line\r\n'
+EXACTLY_MAX += "é" * ((VARCHAR_MAX_BYTES - len(EXACTLY_MAX.encode())) // 2)
+EXACTLY_MAX += "x" * (VARCHAR_MAX_BYTES - len(EXACTLY_MAX.encode()))
+# One byte too many, in half as many characters: PostgreSQL's VARCHAR(65535) (characters) would
+# take it, Redshift's (bytes) would not.
+ONE_BYTE_TOO_MANY = "é" * (VARCHAR_MAX_BYTES // 2 + 1)
+
+
+# ---- the pure parts ------------------------------------------------------------------------------
+
+
+def test_types_keep_every_value():
+    assert redshift_type({"type": ["string", "null"], "maxLength": 100}) == "VARCHAR(65535)"
+    assert redshift_type({"type": ["string", "object", "array", "null"]}) == "VARCHAR(65535)"
+    assert redshift_type({"type": ["string"], "format": "date-time"}) == "TIMESTAMPTZ"
+    assert redshift_type({"type": ["integer", "null"]}) == "BIGINT"
+    assert redshift_type({"type": ["number"]}) == "DOUBLE PRECISION"
+    assert redshift_type({"type": ["number"], "multipleOf": 0.001}) == "NUMERIC(38,3)"
+    assert redshift_type({"type": ["boolean", "null"]}) == "BOOLEAN"
+
+
+def test_timestamps_are_written_in_utc():
+    assert utc_timestamp("2024-01-01T10:00:00.5+02:00") == "2024-01-01 08:00:00.500000+00"
+    assert utc_timestamp("2024-01-01T10:00:00Z") == "2024-01-01 10:00:00.000000+00"
+    assert utc_timestamp(None) is None
+
+
+def test_values_sizes_are_what_the_test_means():
+    assert len(EXACTLY_MAX.encode()) == VARCHAR_MAX_BYTES
+    assert len(ONE_BYTE_TOO_MANY.encode()) == VARCHAR_MAX_BYTES + 1
+    assert len(ONE_BYTE_TOO_MANY) < VARCHAR_MAX_BYTES
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+
+
+def plant(url: str) -> dict[str, Any]:
+    """Values the load must keep exactly: '', NULL, the longest value, the NULL sentinel as text."""
+    dags = [d for (d,) in source_query(url, "select dag_id from dag order by dag_id")]
+    (error_id,) = source_query(url, "select min(id) from import_error")[0]
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("update dag set description = '' where dag_id = %s", [dags[0]])
+        cur.execute("update dag set description = null where dag_id = %s", [dags[1]])
+        cur.execute("update dag set description = %s where dag_id = %s", [EXACTLY_MAX, dags[2]])
+        cur.execute(
+            "update import_error set filename = %s where id = %s", [NULL_SENTINEL, error_id]
+        )
+    conn.close()
+    return {"empty": dags[0], "null": dags[1], "longest": dags[2], "error_id": error_id}
+
+
+def redshift_env(warehouse_url: str, **extra: str) -> dict[str, str]:
+    parts = urlsplit(warehouse_url)
+    env = {
+        "AIRFLOW_AUDIT_ENV_SLUG": SLUG,
+        "AIRFLOW_AUDIT_REDSHIFT_HOST": parts.hostname or "",
+        "AIRFLOW_AUDIT_REDSHIFT_PORT": str(parts.port),
+        "AIRFLOW_AUDIT_REDSHIFT_USER": parts.username or "",
+        "AIRFLOW_AUDIT_REDSHIFT_PASSWORD": parts.password or "",
+        "AIRFLOW_AUDIT_REDSHIFT_DATABASE": parts.path.lstrip("/"),
+        # The throwaway PostgreSQL has no TLS; Redshift's default here is `require`.
+        "AIRFLOW_AUDIT_REDSHIFT_SSLMODE": "disable",
+    }
+    env.update(extra)
+    return env
+
+
+def warehouse_query(url: str, sql: str, params: Any = None) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def counts(url: str) -> dict[str, int]:
+    present = {
+        t
+        for (t,) in warehouse_query(
+            url, "select table_name from information_schema.tables where table_schema = %s", [RAW]
+        )
+    }
+    return {
+        t: warehouse_query(url, f'select count(*) from "{RAW}"."{t}"')[0][0]
+        for t in DEFAULT_TABLES
+        if t in present
+    }
+
+
+def source_counts(url: str) -> dict[str, int]:
+    return {
+        t: source_query(url, f'select count(*) from public."{t}"')[0][0] for t in DEFAULT_TABLES
+    }
+
+
+def duplicated_keys(url: str) -> dict[str, int]:
+    """table -> how many keys appear more than once."""
+    keys = {
+        "dag": "dag_id",
+        "dag_tag": "name, dag_id",
+        "task_instance": "dag_id, task_id, run_id, map_index",
+    }
+    found = {}
+    for table in DEFAULT_TABLES:
+        key = keys.get(table, "id")
+        (n,) = warehouse_query(
+            url,
+            f'select count(*) from (select {key} from "{RAW}"."{table}" group by {key} '
+            "having count(*) > 1) d",
+        )[0]
+        if n:
+            found[table] = n
+    return found
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, memoryview):
+        return bytes(value).hex()
+    return value
+
+
+def assert_warehouse_equals_source(source: str, warehouse: str) -> None:
+    """Every warehouse row equals a source row, column by column, and none is missing."""
+    for table in DEFAULT_TABLES:
+        columns = [
+            c
+            for (c,) in warehouse_query(
+                warehouse,
+                "select column_name from information_schema.columns where table_schema = %s "
+                "and table_name = %s order by ordinal_position",
+                [RAW, table],
+            )
+            if not c.startswith(("_sdc_", "has_"))
+        ]
+        json_columns = {
+            c
+            for c, t in source_query(
+                source,
+                "select column_name, data_type from information_schema.columns "
+                f"where table_schema = 'public' and table_name = '{table}'",
+            )
+            if t in ("json", "jsonb")
+        }
+        select = ", ".join(f'"{c}"' for c in columns)
+        got = [
+            tuple(
+                _norm(json.loads(v) if c in json_columns and v is not None else v)
+                for c, v in zip(columns, row, strict=True)
+            )
+            for row in warehouse_query(warehouse, f'select {select} from "{RAW}"."{table}"')
+        ]
+        expected = [
+            tuple(_norm(v) for v in row)
+            for row in source_query(source, f"select {select} from public.{table}")
+        ]
+        assert len(got) == len(expected), f"{table}: {len(got)} rows, source {len(expected)}"
+        diff = Counter(map(repr, expected)) - Counter(map(repr, got))
+        assert not diff, f"{table}: rows differ, e.g. {next(iter(diff))[:500]}"
+
+
+def warehouse_text(url: str) -> dict[str, str]:
+    """Every table of the raw schema as one text (its rows in order, without the _sdc_ columns)."""
+    columns: dict[str, list[str]] = {}
+    for table, column in warehouse_query(
+        url,
+        "select table_name, column_name from information_schema.columns where table_schema = %s "
+        "order by table_name, ordinal_position",
+        [RAW],
+    ):
+        if not column.startswith("_sdc_"):
+            columns.setdefault(table, []).append(f'"{column}"')
+    return {
+        table: "\n".join(
+            sorted(
+                r
+                for (r,) in warehouse_query(
+                    url, f'select row({", ".join(names)})::text from "{RAW}"."{table}"'
+                )
+            )
+        )
+        for table, names in columns.items()
+    }
+
+
+def until_second_activate_version(messages: str, stream: str) -> str:
+    seen = 0
+    kept = []
+    for line in messages.splitlines(keepends=True):
+        if '"ACTIVATE_VERSION"' in line and json.loads(line)["stream"] == stream:
+            seen += 1
+            if seen == 2:
+                break
+        kept.append(line)
+    assert seen == 2, f"{stream} has no complete full read in the messages"
+    return "".join(kept)
+
+
+def extract(url: str) -> str:
+    result = meltano("invoke", "tap-airflow-metadb", env={"AIRFLOW_AUDIT_SOURCE_URL": url})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def run_shim(config: Path, messages: str, *args: str, env: dict | None = None):
+    if not SHIM.exists():
+        pytest.fail(f"{SHIM} is missing: run `make install` (meltano install) first.")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_AUDIT_")}
+    return subprocess.run(
+        [str(SHIM), "--config", str(config), *args],
+        input=messages,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+# ---- insert, end to end through Meltano -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def insert_story(airflow_db, postgres, tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("redshift-insert")
+    url = airflow_db("2.10.5", "redshift_insert_source", **FILL)
+    planted = plant(url)
+    warehouse = postgres.create_database("redshift_insert_warehouse")
+    env = redshift_env(
+        warehouse, AIRFLOW_AUDIT_SOURCE_URL=url, AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD="insert"
+    )
+    story: dict[str, Any] = {"url": url, "warehouse": warehouse, "planted": planted}
+
+    first = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    assert first.returncode == 0, first.stderr[-4000:]
+    story["first"] = (counts(warehouse), source_counts(url))
+    story["text"] = warehouse_text(warehouse)
+    story["description"] = dict(
+        warehouse_query(warehouse, f'select dag_id, description from "{RAW}".dag')
+    )
+    assert_warehouse_equals_source(url, warehouse)
+    story["equal"] = True
+
+    second = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    assert second.returncode == 0, second.stderr[-4000:]
+    story["second"] = (counts(warehouse), source_counts(url), duplicated_keys(warehouse))
+
+    # The loader as Meltano configures it, fed a tap that stops before closing dag_run's full read.
+    printed = meltano("config", "--unsafe", "print", "target-redshift", env=env)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    config = root / "target-redshift.json"
+    config.write_text(printed.stdout)
+    (gone,) = source_query(
+        url, "delete from dag_run where id = (select max(id) from dag_run) returning id"
+    )[0]
+    messages = extract(url)
+    interrupted = run_shim(config, until_second_activate_version(messages, "public-dag_run"))
+    assert interrupted.returncode == 0, interrupted.stderr[-4000:]
+    story["interrupted"] = (
+        warehouse_query(warehouse, f'select count(*) from "{RAW}".dag_run where id = %s', [gone]),
+        interrupted.stderr,
+    )
+    complete = run_shim(config, messages)
+    assert complete.returncode == 0, complete.stderr[-4000:]
+    story["complete"] = (
+        warehouse_query(warehouse, f'select count(*) from "{RAW}".dag_run where id = %s', [gone]),
+        counts(warehouse),
+        source_counts(url),
+    )
+
+    # archive: the next deleted run stays, marked; nothing else is marked.
+    archive = root / "target-redshift-archive.json"
+    archive.write_text(json.dumps({**json.loads(printed.stdout), "mode": "archive"}))
+    (archived,) = source_query(
+        url, "delete from dag_run where id = (select max(id) from dag_run) returning id"
+    )[0]
+    marked = run_shim(archive, extract(url))
+    assert marked.returncode == 0, marked.stderr[-4000:]
+    story["archive"] = (
+        archived,
+        warehouse_query(
+            warehouse,
+            f'select id from "{RAW}".dag_run where _sdc_deleted_at is not null order by id',
+        ),
+    )
+
+    # One value one byte longer than Redshift takes.
+    before = warehouse_text(warehouse)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update import_error set stacktrace = %s where id = %s",
+            [ONE_BYTE_TOO_MANY, planted["error_id"]],
+        )
+    conn.close()
+    too_long = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    story["too_long"] = (too_long, before, warehouse_text(warehouse))
+    yield story
+
+
+def test_insert_loads_every_row(insert_story):
+    warehouse, source = insert_story["first"]
+    assert warehouse == source
+    assert sum(source.values()) > 500
+    assert insert_story["equal"]
+
+
+def test_insert_no_planted_secret_arrives(insert_story):
+    text = "\n".join(insert_story["text"].values())
+    needles = {form for secret in PLANTED_SECRETS for form in encoded_forms(secret)}
+    assert sorted(n for n in needles if n in text) == []
+    # The hunt can find what is there: the non-secret markers of the same rows are found.
+    present = {marker for marker in NON_SECRET_MARKERS if marker in text}
+    assert present, "no non-secret marker found: the hunt looks in the wrong place"
+    sources = "\n".join(
+        str(r)
+        for t in DEFAULT_TABLES
+        for r in source_query(insert_story["url"], f"select * from {t}")
+    )
+    assert present == {m for m in NON_SECRET_MARKERS if m in sources}
+
+
+def test_insert_keeps_empty_strings_null_and_the_longest_value(insert_story):
+    description, planted = insert_story["description"], insert_story["planted"]
+    assert description[planted["empty"]] == ""
+    assert description[planted["null"]] is None
+    assert description[planted["longest"]] == EXACTLY_MAX
+
+
+def test_insert_rerun_duplicates_nothing(insert_story):
+    warehouse, source, duplicated = insert_story["second"]
+    assert warehouse == source
+    assert duplicated == {}
+
+
+def test_insert_an_interrupted_full_read_deletes_nothing(insert_story):
+    (row,), log = insert_story["interrupted"]
+    assert row == (1,)
+    assert "the full read of 'dag_run' did not finish" in log
+    (row,), warehouse, source = insert_story["complete"]
+    assert row == (0,)
+    assert warehouse == source
+
+
+def test_archive_marks_rows_deleted_at_the_source(insert_story):
+    archived, marked = insert_story["archive"]
+    assert marked == [(archived,)]
+
+
+def test_insert_a_value_too_long_fails_in_one_sentence_and_keeps_the_warehouse(insert_story):
+    result, before, after = insert_story["too_long"]
+    assert result.returncode != 0
+    error_id = insert_story["planted"]["error_id"]
+    sentences = [
+        line
+        for line in result.stderr.splitlines()
+        if f"{RAW}.import_error.stacktrace of the row with id={error_id} holds " in line
+    ]
+    assert sentences, result.stderr[-4000:]
+    assert f"holds {VARCHAR_MAX_BYTES + 1} bytes" in sentences[0]
+    assert "leave that table out" in sentences[0]
+    assert "Traceback" not in result.stderr
+    # Every Airflow table holds what it held (the tap's own _airflow_audit_extracts moves on).
+    airflow_tables = sorted(t for t in before if not t.startswith("_"))
+    assert airflow_tables == sorted(t for t in after if not t.startswith("_"))
+    assert "import_error" in airflow_tables
+    assert {t: after[t] for t in airflow_tables} == {t: before[t] for t in airflow_tables}
+
+
+# ---- copy, in this process, through S3 (moto) ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free port; boto3 reaches it through AWS_ENDPOINT_URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "moto-access-key",
+        "AWS_SECRET_ACCESS_KEY": "moto-secret-key",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("moto_server did not start")
+                time.sleep(0.1)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+COPY_STATEMENT = re.compile(
+    r"^COPY (?P<stage>\"[^\"]+\") \((?P<columns>[^)]*)\) FROM 's3://(?P<bucket>[^/']+)/"
+    r"(?P<key>[^']+)' (?P<options>.*)$",
+    re.S,
+)
+
+
+class SeamedRedshiftTarget(RedshiftTarget):
+    """The loader with COPY FROM S3 done by PostgreSQL, from the object the loader uploaded."""
+
+    statements: list[str]
+    objects: list[str]
+
+    def execute_copy(self, cur, statement: str) -> None:
+        import boto3
+
+        self.statements.append(statement)
+        match = COPY_STATEMENT.match(statement)
+        assert match, statement
+        null = re.search(r"NULL AS '((?:[^']|'')*)'", match["options"])
+        assert null, statement
+        body = boto3.client("s3").get_object(Bucket=match["bucket"], Key=match["key"])["Body"]
+        self.objects.append(match["key"])
+        csv = gzip.decompress(body.read())
+        cur.copy_expert(
+            f"COPY {match['stage']} ({match['columns']}) FROM STDIN "
+            f"WITH (FORMAT csv, NULL '{null[1]}')",
+            io.BytesIO(csv),
+        )
+
+
+@pytest.fixture(scope="module")
+def copy_story(airflow_db, postgres, s3_server) -> Iterator[dict]:
+    import boto3
+
+    url = airflow_db("2.10.5", "redshift_copy_source", **FILL)
+    planted = plant(url)
+    warehouse = postgres.create_database("redshift_copy_warehouse")
+    bucket = f"airflow-audit-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    env = redshift_env(warehouse)
+    config = {
+        key.removeprefix("AIRFLOW_AUDIT_REDSHIFT_").lower(): value
+        for key, value in env.items()
+        if key.startswith("AIRFLOW_AUDIT_REDSHIFT_")
+    }
+    config.update(
+        env_slug=SLUG,
+        load_method="copy",
+        s3_bucket=bucket,
+        s3_key_prefix="airflow-audit/ci",
+        s3_region="us-east-1",
+        copy_role_arn=COPY_ROLE,
+        # Several batches, so several S3 objects, per large table.
+        batch_size_rows=150,
+    )
+    messages = extract(url)
+    state = io.BytesIO()
+    target = SeamedRedshiftTarget(config, state)
+    target.statements, target.objects = [], []
+    try:
+        target.run(io.BytesIO(messages.encode()))
+    finally:
+        target.close()
+    listed = s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
+    yield {
+        "url": url,
+        "warehouse": warehouse,
+        "planted": planted,
+        "statements": target.statements,
+        "objects": target.objects,
+        "uploaded": target.uploaded,
+        "left_in_s3": listed,
+        "state": state.getvalue(),
+        "config": config,
+        "bucket": bucket,
+    }
+
+
+def test_copy_loads_the_source_exactly(copy_story):
+    assert counts(copy_story["warehouse"]) == source_counts(copy_story["url"])
+    assert_warehouse_equals_source(copy_story["url"], copy_story["warehouse"])
+
+
+def test_copy_keeps_empty_strings_null_and_the_null_sentinel_as_text(copy_story):
+    planted, warehouse = copy_story["planted"], copy_story["warehouse"]
+    description = dict(warehouse_query(warehouse, f'select dag_id, description from "{RAW}".dag'))
+    assert description[planted["empty"]] == ""
+    assert description[planted["null"]] is None
+    assert description[planted["longest"]] == EXACTLY_MAX
+    ((filename,),) = warehouse_query(
+        warehouse, f'select filename from "{RAW}".import_error where id = %s', [planted["error_id"]]
+    )
+    assert filename == NULL_SENTINEL
+    # That batch used another NULL marker, so the text could not be taken for NULL.
+    (statement,) = [s for s in copy_story["statements"] if '"filename"' in s]
+    assert f"NULL AS '{NULL_SENTINEL}'" not in statement
+    assert f"NULL AS '{NULL_SENTINEL}" in statement
+
+
+def test_copy_statement_names_the_role_and_never_truncates(copy_story):
+    statements = copy_story["statements"]
+    assert len(statements) > len(DEFAULT_TABLES)  # several batches for the large tables
+    for statement in statements:
+        assert f"IAM_ROLE '{COPY_ROLE}'" in statement
+        assert "FORMAT AS CSV GZIP" in statement
+        assert "REGION 'us-east-1'" in statement
+        for option in ("TRUNCATECOLUMNS", "BLANKSASNULL", "EMPTYASNULL", "TRIMBLANKS"):
+            assert option not in statement.upper()
+        assert "ACCEPTINVCHARS" not in statement and "MAXERROR" not in statement
+    assert all(k.startswith(f"airflow-audit/ci/{RAW}/") for k in copy_story["objects"])
+
+
+def test_copy_removes_the_staged_files(copy_story):
+    assert copy_story["objects"] == copy_story["uploaded"]
+    assert copy_story["left_in_s3"] == 0
+
+
+def test_copy_passes_state_on(copy_story):
+    lines = copy_story["state"].decode().splitlines()
+    assert lines and "public-task_instance" in json.loads(lines[-1])["bookmarks"]
+
+
+def test_copy_with_access_keys_names_them(copy_story, s3_server):
+    config = {**copy_story["config"], "copy_role_arn": ""}
+    target = RedshiftTarget(config, io.BytesIO(), connect=False)
+    try:
+        authorization = target.copy_authorization()
+    finally:
+        target.close()
+    assert authorization == (
+        f"ACCESS_KEY_ID '{s3_server['AWS_ACCESS_KEY_ID']}' "
+        f"SECRET_ACCESS_KEY '{s3_server['AWS_SECRET_ACCESS_KEY']}'"
+    )
+
+
+def test_the_connection_check(copy_story, s3_server, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(copy_story["config"]))
+    done = run_shim(config, "", "--check", env=s3_server)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"schema {RAW} exists" in done.stderr
+    assert f"s3://{copy_story['bucket']}/airflow-audit/ci/: writable and deletable" in done.stderr
+    assert done.stderr.rstrip().endswith("ready to load.")
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"host": ""}, "needs AIRFLOW_AUDIT_REDSHIFT_HOST"),
+        ({"s3_bucket": ""}, "needs AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET"),
+        ({"password": "wrong"}, "Cannot connect to Redshift at"),
+    ],
+)
+def test_a_bad_setting_ends_in_one_sentence(copy_story, tmp_path, change, phrase):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**copy_story["config"], **change}))
+    done = run_shim(config, "")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("airflow-audit-target-redshift: ") and phrase in line
+
+
+def test_user_error_is_what_the_loader_raises():
+    with pytest.raises(UserError, match="AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD"):
+        RedshiftTarget(
+            {"host": "h", "database": "d", "user": "u", "password": "p", "load_method": "x"},
+            io.BytesIO(),
+            connect=False,
+        )
+
+
+# ---- schema changes ---------------------------------------------------------------------------------
+
+
+def messages_of(*messages: dict) -> io.BytesIO:
+    return io.BytesIO(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+
+
+def schema_message(**properties: dict) -> dict:
+    return {
+        "type": "SCHEMA",
+        "stream": "public-pool",
+        "key_properties": ["id"],
+        "schema": {"properties": {"id": {"type": ["integer"]}, **properties}},
+    }
+
+
+def record_message(**record: Any) -> dict:
+    return {"type": "RECORD", "stream": "public-pool", "record": record}
+
+
+def test_new_columns_are_added_and_a_changed_type_is_refused(postgres):
+    warehouse = postgres.create_database("redshift_schema_changes")
+    config = {
+        key.removeprefix("AIRFLOW_AUDIT_REDSHIFT_").lower(): value
+        for key, value in redshift_env(warehouse).items()
+        if key.startswith("AIRFLOW_AUDIT_REDSHIFT_")
+    }
+    config.update(destination_schema="schema_changes", load_method="insert")
+    text = {"type": ["string", "null"]}
+    target = RedshiftTarget(config, io.BytesIO())
+    try:
+        target.run(
+            messages_of(
+                schema_message(pool=text),
+                record_message(id=1, pool="default_pool"),
+                schema_message(pool=text, description=text, slots={"type": ["integer", "null"]}),
+                record_message(id=2, pool="etl", description="", slots=4),
+            )
+        )
+    finally:
+        target.close()
+    rows = warehouse_query(
+        warehouse, "select id, pool, description, slots from schema_changes.pool order by id"
+    )
+    assert rows == [(1, "default_pool", None, None), (2, "etl", "", 4)]
+
+    target = RedshiftTarget(config, io.BytesIO())
+    try:
+        with pytest.raises(UserError, match=r"Column pool\.slots changed type in the source"):
+            target.run(messages_of(schema_message(pool=text, slots=text)))
+        keyless = {**schema_message(pool=text), "key_properties": []}
+        with pytest.raises(UserError, match="has no primary key"):
+            target.run(messages_of(keyless))
+    finally:
+        target.close()
