@@ -13,7 +13,7 @@ AIRFLOW_VERSION ?= 2.10.5
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
 
-.PHONY: install demo test test-all lint docs bench airflow schedules clean
+.PHONY: install demo test test-all lint docs evaluate bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -52,6 +52,9 @@ bench: install ## Sync throughput against PostgreSQL COPY, measured in the same 
 docs: install ## Generate the dbt docs and serve them on http://localhost:8080
 	$(MELTANO) invoke dbt-duckdb:docs-generate
 	$(MELTANO) invoke dbt-duckdb:docs-serve
+
+evaluate: install ## dbt-project-evaluator on the dbt project at severity error (needs dbt Hub, or local checkouts: EVALUATE_ARGS)
+	$(BIN)/python scripts/evaluate_dbt_project.py $(EVALUATE_ARGS)
 
 clean: ## Remove generated files (keeps .venv)
 	rm -rf .meltano output transform/target transform/logs .demo

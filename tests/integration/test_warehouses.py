@@ -10,15 +10,17 @@
   fakesnow patches the Snowflake driver in-process, and Meltano strips PYTHONPATH from plugin
   processes, so the plugin executables are run directly with the configuration `meltano config
   print` resolves.  Mirror, archive and an interrupted full read are checked row by row.
-* Redshift and BigQuery: each shim runs its real target's code in its venv up to the first
-  network call: table DDL types, the quoted schema, the COPY options, the full-read SQL (parsed in
-  the warehouse's dialect).
+* BigQuery: the shim runs the real target-bigquery's code in its venv up to the first network call:
+  the hooks it overrides and the full-read SQL (parsed in BigQuery's dialect).
+* Redshift has the project's own loader, tested end to end on PostgreSQL and an S3 server in
+  tests/integration/test_redshift.py; here only its dbt side (compile and dialect) is checked.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +38,7 @@ from tests.integration.conftest import source_query
 from tests.support import BIN, ROOT, meltano
 
 WAREHOUSES = ("snowflake", "redshift", "bigquery")
-# Warehouses with a loader here: TicketSwap's target-redshift is not on PyPI (see docs/warehouses.md).
+# Warehouses loaded by a shim around a third-party target (Redshift's loader is the project's own).
 LOADERS = ("snowflake", "bigquery")
 PLUGINS = ROOT / ".meltano"
 # The emulator and what it needs, laid over the plugin venvs with PYTHONPATH (never installed in
@@ -275,6 +277,7 @@ SITECUSTOMIZE = r'''
 
 import atexit
 import os
+import re
 import re
 import threading
 import uuid
@@ -650,6 +653,51 @@ def test_bigquery_shim_fits_the_real_target():
         assert version == 7
         assert sql.startswith("UPDATE `acme.airflow_qwe123.dag")
         assert portability_problems(sql.replace("@", ""), "bigquery") == []
+
+
+REDSHIFT_AUTH = {
+    "password": (
+        {"AIRFLOW_AUDIT_REDSHIFT_PASSWORD": "offline"},
+        {"method": "database", "cluster_id": "", "is_serverless": "False"},
+    ),
+    "iam-cluster": (
+        {
+            "AIRFLOW_AUDIT_REDSHIFT_CLUSTER_IDENTIFIER": "audit-1",
+            "AIRFLOW_AUDIT_REDSHIFT_S3_REGION": "eu-west-1",
+        },
+        {"method": "iam", "cluster_id": "audit-1", "is_serverless": "False", "region": "eu-west-1"},
+    ),
+    "iam-serverless": (
+        {
+            "AIRFLOW_AUDIT_REDSHIFT_WORKGROUP": "audit-wg",
+            "AIRFLOW_AUDIT_REDSHIFT_S3_REGION": "eu-west-1",
+        },
+        {"method": "iam", "is_serverless": "True", "serverless_work_group": "audit-wg"},
+    ),
+}
+
+
+@pytest.mark.parametrize("auth", REDSHIFT_AUTH)
+def test_dbt_redshift_authenticates_like_the_loader(auth, tmp_path):
+    """The dbt-redshift profile picks password or IAM from the loader's variables (dbt debug prints it)."""
+    variables, expected = REDSHIFT_AUTH[auth]
+    env = clean_env(
+        HOME=str(tmp_path),
+        DBT_TARGET_PATH=str(tmp_path / "target"),
+        AIRFLOW_AUDIT_REDSHIFT_HOST="offline.invalid",
+        AIRFLOW_AUDIT_REDSHIFT_USER="loader",
+        AIRFLOW_AUDIT_REDSHIFT_DATABASE="analytics",
+        **variables,
+    )
+    dbt = plugin_bin("transformers", "dbt-redshift", "dbt")
+    result = subprocess.run(
+        [str(dbt), "debug", "--project-dir", str(ROOT / "transform"), "--profiles-dir",
+         str(ROOT / "transform" / "profiles" / "redshift"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    shown = dict(re.findall(r"^\S*\s+(\w+): (.*)$", result.stdout, flags=re.M))
+    assert "profiles.yml file [" in result.stdout and "OK found and valid" in result.stdout
+    assert {key: shown.get(key, "<absent>").strip() for key in expected} == expected
 
 
 @pytest.mark.parametrize("warehouse", LOADERS)
