@@ -284,3 +284,28 @@ def test_concurrent_runs_same_slug_refused_other_slugs_share_the_warehouse(airfl
         [str(BIN / "meltano"), "state", "list"], cwd=ROOT, capture_output=True, text=True
     ).stdout
     assert ":a\n" in states + "\n" and ":b\n" in states + "\n"
+
+
+def test_a_state_meant_for_another_slug_never_skips_rows(airflow_db, tmp_path):
+    """Two slugs synced at once from one project share Meltano's run folder, so one sync can be
+    handed the other's state. Bookmarks name their destination: such a state means a full read."""
+    url = airflow_db("2.10.5", "cross_state", dags=4, days=2)
+    ok(sync(url, tmp_path / "a.duckdb", "xa"))
+    ids = subprocess.run(
+        [str(BIN / "meltano"), "state", "list"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    (state_a,) = [i for i in ids if i.endswith(":xa")]
+    state_b = state_a.removesuffix(":xa") + ":xb"
+    # Slug xb is handed slug xa's state, as the race would do.
+    copied = subprocess.run(
+        [str(BIN / "meltano"), "state", "copy", "--force", state_a, state_b],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert copied.returncode == 0, copied.stderr[-2000:]
+    second = sync(url, tmp_path / "b.duckdb", "xb")
+    ok(second)
+    assert "task_instance: reading changes only" not in second.stderr
+    assert "the bookmark belongs to another database, an earlier copy" in second.stderr
+    assert_warehouse_equals_source(url, tmp_path / "b.duckdb", "airflow-xb", synced_tables(url))

@@ -21,7 +21,15 @@ from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, reso
 
 PROG = "tap-airflow-metadb"
 # Settings of this wrapper; everything else is passed to tap-postgres as it is.
-OWN_SETTINGS = ("source_url", "source_schema", "tables", "additional_tables", "full_refresh")
+OWN_SETTINGS = (
+    "source_url",
+    "source_schema",
+    "tables",
+    "additional_tables",
+    "full_refresh",
+    "env_slug",
+    "destination_schema",
+)
 
 
 def notice(message: str) -> None:
@@ -59,10 +67,22 @@ def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope
     tap_config["filter_schemas"] = [schema]
     tap_config["emit_activate_version_messages"] = True
     tap_config["airflow_audit_full_refresh"] = full_refresh
+    tap_config["airflow_audit_destination"] = destination_of(config)
     user_maps = dict(tap_config.get("stream_maps") or {})
     user_maps.update(secret_stream_maps(schema, scope.tables))
     tap_config["stream_maps"] = user_maps
     return tap_config, schema, info, scope
+
+
+def destination_of(config: dict[str, Any]) -> str:
+    """The destination a sync's bookmarks are for: AIRFLOW_AUDIT_DESTINATION_SCHEMA, else
+    airflow-<AIRFLOW_AUDIT_ENV_SLUG or local> (the loaders' rule, before any warehouse's spelling).
+
+    Bookmarks carry it, so a state that reaches the wrong sync (two slugs run at once from one
+    project share Meltano's run folder) makes that sync read in full instead of skipping rows.
+    """
+    schema = str(config.get("destination_schema") or "").strip()
+    return schema or f"airflow-{str(config.get('env_slug') or '').strip() or 'local'}"
 
 
 def parse_full_refresh(raw: object) -> list[str]:

@@ -103,8 +103,8 @@ class SnapshotStream(PostgresStream):
             same_source = self.stream_state.get(SOURCE_KEY) == self.source_identity
             if self.stream_state.get(BOOKMARK_KEY) is not None and not same_source:
                 notice(
-                    f"{self.table}: the bookmark belongs to another database or an earlier copy "
-                    "of this table; reading in full."
+                    f"{self.table}: the bookmark belongs to another database, an earlier copy of "
+                    "this table or another destination; reading in full."
                 )
             self._full_read = (
                 not is_incremental(self.table)
@@ -117,10 +117,11 @@ class SnapshotStream(PostgresStream):
 
     @property
     def source_identity(self) -> str:
-        """Which table of which database a bookmark belongs to: its xids mean nothing elsewhere.
+        """Which table of which database a bookmark belongs to, synced to which destination: its
+        xids mean nothing elsewhere, and another destination has not received those rows.
 
         The cluster's system identifier where the user may read it, the database's and the
-        table's OIDs (a restored or recreated table gets new ones).
+        table's OIDs (a restored or recreated table gets new ones), and the destination schema.
         """
         if self._source_identity is None:
             with self.connector._engine.connect() as conn:
@@ -137,7 +138,8 @@ class SnapshotStream(PostgresStream):
                         ).scalar()
                 except sa.exc.DBAPIError:
                     system_id = None
-            self._source_identity = f"{system_id or '-'}/{database_oid}/{table_oid}"
+            destination = self.config.get("airflow_audit_destination") or "-"
+            self._source_identity = f"{system_id or '-'}/{database_oid}/{table_oid}>{destination}"
         return self._source_identity
 
     @property
