@@ -13,7 +13,11 @@ from typing import Any
 import duckdb
 import psycopg2
 
+from tests.fixtures import airflow_history
 from tests.support import meltano
+
+#: Every Airflow schema the fixtures hold (tests/fixtures/airflow/<version>/), oldest first.
+ALL_VERSIONS = list(airflow_history.VERSIONS)
 
 SYNC = ("run", "tap-airflow-metadb", "target-duckdb", "airflow-audit-reconcile:duckdb")
 # The default set plus the growing tables Airflow deletes from (db clean, UI deletes).
@@ -161,3 +165,103 @@ def sync_audit(warehouse: Path, schema: str) -> list[tuple]:
             f"select table_name, source_rows, warehouse_rows, deleted_at_source, outcome "
             f'from "{schema}"._sync_audit order by started_at, table_name'
         ).fetchall()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One full job per Airflow version and test session, shared by the modules that only read its result
+# ---------------------------------------------------------------------------------------------------------
+
+MARTS = "airflow-local_marts"
+RAW = "airflow-local"
+
+
+def dbt_paths(directory: Path) -> dict[str, str]:
+    """dbt's target/ and logs/ under `directory`: the plugin's setting (DBT_DUCKDB_*), and dbt's own
+    variables for a plugin definition without that setting."""
+    target, logs = str(directory / "target"), str(directory / "logs")
+    return {
+        "DBT_DUCKDB_TARGET_PATH": target,
+        "DBT_DUCKDB_LOG_PATH": logs,
+        "DBT_TARGET_PATH": target,
+        "DBT_LOG_PATH": logs,
+    }
+
+
+def run_job(env: dict[str, str], system_db: str) -> str:
+    """`meltano run airflow-audit`, reading every table in full (no saved state is used)."""
+    done = meltano(
+        "run", "--full-refresh", "airflow-audit", env={**env, "MELTANO_DATABASE_URI": system_db}
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+    assert "WARN=0 ERROR=0" in done.stderr, "dbt build should pass every test without warning"
+    return done.stderr
+
+
+def raw_counts(warehouse: Path) -> dict[str, int]:
+    """Rows per raw table (the pipeline's own `_` bookkeeping tables left out)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from duckdb_tables() where schema_name = ? "
+            "and not starts_with(table_name, '_')",
+            [RAW],
+        ).fetchall()
+        return {
+            t: con.execute(f'select count(*) from "{RAW}"."{t}"').fetchone()[0] for (t,) in tables
+        }
+
+
+def source_counts(url: str) -> dict[str, int]:
+    """Rows per Airflow table at the source (the alembic tables left out: the tap does not copy them)."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select table_name from information_schema.tables where table_schema = 'public' "
+                "and table_type = 'BASE TABLE' and table_name not like 'alembic_version%'"
+            )
+            counts = {}
+            for (table,) in cur.fetchall():
+                cur.execute(f'select count(*) from public."{table}"')
+                counts[table] = cur.fetchone()[0]
+            return counts
+    finally:
+        conn.close()
+
+
+_FULL_JOBS: dict[str, dict[str, Any]] = {}
+
+
+def full_job(version: str, airflow_db, tmp_path_factory) -> dict[str, Any]:
+    """`meltano run --full-refresh airflow-audit` copying EVERY table (AIRFLOW_AUDIT_TABLES='[]'), in
+    archive mode, on a freshly filled database of `version`: run once per test session and shared.
+
+    The source and warehouse row counts are taken right after the run: a module that changes the source
+    afterwards (test_marts does `airflow db clean`) leaves them as they were. The caller may run the job
+    again on the same source and warehouse with `run_job(entry["env"], entry["system_db"])`.
+    """
+    if version not in _FULL_JOBS:
+        slug = version.replace(".", "_")
+        url = airflow_db(version, f"full_{slug}")
+        workdir = tmp_path_factory.mktemp(f"full-{slug}")
+        warehouse = workdir / "airflow_audit.duckdb"
+        env = {
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_TABLES": "[]",
+            "AIRFLOW_AUDIT_MODE": "archive",
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            **dbt_paths(workdir),
+        }
+        system_db = f"sqlite:///{workdir / 'meltano.db'}"
+        log = run_job(env, system_db)
+        _FULL_JOBS[version] = {
+            "version": version,
+            "url": url,
+            "workdir": workdir,
+            "warehouse": warehouse,
+            "env": env,
+            "system_db": system_db,
+            "log": log,
+            "source_counts": source_counts(url),
+            "warehouse_counts": raw_counts(warehouse),
+        }
+    return _FULL_JOBS[version]
