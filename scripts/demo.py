@@ -21,10 +21,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.airflow_history import fill, load_schema  # noqa: E402
+from tests.fixtures.airflow_history import VERSIONS, fill, load_schema  # noqa: E402
 from tests.fixtures.postgres import ThrowawayPostgres  # noqa: E402
-
-VERSIONS = ("2.10.5", "3.3.2")
 
 
 def main() -> int:

@@ -506,7 +506,9 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(mar
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+# The two current schemas, and the oldest one (the most tables and columns missing); the schemas
+# between them differ from these only in tables the default set does not load.
+@pytest.mark.parametrize("version", ["2.4.3", "2.10.5", "3.3.2"])
 def test_an_empty_airflow_database_builds_green_with_empty_marts(
     airflow_db, tmp_path, system_db, version
 ):
