@@ -506,8 +506,9 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(mar
 # ---------------------------------------------------------------------------------------------------------
 
 
-# The two current schemas, and the oldest one (the most tables and columns missing); the schemas
-# between them differ from these only in tables the default set does not load.
+# The two current schemas, and the oldest one (the most tables and columns missing). 2.7.3 and 2.9.3
+# are built with every table by the `marts` fixture above; their default-set columns lie between 2.4's
+# and 2.10's, which the staging models bridge the same way.
 @pytest.mark.parametrize("version", ["2.4.3", "2.10.5", "3.3.2"])
 def test_an_empty_airflow_database_builds_green_with_empty_marts(
     airflow_db, tmp_path, system_db, version
