@@ -15,6 +15,11 @@ all of it.  Only COPY FROM S3 is Redshift's own:
   feeds it to PostgreSQL's `COPY ... FROM STDIN (FORMAT csv, NULL <the statement's NULL AS>)`.
   The warehouse must equal the source, the COPY statement must name the role and carry none of
   the options that truncate or blank values, and the staged objects must be gone afterwards.
+* reconcile, end to end: `meltano run tap-airflow-metadb target-redshift
+  airflow-audit-reconcile:redshift` into a mirror and an archive schema, with source and
+  stand-in in different time zones.  Every bucket is equal after the first sync (timestamp keys
+  included); the deletes of `airflow db clean` are removed (mirror) or marked (archive) exactly;
+  rows lost in the warehouse, or a key held twice, fail the run in one sentence.
 """
 
 from __future__ import annotations
@@ -185,16 +190,18 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def assert_warehouse_equals_source(source: str, warehouse: str) -> None:
+def assert_warehouse_equals_source(
+    source: str, warehouse: str, raw: str = RAW, tables: tuple[str, ...] = DEFAULT_TABLES
+) -> None:
     """Every warehouse row equals a source row, column by column, and none is missing."""
-    for table in DEFAULT_TABLES:
+    for table in tables:
         columns = [
             c
             for (c,) in warehouse_query(
                 warehouse,
                 "select column_name from information_schema.columns where table_schema = %s "
                 "and table_name = %s order by ordinal_position",
-                [RAW, table],
+                [raw, table],
             )
             if not c.startswith(("_sdc_", "has_"))
         ]
@@ -213,7 +220,7 @@ def assert_warehouse_equals_source(source: str, warehouse: str) -> None:
                 _norm(json.loads(v) if c in json_columns and v is not None else v)
                 for c, v in zip(columns, row, strict=True)
             )
-            for row in warehouse_query(warehouse, f'select {select} from "{RAW}"."{table}"')
+            for row in warehouse_query(warehouse, f'select {select} from "{raw}"."{table}"')
         ]
         expected = [
             tuple(_norm(v) for v in row)
@@ -706,3 +713,349 @@ def test_new_columns_are_added_and_a_changed_type_is_refused(postgres):
             target.run(messages_of(keyless))
     finally:
         target.close()
+
+
+# ---- airflow-audit-reconcile on Redshift, end to end through Meltano -------------------------------
+
+RECONCILE_SYNC = (
+    "run",
+    "tap-airflow-metadb",
+    "target-redshift",
+    "airflow-audit-reconcile:redshift",
+)
+RECONCILE_ONLY = ("run", "airflow-audit-reconcile:redshift")
+# The default tables plus log (`airflow db clean` empties it) and sla_miss (keyed by a timestamp).
+RECONCILE_ADDITIONAL = "log,sla_miss"
+RECONCILED = (*DEFAULT_TABLES, "log", "sla_miss")
+# What `airflow db clean` deletes: old runs (their task instances and failures cascade), old log
+# events, old jobs.
+DB_CLEAN = (
+    "delete from dag_run where id in "
+    "(select id from dag_run order by coalesce(start_date, queued_at), id limit 3)",
+    "delete from log where id in (select id from log order by dttm, id limit 20)",
+    "delete from job where id in (select id from job order by latest_heartbeat, id limit 2)",
+)
+# sla_miss keys whose text a cast would render differently per session or per server: fractions
+# with trailing zeros, whole seconds, microseconds, an offset that is not UTC, a summer time.
+SLA_MISS_TIMES = (
+    "2024-01-01 00:00:00+00",
+    "2024-01-01 00:00:00.5+00",
+    "2024-01-01 00:00:00.123456+00",
+    "2024-01-01 00:00:00.000001+00",
+    "2024-03-31 02:30:00+02",
+    "2024-07-01 23:59:59.999999-07",
+    "1999-12-31 23:59:59.9+00",
+)
+
+
+def primary_key_of(url: str, table: str) -> list[str]:
+    return [
+        c
+        for (c,) in source_query(
+            url,
+            "select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid "
+            f"and a.attnum = any(i.indkey) where i.indrelid = 'public.{table}'::regclass "
+            "and i.indisprimary order by array_position(i.indkey, a.attnum)",
+        )
+    ]
+
+
+def key_set(url: str, relation: str, key: list[str], where: str = "true") -> set[tuple]:
+    """The keys of a table (timestamps in UTC); fails if a key is there twice."""
+    select = ", ".join(f'"{c}"' for c in key)
+    rows = [
+        tuple(_norm(v) for v in row)
+        for row in warehouse_query(url, f"select {select} from {relation} where {where}")
+    ]
+    assert len(rows) == len(set(rows)), f"{relation}: a key is there twice"
+    return set(rows)
+
+
+def source_keys(url: str, keys: dict[str, list[str]]) -> dict[str, set[tuple]]:
+    return {t: key_set(url, f"public.{t}", k) for t, k in keys.items()}
+
+
+def audit_rows(url: str, raw: str) -> list[dict[str, Any]]:
+    columns = (
+        "table_name, mode, source_rows, warehouse_rows, deleted_at_source, "
+        "missing_in_warehouse, duplicated_in_warehouse, buckets_compared, outcome"
+    )
+    names = [c.strip() for c in columns.split(",")]
+    return [
+        dict(zip(names, row, strict=True))
+        for row in warehouse_query(
+            url, f'select {columns} from "{raw}"._sync_audit order by started_at, table_name'
+        )
+    ]
+
+
+def latest_audit(url: str, raw: str) -> dict[str, dict[str, Any]]:
+    """table -> its row of the last reconciliation."""
+    return {row["table_name"]: row for row in audit_rows(url, raw)}
+
+
+def extracts_read(url: str, raw: str) -> dict[str, bool]:
+    """table -> whether the tap's last read of it was a full read."""
+    return dict(
+        warehouse_query(url, f'select table_name, full_read from "{raw}"._airflow_audit_extracts')
+    )
+
+
+@pytest.fixture(scope="module")
+def reconcile_story(airflow_db, postgres) -> Iterator[dict]:
+    """One source, two destinations in one warehouse (mirror and archive), each synced twice
+    through `tap-airflow-metadb target-redshift airflow-audit-reconcile:redshift`, with
+    `airflow db clean` deleting rows at the source in between; then the warehouse is damaged."""
+    url = airflow_db("2.10.5", "redshift_reconcile_source", **FILL)
+    warehouse = postgres.create_database("redshift_reconcile_warehouse")
+    # Neither server runs in UTC: a key rendered in the session's time zone would differ.
+    for database, zone in ((url, "America/Sao_Paulo"), (warehouse, "Asia/Kathmandu")):
+        name = urlsplit(database).path.lstrip("/")
+        conn = psycopg2.connect(database)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"alter database \"{name}\" set timezone to '{zone}'")
+        conn.close()
+    (dag_id,) = source_query(url, "select min(dag_id) from dag")[0]
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for i, when in enumerate(SLA_MISS_TIMES):
+            cur.execute(
+                'insert into sla_miss (task_id, dag_id, execution_date, email_sent, "timestamp", '
+                "notification_sent) values (%s, %s, %s, true, now(), true)",
+                [f"planted_{i}", dag_id, when],
+            )
+    conn.close()
+    keys = {t: primary_key_of(url, t) for t in RECONCILED}
+    slugs = {"mirror": f"{SLUG}-m", "archive": f"{SLUG}-a"}
+    raws = {mode: f"airflow-{slug}" for mode, slug in slugs.items()}
+    envs = {
+        mode: redshift_env(
+            warehouse,
+            AIRFLOW_AUDIT_SOURCE_URL=url,
+            AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD="insert",
+            AIRFLOW_AUDIT_ADDITIONAL_TABLES=RECONCILE_ADDITIONAL,
+            AIRFLOW_AUDIT_ENV_SLUG=slug,
+            AIRFLOW_AUDIT_MODE=mode,
+        )
+        for mode, slug in slugs.items()
+    }
+    story: dict[str, Any] = {"url": url, "warehouse": warehouse, "raws": raws, "keys": keys}
+
+    for env in envs.values():
+        first = meltano(*RECONCILE_SYNC, env=env)
+        assert first.returncode == 0, first.stderr[-4000:]
+    story["first_audit"] = latest_audit(warehouse, raws["mirror"])
+    story["first_keys"] = {
+        t: key_set(warehouse, f'"{raws["mirror"]}"."{t}"', k) for t, k in keys.items()
+    }
+    story["source_before"] = source_keys(url, keys)
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for statement in DB_CLEAN:
+            cur.execute(statement)
+    conn.close()
+    story["source_after"] = source_keys(url, keys)
+    for mode, env in envs.items():
+        second = meltano(*RECONCILE_SYNC, env=env)
+        assert second.returncode == 0, second.stderr[-4000:]
+        raw = raws[mode]
+        story[mode] = {
+            "stderr": second.stderr,
+            "audit": latest_audit(warehouse, raw),
+            "read": extracts_read(warehouse, raw),
+            "live": {
+                t: key_set(warehouse, f'"{raw}"."{t}"', k, "_sdc_deleted_at is null")
+                for t, k in keys.items()
+            },
+            "marked": {
+                t: key_set(warehouse, f'"{raw}"."{t}"', k, "_sdc_deleted_at is not null")
+                for t, k in keys.items()
+            },
+        }
+    assert_warehouse_equals_source(url, warehouse, raws["mirror"], RECONCILED)
+    story["mirror"]["equal"] = True
+
+    # The warehouse loses 3 task instances (mirror), and holds a run twice (archive; PostgreSQL
+    # enforces the primary key that Redshift only declares, so the stand-in drops it first).
+    with psycopg2.connect(warehouse) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'delete from "{raws["mirror"]}".task_instance where ctid in '
+            f'(select ctid from "{raws["mirror"]}".task_instance order by run_id, task_id limit 3)'
+        )
+        cur.execute(f'alter table "{raws["archive"]}".dag_run drop constraint dag_run_pkey')
+        cur.execute(
+            f'insert into "{raws["archive"]}".dag_run select * from "{raws["archive"]}".dag_run '
+            "where _sdc_deleted_at is null order by id limit 1"
+        )
+    conn.close()
+    story["lost"] = meltano(*RECONCILE_ONLY, env=envs["mirror"])
+    story["lost_audit"] = latest_audit(warehouse, raws["mirror"])
+    story["twice"] = meltano(*RECONCILE_ONLY, env=envs["archive"])
+    yield story
+
+
+def deleted_by_db_clean(story: dict) -> dict[str, set[tuple]]:
+    deleted = {t: story["source_before"][t] - story["source_after"][t] for t in RECONCILED}
+    # The test deletes what it means to: runs, their task instances, log events, jobs.
+    assert all(deleted[t] for t in ("dag_run", "task_instance", "log", "job")), deleted
+    assert all(not (story["source_after"][t] - story["source_before"][t]) for t in RECONCILED)
+    return deleted
+
+
+def test_reconcile_after_the_first_sync_finds_every_bucket_equal(reconcile_story):
+    audit = reconcile_story["first_audit"]
+    assert sorted(audit) == sorted(RECONCILED)
+    for table in RECONCILED:
+        row = audit[table]
+        assert row["outcome"] == "ok", row
+        assert row["mode"] == "mirror"
+        assert (
+            row["warehouse_rows"]
+            == row["source_rows"]
+            == len(reconcile_story["source_before"][table])
+        )
+        # No bucket differs: every key, of every type, is the same text on both sides.
+        assert row["buckets_compared"] == 0, row
+        assert row["deleted_at_source"] == row["missing_in_warehouse"] == 0
+
+
+def test_reconcile_timestamp_keys_are_the_same_text_on_both_sides(reconcile_story):
+    """sla_miss is keyed by (task_id, dag_id, execution_date): the key text of every row is
+    byte for byte the same on the source and in the warehouse, though neither server is in UTC."""
+    from tap_airflow_metadb.reconcile import KeyColumn, redshift_key_text
+
+    url, warehouse = reconcile_story["url"], reconcile_story["warehouse"]
+    raw = reconcile_story["raws"]["mirror"]
+    keys = [KeyColumn("task_id"), KeyColumn("dag_id"), KeyColumn("execution_date", "timestamp")]
+    assert reconcile_story["keys"]["sla_miss"] == [k.name for k in keys]
+
+    def texts(database: str, relation: str, *, source: bool, utc: bool = True) -> list[str]:
+        conn = psycopg2.connect(database)
+        try:
+            with conn.cursor() as cur:
+                if utc:
+                    cur.execute("set timezone to 'UTC'")
+                cur.execute(f"select {redshift_key_text(keys, source=source)} from {relation}")
+                return sorted(t for (t,) in cur.fetchall())
+        finally:
+            conn.close()
+
+    on_source = texts(url, "public.sla_miss", source=True)
+    in_warehouse = texts(warehouse, f'"{raw}".sla_miss', source=False)
+    assert len(on_source) >= len(SLA_MISS_TIMES)
+    assert on_source == in_warehouse
+    ((dag_id,),) = source_query(url, "select min(dag_id) from dag")
+    for i, expected in enumerate(
+        (
+            "2024-01-01 00:00:00.000000",
+            "2024-01-01 00:00:00.500000",
+            "2024-01-01 00:00:00.123456",
+            "2024-01-01 00:00:00.000001",
+            "2024-03-31 00:30:00.000000",
+            "2024-07-02 06:59:59.999999",
+            "1999-12-31 23:59:59.900000",
+        )
+    ):
+        assert f"planted_{i}\x1f{dag_id}\x1f{expected}" in on_source
+    # Why both sessions are set to UTC: in the servers' own time zones the texts differ.
+    assert texts(url, "public.sla_miss", source=True, utc=False) != in_warehouse
+    assert reconcile_story["first_audit"]["sla_miss"]["buckets_compared"] == 0
+
+
+def test_reconcile_mirror_removes_exactly_what_db_clean_deleted(reconcile_story):
+    deleted = deleted_by_db_clean(reconcile_story)
+    mirror = reconcile_story["mirror"]
+    # The growing tables were read incrementally: only the reconciliation can see the deletes.
+    for table in ("dag_run", "task_instance", "log", "job"):
+        assert mirror["read"][table] is False, table
+    for table in RECONCILED:
+        assert mirror["live"][table] == reconcile_story["source_after"][table], table
+        assert mirror["marked"][table] == set(), table
+        row = mirror["audit"][table]
+        assert row["outcome"] == "ok", row
+        assert row["deleted_at_source"] == len(deleted[table]), row
+        assert row["warehouse_rows"] == row["source_rows"], row
+    assert mirror["equal"]
+    assert (
+        f"task_instance: source {len(reconcile_story['source_after']['task_instance'])}"
+        in (mirror["stderr"])
+    )
+    assert f"({len(deleted['dag_run'])} deleted at the source)" in mirror["stderr"]
+
+
+def test_reconcile_archive_marks_exactly_what_db_clean_deleted(reconcile_story):
+    deleted = deleted_by_db_clean(reconcile_story)
+    archive = reconcile_story["archive"]
+    for table in ("dag_run", "task_instance", "log", "job"):
+        assert archive["read"][table] is False, table
+    for table in RECONCILED:
+        assert archive["live"][table] == reconcile_story["source_after"][table], table
+        assert archive["marked"][table] == deleted[table], table
+        row = archive["audit"][table]
+        assert (row["mode"], row["outcome"]) == ("archive", "ok"), row
+        assert row["deleted_at_source"] == len(deleted[table]), row
+
+
+def test_reconcile_fails_in_one_sentence_when_the_warehouse_lost_rows(reconcile_story):
+    result, raw = reconcile_story["lost"], reconcile_story["raws"]["mirror"]
+    assert result.returncode != 0
+    assert (
+        f"airflow-audit-reconcile: Reconciliation failed: the warehouse table {raw}.task_instance "
+        "lacks 3 rows that the source had when it was read; rerun with "
+        "AIRFLOW_AUDIT_FULL_REFRESH=task_instance to reload."
+    ) in result.stderr, result.stderr[-4000:]
+    assert "Traceback" not in result.stderr
+    row = reconcile_story["lost_audit"]["task_instance"]
+    assert (row["outcome"], row["missing_in_warehouse"], row["deleted_at_source"]) == (
+        "mismatch",
+        3,
+        0,
+    )
+    assert {t for t, r in reconcile_story["lost_audit"].items() if r["outcome"] != "ok"} == {
+        "task_instance"
+    }
+
+
+def test_reconcile_fails_in_one_sentence_when_the_warehouse_holds_a_key_twice(reconcile_story):
+    result, raw = reconcile_story["twice"], reconcile_story["raws"]["archive"]
+    assert result.returncode != 0
+    assert (
+        f"Reconciliation failed: the warehouse table {raw}.dag_run holds 1 keys more than once; "
+        "rerun with AIRFLOW_AUDIT_FULL_REFRESH=dag_run to reload."
+    ) in result.stderr, result.stderr[-4000:]
+    assert "Traceback" not in result.stderr
+
+
+RECONCILE = ROOT / ".meltano/utilities/airflow-audit-reconcile/venv/bin/airflow-audit-reconcile"
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"AIRFLOW_AUDIT_REDSHIFT_PASSWORD": "wrong"}, "Cannot connect to Redshift at"),
+        ({"AIRFLOW_AUDIT_REDSHIFT_HOST": ""}, "needs AIRFLOW_AUDIT_REDSHIFT_HOST"),
+        (
+            {"AIRFLOW_AUDIT_ENV_SLUG": "never-synced"},
+            "Nothing to reconcile in schema 'airflow-never-synced' in Redshift database "
+            "redshift_reconcile_warehouse at ",
+        ),
+    ],
+)
+def test_reconcile_a_bad_setting_ends_in_one_sentence(reconcile_story, change, phrase):
+    if not RECONCILE.exists():
+        pytest.fail(f"{RECONCILE} is missing: run `make install` (meltano install) first.")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_AUDIT_")}
+    env = redshift_env(
+        reconcile_story["warehouse"], AIRFLOW_AUDIT_SOURCE_URL=reconcile_story["url"], **change
+    )
+    done = subprocess.run(
+        [str(RECONCILE), "redshift"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("airflow-audit-reconcile: ") and phrase in line, line

@@ -520,9 +520,22 @@ def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
     jobs = {
         j["name"]: j["tasks"] for j in yaml.safe_load((ROOT / "meltano.yml").read_text())["jobs"]
     }
+    # Reconciled after every load, as DuckDB is: deletes in growing tables, corruption.
     assert jobs["airflow-audit-redshift"] == [
-        "tap-airflow-metadb target-redshift dbt-redshift:build"
+        "tap-airflow-metadb target-redshift airflow-audit-reconcile:redshift dbt-redshift:build"
     ]
+    (reconcile,) = yaml.safe_load((ROOT / "load/reconcile.meltano.yml").read_text())["plugins"][
+        "utilities"
+    ]
+    # The reconcile utility logs in as the loader does, so it gets the same pinned extra.
+    assert reconcile["pip_url"].split() == [
+        "-e",
+        "./extract/tap-airflow-metadb",
+        "-e",
+        "./load/airflow-audit-loader[redshift]",
+    ]
+    assert reconcile["commands"]["redshift"]["args"] == "redshift"
+    assert reconcile["commands"]["duckdb"]["args"] == "duckdb"
 
 
 @pytest.mark.parametrize("warehouse", ["snowflake", "bigquery"])

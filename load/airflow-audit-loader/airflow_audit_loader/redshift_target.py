@@ -213,26 +213,18 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class RedshiftTarget(SingerLoader):
-    """Reads Singer messages and keeps the Redshift tables equal to what the tap read."""
+class RedshiftLogin:
+    """How every Redshift client of the project logs in (this loader, airflow-audit-reconcile).
 
-    prog = PROG
+    The settings are redshift_target_config's: a password, or temporary credentials from IAM
+    (a provisioned cluster's `cluster_identifier` or a Serverless `workgroup`); libpq's
+    `sslmode`.  Every session runs in UTC, the time zone the loader writes timestamps in.
+    """
 
-    def __init__(
-        self, config: dict[str, Any], state_out: IO[bytes], *, connect: bool = True
-    ) -> None:
-        self.settings = redshift_target_config(config)
-        super().__init__(self.settings, state_out, schema=self.settings["schema"])
-        self.method = self.settings["load_method"]
-        self.conn = None
+    def __init__(self, settings: dict[str, Any], application_name: str = PROG) -> None:
+        self.settings = settings
+        self.application_name = application_name
         self._session = None
-        self._s3 = None
-        self.uploaded: list[str] = []
-        self.schema_ready = False
-        if connect:
-            self.conn = self.connect()
-
-    # -- connections ------------------------------------------------------------------
 
     def aws_session(self):
         if self._session is None:
@@ -246,11 +238,6 @@ class RedshiftTarget(SingerLoader):
                 region_name=s.get("s3_region"),
             )
         return self._session
-
-    def s3(self):
-        if self._s3 is None:
-            self._s3 = self.aws_session().client("s3")
-        return self._s3
 
     def credentials(self) -> tuple[str, str]:
         """(user, password): the configured ones, or temporary ones from IAM."""
@@ -289,6 +276,7 @@ class RedshiftTarget(SingerLoader):
             ) from exc
 
     def connect(self):
+        """A psycopg2 connection (not in autocommit), its session's time zone UTC."""
         import psycopg2
 
         s = self.settings
@@ -302,7 +290,7 @@ class RedshiftTarget(SingerLoader):
                 password=password,
                 sslmode=s["sslmode"],
                 connect_timeout=30,
-                application_name=PROG,
+                application_name=self.application_name,
             )
         except psycopg2.Error as exc:
             raise UserError(
@@ -313,6 +301,43 @@ class RedshiftTarget(SingerLoader):
             cur.execute("SET timezone TO 'UTC'")
         conn.commit()
         return conn
+
+
+class RedshiftTarget(SingerLoader):
+    """Reads Singer messages and keeps the Redshift tables equal to what the tap read."""
+
+    prog = PROG
+
+    def __init__(
+        self, config: dict[str, Any], state_out: IO[bytes], *, connect: bool = True
+    ) -> None:
+        self.settings = redshift_target_config(config)
+        super().__init__(self.settings, state_out, schema=self.settings["schema"])
+        self.method = self.settings["load_method"]
+        self.conn = None
+        self.login = RedshiftLogin(self.settings, PROG)
+        self._s3 = None
+        self.uploaded: list[str] = []
+        self.schema_ready = False
+        if connect:
+            self.conn = self.connect()
+
+    # -- connections ------------------------------------------------------------------
+
+    def aws_session(self):
+        return self.login.aws_session()
+
+    def s3(self):
+        if self._s3 is None:
+            self._s3 = self.aws_session().client("s3")
+        return self._s3
+
+    def credentials(self) -> tuple[str, str]:
+        """(user, password): the configured ones, or temporary ones from IAM."""
+        return self.login.credentials()
+
+    def connect(self):
+        return self.login.connect()
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         assert self.conn is not None

@@ -154,13 +154,14 @@ REDSHIFT_DEFAULT_SSL_MODE = "require"
 REDSHIFT_DEFAULT_BATCH_SIZE_ROWS = 100_000
 
 
-def redshift_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def redshift_target_config(config: Mapping[str, Any], *, staging: bool = True) -> dict[str, Any]:
     """Meltano's target-redshift settings -> the checked configuration of the Redshift loader.
 
     Authentication is a password, or IAM: temporary credentials from
     `redshift:GetClusterCredentials` (a provisioned cluster, `cluster_identifier`) or
     `redshift-serverless:GetCredentials` (a Serverless workgroup, `workgroup`).  `copy` stages
-    each batch in S3 and needs a bucket; `insert` needs no S3.
+    each batch in S3 and needs a bucket; `insert` needs no S3.  `staging=False` is for the
+    clients that only connect (airflow-audit-reconcile): the bucket is then not required.
     """
     target, schema, mode = _common(config, "redshift")
     _require(
@@ -207,7 +208,7 @@ def redshift_target_config(config: Mapping[str, Any]) -> dict[str, Any]:
             f"AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD is {method!r}: use 'copy' (S3 staging and COPY, "
             "the default) or 'insert' (multi-row INSERTs, no S3; for small databases)."
         )
-    if method == "copy":
+    if method == "copy" and staging:
         _require(
             target, {"s3_bucket": "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET"}, "Redshift's copy method"
         )
