@@ -51,10 +51,12 @@ def warehouse_hits(con, needles: set[str]) -> dict[str, set[str]]:
     ).fetchall()
     for schema, table in tables:
         relation = f'"{schema}"."{table}"'
-        for needle in needles:
-            found = con.execute(
-                f"select count(*) from {relation} t where contains(cast(t as varchar), ?)", [needle]
-            ).fetchone()[0]
-            if found:
-                hits.setdefault(needle, set()).add(f"{schema}.{table}")
+        # Each row rendered as text once, matched against every needle.
+        found = con.execute(
+            f"select distinct n.needle from (select cast(t as varchar) as row_text from {relation} t) r "
+            "join (select unnest(?::varchar[]) as needle) n on contains(r.row_text, n.needle)",
+            [sorted(needles)],
+        ).fetchall()
+        for (needle,) in found:
+            hits.setdefault(needle, set()).add(f"{schema}.{table}")
     return hits
