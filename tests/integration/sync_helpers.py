@@ -265,3 +265,17 @@ def full_job(version: str, airflow_db, tmp_path_factory) -> dict[str, Any]:
             "warehouse_counts": raw_counts(warehouse),
         }
     return _FULL_JOBS[version]
+
+
+def until_second_activate_version(messages: str, stream: str) -> str:
+    """The messages of a tap interrupted just before it closed the full read of `stream`."""
+    seen = 0
+    kept = []
+    for line in messages.splitlines(keepends=True):
+        if '"ACTIVATE_VERSION"' in line and json.loads(line)["stream"] == stream:
+            seen += 1
+            if seen == 2:
+                break
+        kept.append(line)
+    assert seen == 2, f"{stream} has no complete full read in the messages"
+    return "".join(kept)

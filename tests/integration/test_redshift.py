@@ -53,6 +53,7 @@ from airflow_audit_loader.redshift_target import (
 )
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.integration.conftest import source_query
+from tests.integration.sync_helpers import until_second_activate_version
 from tests.support import BIN, ROOT, encoded_forms, meltano
 
 # A slug of this session's own: Meltano's state (kept in .meltano/) starts empty for it.
@@ -253,19 +254,6 @@ def warehouse_text(url: str) -> dict[str, str]:
         )
         for table, names in columns.items()
     }
-
-
-def until_second_activate_version(messages: str, stream: str) -> str:
-    seen = 0
-    kept = []
-    for line in messages.splitlines(keepends=True):
-        if '"ACTIVATE_VERSION"' in line and json.loads(line)["stream"] == stream:
-            seen += 1
-            if seen == 2:
-                break
-        kept.append(line)
-    assert seen == 2, f"{stream} has no complete full read in the messages"
-    return "".join(kept)
 
 
 def extract(url: str) -> str:

@@ -35,6 +35,7 @@ from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
 from tests.integration.conftest import source_query
+from tests.integration.sync_helpers import until_second_activate_version
 from tests.support import BIN, ROOT, meltano
 
 WAREHOUSES = ("snowflake", "redshift", "bigquery")
@@ -471,20 +472,6 @@ def load(fake: FakeSnowflake, config: Path, messages: str) -> subprocess.Complet
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
-
-
-def until_second_activate_version(messages: str, stream: str) -> str:
-    """The messages of a tap interrupted just before it closed the full read of `stream`."""
-    seen = 0
-    kept = []
-    for line in messages.splitlines(keepends=True):
-        if '"ACTIVATE_VERSION"' in line and json.loads(line)["stream"] == stream:
-            seen += 1
-            if seen == 2:
-                break
-        kept.append(line)
-    assert seen == 2, f"{stream} has no complete full read in the messages"
-    return "".join(kept)
 
 
 def source_counts(url: str) -> dict[str, int]:
