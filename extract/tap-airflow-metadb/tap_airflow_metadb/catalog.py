@@ -1,72 +1,67 @@
-"""Shape a Singer catalog to the scope and the secrets policy."""
+"""Shape a Singer catalog to the scope and the column plans of the secrets policy (policy.py)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
-from tap_airflow_metadb.policy import SECRET_COLUMNS, SECRET_FLAGS
+from tap_airflow_metadb.policy import ColumnPlan
+
+FLAG_SCHEMA: dict[str, Any] = {"type": ["boolean", "null"]}
 
 
 def table_of(stream: dict[str, Any]) -> str:
     return stream.get("table_name") or stream["tap_stream_id"].rsplit("-", 1)[-1]
 
 
-def apply_policy(catalog: dict[str, Any], schema: str, tables: list[str]) -> dict[str, Any]:
-    """Keep the scoped tables of `schema`, selected, without their secret columns.
+def apply_policy(
+    catalog: dict[str, Any], schema: str, plans: Mapping[str, ColumnPlan]
+) -> dict[str, Any]:
+    """Keep the planned tables of `schema`, selected, with only the columns their plan reads.
 
-    A secret column that feeds a flag (policy.SECRET_FLAGS) stays in the catalog so the tap can
-    compute the flag; the stream map built by `secret_stream_maps` removes it from every record
-    and schema before anything is written.
+    Every other column (secret, opt-in, unknown, refused) leaves the catalog, so it is neither
+    selected nor described to the loader; each flag of the plan is added as a boolean the tap's
+    query computes in PostgreSQL.
     """
-    wanted = set(tables)
     streams = []
     for stream in catalog.get("streams", []):
         stream_schema = (stream.get("metadata") or [{}])[0].get("metadata", {}).get("schema-name")
         stream_schema = stream_schema or stream["tap_stream_id"].rsplit("-", 1)[0]
         table = table_of(stream)
-        if stream_schema != schema or table not in wanted:
+        if stream_schema != schema or table not in plans:
             continue
+        plan = plans[table]
+        keep = set(plan.read)
         stream = copy.deepcopy(stream)
-        flag_sources = set(SECRET_FLAGS.get(table, {}).values())
-        dropped = set(SECRET_COLUMNS.get(table, {})) - flag_sources
-        properties = stream["schema"].get("properties", {})
-        for column in dropped:
-            properties.pop(column, None)
+        properties = stream["schema"].setdefault("properties", {})
+        for column in list(properties):
+            if column not in keep:
+                del properties[column]
+        for flag in plan.flags:
+            properties[flag] = dict(FLAG_SCHEMA)
         metadata = []
         for entry in stream.get("metadata", []):
             breadcrumb = entry.get("breadcrumb", [])
-            if len(breadcrumb) == 2 and breadcrumb[1] in dropped:
+            if len(breadcrumb) == 2 and breadcrumb[1] not in keep:
                 continue
             entry = copy.deepcopy(entry)
+            entry["metadata"]["selected"] = True
             if not breadcrumb:
-                entry["metadata"]["selected"] = True
                 entry["metadata"]["replication-method"] = "FULL_TABLE"
                 entry["metadata"].pop("replication-key", None)
-            else:
-                entry["metadata"]["selected"] = True
             metadata.append(entry)
+        for flag in plan.flags:
+            metadata.append(
+                {
+                    "breadcrumb": ["properties", flag],
+                    "metadata": {"inclusion": "available", "selected": True},
+                }
+            )
         stream["metadata"] = metadata
         stream["selected"] = True
         stream["replication_method"] = "FULL_TABLE"
         stream.pop("replication_key", None)
         streams.append(stream)
     found = {table_of(s) for s in streams}
-    missing = wanted - found
-    return {"streams": streams, "missing": sorted(missing)}
-
-
-def secret_stream_maps(schema: str, tables: list[str]) -> dict[str, dict[str, str | None]]:
-    """Stream maps that turn each flagged secret into a boolean and drop the value."""
-    maps: dict[str, dict[str, str | None]] = {}
-    for table in tables:
-        flags = SECRET_FLAGS.get(table)
-        if not flags:
-            continue
-        stream_map: dict[str, str | None] = {}
-        for flag, column in flags.items():
-            stream_map[flag] = f"bool({column})"
-        for column in set(flags.values()):
-            stream_map[column] = None
-        maps[f"{schema}-{table}"] = stream_map
-    return maps
+    return {"streams": streams, "missing": sorted(set(plans) - found)}

@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tap_airflow_metadb.catalog import apply_policy, secret_stream_maps
+from tap_airflow_metadb.catalog import apply_policy
 from tap_airflow_metadb.errors import UserError
+from tap_airflow_metadb.grants import missing_grant_sentence
+from tap_airflow_metadb.policy import ColumnPlan, parse_allowed_columns, plan_table
 from tap_airflow_metadb.scoping import Scope, parse_table_list, resolve_scope
 from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, resolve_source_url
 
@@ -27,6 +30,7 @@ OWN_SETTINGS = (
     "tables",
     "additional_tables",
     "full_refresh",
+    "allow_columns",
     "env_slug",
     "destination_schema",
 )
@@ -43,19 +47,52 @@ def load_json(paths: list[str]) -> dict[str, Any]:
     return merged
 
 
-def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope]:
-    """Resolve the source and the scope; return tap-postgres' config and what was found."""
+@dataclass
+class Plan:
+    """What a run reads: tap-postgres' config, the source, the tables and each one's columns."""
+
+    tap_config: dict[str, Any]
+    schema: str
+    info: SourceInfo
+    scope: Scope
+    columns: dict[str, ColumnPlan]
+
+
+def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
+    """Resolve the source, the scope and the column plans; return tap-postgres' config too."""
     schema = (config.get("source_schema") or "").strip() or "public"
     tables = parse_table_list(config.get("tables"), "AIRFLOW_AUDIT_TABLES")
     additional = parse_table_list(
         config.get("additional_tables"), "AIRFLOW_AUDIT_ADDITIONAL_TABLES"
     )
     full_refresh = parse_full_refresh(config.get("full_refresh"))
+    allowed = parse_allowed_columns(
+        parse_table_list(config.get("allow_columns"), "AIRFLOW_AUDIT_ALLOW_COLUMNS", columns=True)
+        or []
+    )
     url = resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url"))
     info = inspect_source(url, schema)
-    scope = resolve_scope(tables, additional, info.tables, info.airflow_version)
+    scope = resolve_scope(
+        tables, additional, info.tables, info.airflow_version, info.other_relations
+    )
     for table, why in scope.skipped:
         notice(f"skipping default table {table}: not in this database ({why}).")
+    if scope.not_airflow:
+        notice(
+            f"not copying {', '.join(scope.not_airflow)}: not tables of Airflow's own schema "
+            "(db clean archives, other applications' tables, views); name one in "
+            "AIRFLOW_AUDIT_ADDITIONAL_TABLES to copy it under the secrets policy."
+        )
+    columns = {t: plan_table(t, info.columns[t], allowed) for t in scope.tables}
+    for column_plan in columns.values():
+        for column, why in column_plan.left_out:
+            if not why.startswith("secret"):
+                notice(
+                    f"leaving out {column_plan.table}.{column} ({why}); to copy it, add "
+                    f"{column_plan.table}.{column} to AIRFLOW_AUDIT_ALLOW_COLUMNS."
+                )
+    if check_grants:
+        check_privileges(url.username, schema, info, columns)
     notice(
         f"{describe(url)} holds the Airflow {info.airflow_version}: copying {len(scope.tables)} "
         f"tables ({', '.join(scope.tables)})."
@@ -68,10 +105,30 @@ def plan(config: dict[str, Any]) -> tuple[dict[str, Any], str, SourceInfo, Scope
     tap_config["emit_activate_version_messages"] = True
     tap_config["airflow_audit_full_refresh"] = full_refresh
     tap_config["airflow_audit_destination"] = destination_of(config)
-    user_maps = dict(tap_config.get("stream_maps") or {})
-    user_maps.update(secret_stream_maps(schema, scope.tables))
-    tap_config["stream_maps"] = user_maps
-    return tap_config, schema, info, scope
+    tap_config["airflow_audit_columns"] = {t: p.to_config() for t, p in columns.items()}
+    return Plan(tap_config, schema, info, scope, columns)
+
+
+def check_privileges(
+    user: str | None, schema: str, info: SourceInfo, columns: dict[str, ColumnPlan]
+) -> None:
+    """Stop, in one sentence, where the source user may not read a column the run needs.
+
+    A flag whose secret column the user may not read (a least-privilege role) arrives as NULL.
+    """
+    for table, column_plan in columns.items():
+        readable = info.readable.get(table, frozenset())
+        needed = [*column_plan.read, "xmin"] if table in info.tables else column_plan.read
+        missing = [c for c in needed if c not in readable]
+        if missing:
+            raise UserError(missing_grant_sentence(user, schema, table, missing))
+        for flag, source in list(column_plan.flags.items()):
+            if source is not None and source not in readable:
+                column_plan.flags[flag] = None
+                notice(
+                    f"{table}.{flag} will be empty: user {user!r} may not read {table}.{source} "
+                    "(least privilege), and PostgreSQL computes the flag from it."
+                )
 
 
 def destination_of(config: dict[str, Any]) -> str:
@@ -105,6 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--discover", action="store_true")
     parser.add_argument("--about", action="store_true")
     parser.add_argument("--format")
+    parser.add_argument(
+        "--grants",
+        metavar="ROLE",
+        help="print the SQL that lets ROLE read exactly what this configuration copies",
+    )
+    parser.add_argument(
+        "--apply", action="store_true", help="with --grants: run that SQL as the source user"
+    )
     args = parser.parse_args(argv)
     if args.about:
         from tap_airflow_metadb.tap import AirflowMetadbTap
@@ -122,10 +187,18 @@ def run(args: argparse.Namespace) -> None:
     from tap_airflow_metadb.tap import AirflowMetadbTap
 
     config = load_json(args.config)
-    tap_config, schema, _info, scope = plan(config)
+    if args.grants:
+        from tap_airflow_metadb.grants import grants_command
+
+        grants_command(plan(config, check_grants=False), args.grants, apply=args.apply)
+        return
+    if args.apply:
+        raise UserError("--apply goes with --grants ROLE: nothing was changed.")
+    run_plan = plan(config)
+    tap_config, schema = run_plan.tap_config, run_plan.schema
     discovery_config = {k: v for k, v in tap_config.items() if k != "stream_maps"}
     discovered = AirflowMetadbTap(config=discovery_config, validate_config=True).catalog_dict
-    catalog = apply_policy(discovered, schema, scope.tables)
+    catalog = apply_policy(discovered, schema, run_plan.columns)
     if catalog.pop("missing"):
         raise UserError("Discovery did not return every scoped table; run again.")
     if args.discover:

@@ -1,12 +1,33 @@
-"""What leaves the Airflow database: the default tables, and the secrets that never do.
+"""What leaves the Airflow database: an allowlist, failing closed.
 
-This module is the one place the secret columns are listed; the README's "Secrets" section
-and the tests read it.  A column listed here is never read into a Singer message, whichever
-tables a user selects and whatever catalog Meltano passes; where it helps an audit, a boolean
-flag is sent instead of the value (computed inside the tap, the value itself never emitted).
+A column leaves only when it is known to be safe:
+
+* it belongs to a known Airflow table and is a known column of it (`airflow_columns.csv`, the
+  inventory of the real schemas of every release the project holds), and
+* it is not a secret (`SECRET_COLUMNS`: never leaves, nothing opts it in), and
+* it is not left out by default (`OPT_IN_COLUMNS`: leaves only when a user names it in
+  AIRFLOW_AUDIT_ALLOW_COLUMNS).
+
+Kept columns that can carry a secret in free text are masked inside the tap before they leave
+(`REDACTED_COLUMNS`, see redact.py).  Where a secret matters for an audit, a boolean computed by
+PostgreSQL arrives instead (`SECRET_FLAGS`): the value never enters the tap's process.
+
+Everything else is left out with a notice: a column the inventory does not know (a newer Airflow,
+a local patch), tables that are not Airflow's (`db clean` archives, Celery's result tables, other
+applications).  An archive table named explicitly gets the policy of the table it archives; any
+other unknown table named explicitly keeps only its columns of types that cannot hold text.
+
+The README's "Secrets never leave" section and the tests read this module.
 """
 
 from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 # The tables the Datacoves Airflow sync operator copies by default.
 DEFAULT_TABLES: tuple[str, ...] = (
@@ -33,6 +54,16 @@ VERSION_OPTIONAL_TABLES: dict[str, str] = {
 # Tables that are never part of "every table": Alembic's bookkeeping is not audit data.
 NEVER_SYNCED: frozenset[str] = frozenset({"alembic_version", "alembic_version_fab"})
 
+_HITL = {
+    "subject": "a human-in-the-loop request's free text (Airflow 3)",
+    "body": "a human-in-the-loop request's free text (Airflow 3)",
+    "options": "the choices offered to a person (free text, Airflow 3)",
+    "defaults": "default answers (free text, Airflow 3)",
+    "params": "parameters shown to a person (may hold run data, Airflow 3)",
+    "params_input": "what a person typed in (free text, Airflow 3)",
+    "chosen_options": "what a person chose (free text, Airflow 3)",
+}
+
 # table -> column -> why it never leaves.  Airflow 2 and 3 names together.
 SECRET_COLUMNS: dict[str, dict[str, str]] = {
     "ab_user": {"password": "password hash"},
@@ -50,7 +81,7 @@ SECRET_COLUMNS: dict[str, dict[str, str]] = {
         "token": "request token (Airflow 3)",
     },
     "variable": {"val": "variable value"},
-    "session": {"data": "web session data"},
+    "session": {"data": "web session data", "session_id": "web session id (a bearer credential)"},
     "xcom": {"value": "task data passed between tasks"},
     "rendered_task_instance_fields": {
         "rendered_fields": "rendered templates (may hold resolved secrets)",
@@ -58,8 +89,14 @@ SECRET_COLUMNS: dict[str, dict[str, str]] = {
     },
     "trigger": {"kwargs": "trigger arguments (may hold credentials)"},
     "dag_run": {"conf": "run configuration passed by the user"},
+    "backfill": {"dag_run_conf": "run configuration of a backfill's runs (Airflow 3)"},
     "callback_request": {"callback_data": "pickled callback payload (Airflow 2)"},
-    "callback": {"data": "callback payload (Airflow 3)"},
+    "callback": {
+        "data": "callback payload (Airflow 3)",
+        "output": "what a callback printed (Airflow 3)",
+    },
+    "deadline_alert": {"callback_def": "a deadline's callback with its arguments (Airflow 3)"},
+    "dag": {"deadline": "deadline alerts with their callbacks' arguments (Airflow 3)"},
     "task_instance": {
         "executor_config": "pickled executor config (may hold pod specs)",
         "next_kwargs": "arguments a deferred task resumes with (may hold trigger payloads)",
@@ -71,15 +108,186 @@ SECRET_COLUMNS: dict[str, dict[str, str]] = {
     "task_state_store": {"value": "task state values (Airflow 3)"},
     "asset_state_store": {"value": "asset state values (Airflow 3)"},
     "dag_pickle": {"pickle": "pickled DAG objects (Airflow 2)"},
+    "hitl_detail": dict(_HITL),
+    "hitl_detail_history": dict(_HITL),
+    "dag_bundle": {"template_params": "parameters of a bundle's signed URLs (Airflow 3)"},
+    "revoked_token": {"jti": "ids of revoked API tokens (Airflow 3)"},
+    "asset": {"extra": "an asset's user-defined extras (free JSON, Airflow 3)"},
+    "asset_event": {"extra": "an asset event's user-defined extras (free JSON, Airflow 3)"},
+    "dataset": {"extra": "a dataset's user-defined extras (free JSON, Airflow 2)"},
+    "dataset_event": {"extra": "a dataset event's user-defined extras (free JSON, Airflow 2)"},
 }
 
-# table -> flag column -> the secret column it says something about (never its value).
+# table -> column -> why it is left out unless named in AIRFLOW_AUDIT_ALLOW_COLUMNS.  No mart
+# needs them, and they hold what a DAG file holds: param defaults, literal values of templated
+# fields, op_kwargs, hard-coded credentials.
+OPT_IN_COLUMNS: dict[str, dict[str, str]] = {
+    "serialized_dag": {
+        "data": "serialized DAGs (param defaults, templated fields' literal values, op_kwargs)",
+        "data_compressed": "serialized DAGs, zlib-compressed",
+    },
+    "dag_code": {"source_code": "DAG files' source code (hard-coded credentials are common)"},
+    "dag_version": {"version_data": "a DAG version's bundle data (Airflow 3)"},
+}
+
+# table -> column -> how it is masked before it leaves (redact.py).
+LOG_EXTRA = "log_extra"
+FREE_TEXT = "free_text"
+REDACTED_COLUMNS: dict[str, dict[str, str]] = {
+    "log": {"extra": LOG_EXTRA},
+    "import_error": {"stacktrace": FREE_TEXT},
+    "connection": {"host": FREE_TEXT, "description": FREE_TEXT, "schema": FREE_TEXT},
+    "connection_test_request": {
+        "host": FREE_TEXT,
+        "schema": FREE_TEXT,
+        "result_message": FREE_TEXT,
+    },
+    "dag_warning": {"message": FREE_TEXT},
+    "dag": {"description": FREE_TEXT},
+    "dag_owner_attributes": {"link": FREE_TEXT},
+    "dag_bundle": {"signed_url_template": FREE_TEXT},
+    "dag_run_note": {"content": FREE_TEXT},
+    "task_instance_note": {"content": FREE_TEXT},
+    "sla_miss": {"description": FREE_TEXT},
+    "slot_pool": {"description": FREE_TEXT},
+    "variable": {"description": FREE_TEXT},
+    "deadline_alert": {"description": FREE_TEXT},
+    "backfill_dag_run": {"exception_reason": FREE_TEXT},
+    # an asset defined by URI alone is named by it
+    "asset": {"uri": FREE_TEXT, "name": FREE_TEXT},
+    "asset_active": {"uri": FREE_TEXT, "name": FREE_TEXT},
+    "dag_schedule_asset_name_reference": {"name": FREE_TEXT},
+    "dataset": {"uri": FREE_TEXT},
+    "dag_schedule_asset_uri_reference": {"uri": FREE_TEXT},
+    "task_instance": {"retry_reason": FREE_TEXT},
+    "task_instance_history": {"retry_reason": FREE_TEXT},
+}
+
+# table -> flag column -> the secret column it says something about (never its value).  PostgreSQL
+# computes it (`coalesce(password, '') <> ''`), so the value never reaches the tap.
 SECRET_FLAGS: dict[str, dict[str, str]] = {
     "ab_user": {"has_password": "password"},
     "connection": {"has_password": "password", "has_extra": "extra"},
 }
 
+# `airflow db clean` keeps what it deletes in _airflow_deleted__<table>__<YYYYMMDDHHMMSS> (2.x also
+# wrote <table>__<timestamp>-style names before 2.6); the 3.0 migration keeps pickled XComs in
+# _xcom_archive.  Named explicitly, they get the policy of the table they archive.
+_ARCHIVE = re.compile(r"^_airflow_deleted__(?P<table>[a-z_]+?)__\d{8,}$")
+_FIXED_ARCHIVES = {"_xcom_archive": "xcom"}
+
+# PostgreSQL types whose values cannot carry text: an unknown table keeps only these.
+_NON_TEXT_TYPES = re.compile(
+    r"^(smallint|integer|bigint|numeric.*|real|double precision|boolean|date|"
+    r"time(stamp)?( ?\(\d+\))?( with(out)? time zone)?|interval.*|uuid|oid)$"
+)
+
+INVENTORY_FILE = Path(__file__).with_name("airflow_columns.csv")
+
+
+@cache
+def known_columns() -> Mapping[str, frozenset[str]]:
+    """table -> the columns Airflow's own schemas have, in any release the project holds."""
+    columns: dict[str, set[str]] = {}
+    with INVENTORY_FILE.open() as f:
+        for row in csv.DictReader(f):
+            columns.setdefault(row["table"], set()).add(row["column"])
+    return {t: frozenset(c) for t, c in columns.items()}
+
 
 def secret_columns(table: str) -> frozenset[str]:
     """The columns of `table` that never leave the database."""
-    return frozenset(SECRET_COLUMNS.get(table, {}))
+    return frozenset(SECRET_COLUMNS.get(policy_table(table) or table, {}))
+
+
+def archived_table(table: str) -> str | None:
+    """The Airflow table an archive table holds rows of, or None."""
+    if table in _FIXED_ARCHIVES:
+        return _FIXED_ARCHIVES[table]
+    match = _ARCHIVE.match(table)
+    return match.group("table") if match else None
+
+
+def is_known_table(table: str) -> bool:
+    return table in known_columns() and table not in NEVER_SYNCED
+
+
+def policy_table(table: str) -> str | None:
+    """The known Airflow table whose policy `table` follows (itself, or the table it archives)."""
+    if table in known_columns():
+        return table
+    base = archived_table(table)
+    return base if base in known_columns() else None
+
+
+@dataclass
+class ColumnPlan:
+    """What one table sends: the columns read, the flags PostgreSQL computes, what is masked."""
+
+    table: str
+    read: list[str]
+    flags: dict[str, str] = field(default_factory=dict)  # flag -> source column
+    redact: dict[str, str] = field(default_factory=dict)  # column -> LOG_EXTRA | FREE_TEXT
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (column, why) for notices
+
+    def to_config(self) -> dict[str, object]:
+        return {"read": self.read, "flags": self.flags, "redact": self.redact}
+
+
+def plan_table(
+    table: str,
+    columns: Mapping[str, str],
+    allowed: Iterable[str] = (),
+) -> ColumnPlan:
+    """Decide, column by column, what `table` sends.
+
+    `columns` maps each column to its PostgreSQL type; `allowed` are the "table.column" names the
+    user opted in (AIRFLOW_AUDIT_ALLOW_COLUMNS).  Secret columns are never read.
+    """
+    allowed = set(allowed)
+    base = policy_table(table)
+    plan = ColumnPlan(table=table, read=[])
+    secrets = SECRET_COLUMNS.get(base or "", {})
+    opt_in = OPT_IN_COLUMNS.get(base or "", {})
+    known = known_columns().get(base or "", frozenset())
+    for column, data_type in columns.items():
+        opted = f"{table}.{column}" in allowed
+        if column in secrets:
+            plan.left_out.append((column, f"secret: {secrets[column]}"))
+        elif column in opt_in and not opted:
+            plan.left_out.append((column, f"left out by default: {opt_in[column]}"))
+        elif base is None and not opted and not _NON_TEXT_TYPES.match(data_type):
+            plan.left_out.append((column, f"a {data_type} column of a table Airflow does not have"))
+        elif base is not None and column not in known and not opted:
+            plan.left_out.append((column, "a column no Airflow release airflow-audit knows has"))
+        else:
+            plan.read.append(column)
+            how = REDACTED_COLUMNS.get(base or "", {}).get(column)
+            if how:  # opting in never turns masking off
+                plan.redact[column] = how
+    for flag, source in SECRET_FLAGS.get(base or "", {}).items():
+        if source in columns:
+            plan.flags[flag] = source
+    return plan
+
+
+def parse_allowed_columns(names: Iterable[str]) -> list[str]:
+    """AIRFLOW_AUDIT_ALLOW_COLUMNS entries as table.column, refusing secret columns."""
+    from tap_airflow_metadb.errors import UserError
+
+    out = []
+    for name in names:
+        table, dot, column = name.partition(".")
+        if not dot or not table or not column:
+            raise UserError(
+                f"AIRFLOW_AUDIT_ALLOW_COLUMNS names {name!r}: write each column as table.column, "
+                "such as dag_code.source_code."
+            )
+        if column in secret_columns(table):
+            raise UserError(
+                f"AIRFLOW_AUDIT_ALLOW_COLUMNS names {name}, a secret column "
+                f"({SECRET_COLUMNS[policy_table(table) or table][column]}), which never leaves the "
+                "Airflow database: remove it from the setting."
+            )
+        out.append(name)
+    return out

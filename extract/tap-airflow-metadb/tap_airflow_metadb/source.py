@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -64,25 +64,40 @@ class SourceInfo:
 
     airflow_version: str
     revision: str
-    tables: frozenset[str]
-    columns: Mapping[str, frozenset[str]]
+    tables: frozenset[str]  # ordinary and partitioned tables
+    columns: Mapping[str, Mapping[str, str]]  # table -> column -> PostgreSQL type, in order
+    readable: Mapping[str, frozenset[str]] = field(default_factory=dict)  # what the user may select
+    other_relations: frozenset[str] = frozenset()  # views, foreign tables, materialized views
+
+
+# pg_catalog, not information_schema: information_schema hides the columns the user may not read,
+# and the tap must tell "not granted" (one sentence with the GRANT) from "not there".
+CATALOG_QUERY = """
+select c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod),
+       has_column_privilege(c.oid, a.attnum, 'SELECT')
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and (a.attnum > 0 or a.attname = 'xmin') and not a.attisdropped
+where n.nspname = :schema and c.relkind in ('r', 'p', 'v', 'm', 'f')
+order by c.relname, a.attnum
+"""
 
 
 def inspect_source(url: URL, schema: str) -> SourceInfo:
-    """Connect, identify the Airflow version from Alembic, and list the tables."""
+    """Connect, identify the Airflow version from Alembic, and list the tables and columns."""
     engine = sa.create_engine(url, connect_args={"connect_timeout": 15})
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "select table_name, column_name from information_schema.columns "
-                    "where table_schema = :schema"
-                ),
-                {"schema": schema},
-            ).all()
-            columns: dict[str, set[str]] = {}
-            for table, column in rows:
-                columns.setdefault(table, set()).add(column)
+            rows = conn.execute(sa.text(CATALOG_QUERY), {"schema": schema}).all()
+            columns: dict[str, dict[str, str]] = {}
+            readable: dict[str, set[str]] = {}
+            kinds: dict[str, str] = {}
+            for table, kind, column, data_type, may_read in rows:
+                kinds[table] = kind
+                if may_read:
+                    readable.setdefault(table, set()).add(column)
+                if column != "xmin":  # the row version: read by the tap, never sent
+                    columns.setdefault(table, {})[column] = data_type
             if "alembic_version" not in columns:
                 raise UserError(
                     f"The database {describe(url)} has no Airflow metadata in schema {schema!r} "
@@ -98,7 +113,8 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
     except ProgrammingError as exc:
         raise UserError(
             f"Cannot read the Airflow database {describe(url)} as user {url.username!r}: "
-            f"{first_line(exc)}; grant it SELECT on Airflow's tables."
+            f"{first_line(exc)}; grant it SELECT on Airflow's tables "
+            "(meltano invoke tap-airflow-metadb --grants ROLE prints the statements)."
         ) from None
     finally:
         engine.dispose()
@@ -116,8 +132,10 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
     return SourceInfo(
         airflow_version=label,
         revision=revision,
-        tables=frozenset(columns),
-        columns={t: frozenset(c) for t, c in columns.items()},
+        tables=frozenset(t for t, k in kinds.items() if k in ("r", "p")),
+        columns=columns,
+        readable={t: frozenset(c) for t, c in readable.items()},
+        other_relations=frozenset(t for t, k in kinds.items() if k not in ("r", "p")),
     )
 
 

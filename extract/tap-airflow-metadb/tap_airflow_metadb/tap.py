@@ -29,6 +29,8 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
+from tap_airflow_metadb.policy import LOG_EXTRA
+from tap_airflow_metadb.redact import redact_free_text_or_json, sanitise_log_extra
 from tap_airflow_metadb.replication import (
     BOOKMARK_KEY,
     EXTRACTS_SCHEMA,
@@ -80,6 +82,21 @@ def value_converters(query: sa.Select) -> dict[str, Any]:
     return converters
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def flag_column(flag: str, source: str | None) -> sa.ColumnElement[Any]:
+    """`has_password`: computed by PostgreSQL, so the secret never reaches this process.
+
+    None as the source: the user may not read the secret column (least privilege): NULL.
+    """
+    if source is None:
+        return sa.cast(sa.null(), sa.Boolean).label(flag)
+    expression = f"(coalesce(cast({_quote(source)} as text), '') <> '')"
+    return sa.literal_column(expression, sa.Boolean).label(flag)
+
+
 class SnapshotStream(PostgresStream):
     """One Airflow table, read in one snapshot, incrementally where policy allows."""
 
@@ -94,6 +111,33 @@ class SnapshotStream(PostgresStream):
     @property
     def table(self) -> str:
         return self.name.rsplit("-", 1)[-1]
+
+    @property
+    def column_plan(self) -> dict[str, Any]:
+        """This table's plan from the secrets policy (policy.plan_table, made by the CLI)."""
+        plans = self.config.get("airflow_audit_columns") or {}
+        if self.table not in plans:
+            raise RuntimeError(f"no column plan for {self.table}: run through tap-airflow-metadb")
+        return plans[self.table]
+
+    def build_query(self, *, context: Any = None) -> sa.Select:
+        """The allowed columns and the flags; never a column the plan does not read."""
+        plan = self.column_plan
+        table = self.connector.get_table(
+            full_table_name=self.fully_qualified_name, column_names=plan["read"]
+        )
+        columns = [table.c[name] for name in plan["read"]]
+        flags = [flag_column(f, src) for f, src in plan["flags"].items()]
+        return sa.select(*columns, *flags).select_from(table)
+
+    def record_converters(self, query: sa.Select) -> dict[str, Any]:
+        """Type conversions (value_converters), then masking of the redacted columns."""
+        converters = value_converters(query)
+        for column, how in self.column_plan["redact"].items():
+            mask = sanitise_log_extra if how == LOG_EXTRA else redact_free_text_or_json
+            convert = converters.get(column)
+            converters[column] = mask if convert is None else _chain(convert, mask)
+        return converters
 
     @property
     def full_read(self) -> bool:
@@ -180,7 +224,7 @@ class SnapshotStream(PostgresStream):
                 )
             full = self.full_read or bookmark is None
             notice(f"{self.table}: reading {'in full' if full else 'changes only'}.")
-            converters = value_converters(query)
+            converters = self.record_converters(query)
             sent = 0
             result = conn.execution_options(stream_results=True, max_row_buffer=5000)
             for row in result.execute(query).mappings():
@@ -209,6 +253,10 @@ class SnapshotStream(PostgresStream):
                 "source_rows": int(source_rows),
             }
         )
+
+
+def _chain(first: Any, then: Any) -> Any:
+    return lambda value: then(first(value))
 
 
 class AirflowMetadbTap(TapPostgres):
