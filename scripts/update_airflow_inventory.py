@@ -25,11 +25,15 @@ def release_key(name: str) -> tuple[int, ...]:
 def inventory() -> list[tuple[str, str, str, str]]:
     """(table, column, types, releases) for every column of every captured release."""
     seen: dict[tuple[str, str], dict[str, str]] = {}
-    releases = sorted((p.name for p in FIXTURES.iterdir() if (p / "columns.csv").exists()), key=release_key)
+    releases = sorted(
+        (p.name for p in FIXTURES.iterdir() if (p / "columns.csv").exists()), key=release_key
+    )
     for release in releases:
         with (FIXTURES / release / "columns.csv").open() as f:
             for row in csv.DictReader(f):
-                seen.setdefault((row["table_name"], row["column_name"]), {})[release] = row["data_type"]
+                seen.setdefault((row["table_name"], row["column_name"]), {})[release] = row[
+                    "data_type"
+                ]
     rows = []
     for (table, column), by_release in sorted(seen.items()):
         types = " | ".join(dict.fromkeys(by_release.values()))

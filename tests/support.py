@@ -53,10 +53,85 @@ def warehouse_hits(con, needles: set[str]) -> dict[str, set[str]]:
         relation = f'"{schema}"."{table}"'
         # Each row rendered as text once, matched against every needle.
         found = con.execute(
-            f"select distinct n.needle from (select cast(t as varchar) as row_text from {relation} t) r "
+            f"select distinct n.needle from (select cast(__row as varchar) as row_text from {relation} __row) r "
             "join (select unnest(?::varchar[]) as needle) n on contains(r.row_text, n.needle)",
             [sorted(needles)],
         ).fetchall()
         for (needle,) in found:
             hits.setdefault(needle, set()).add(f"{schema}.{table}")
     return hits
+
+
+def _canonical(value: str) -> str:
+    """JSON as json.dumps writes it, and the 2.4-2.8 action log's Python list literal as the JSON
+    list of pairs it leaves as; anything else unchanged."""
+    import ast
+    import json
+
+    try:
+        return json.dumps(json.loads(value))
+    except ValueError:
+        pass
+    if value[:1] == "[" and "('" in value:
+        try:
+            return json.dumps(ast.literal_eval(value))
+        except (ValueError, SyntaxError, TypeError):
+            pass
+    return value
+
+
+def masked_equal(source, warehouse) -> bool:
+    """The warehouse value is the source value, or it with some parts replaced by the mask `***`.
+
+    Knows nothing of the policy: it says only that masking changed nothing but what it masked.
+    Whether a secret is gone is the secret hunt's job.
+    """
+    import re
+
+    if source == warehouse:
+        return True
+    if not isinstance(source, str) or not isinstance(warehouse, str):
+        return False
+    canonical = _canonical(source)
+    if canonical == warehouse:
+        return True
+    if "***" not in warehouse:
+        return False
+    pattern = (
+        re.escape(warehouse).replace(re.escape('"***"'), ".*?").replace(re.escape("***"), ".*?")
+    )
+    return re.fullmatch(pattern, canonical, re.S) is not None
+
+
+def assert_rows_equal(
+    table: str, columns: list[str], expected: list[tuple], got: list[tuple]
+) -> None:
+    """Source rows against warehouse rows: every column equal, except that the columns the extractor
+    masks (policy.REDACTED_COLUMNS) may hold the source value with parts masked."""
+    from collections import Counter
+
+    from tap_airflow_metadb.policy import REDACTED_COLUMNS, policy_table
+
+    masked = set(REDACTED_COLUMNS.get(policy_table(table) or table, {}))
+    exact = [i for i, c in enumerate(columns) if c not in masked]
+    loose = [i for i, c in enumerate(columns) if c in masked]
+
+    def key(row: tuple) -> str:
+        return repr(tuple(row[i] for i in exact))
+
+    assert len(got) == len(expected), (
+        f"{table}: {len(got)} rows in the warehouse, {len(expected)} in the source"
+    )
+    diff = Counter(map(key, expected)) - Counter(map(key, got))
+    assert not diff, f"{table}: rows differ, e.g. {next(iter(diff))[:500]}"
+    if not loose:
+        return
+    by_key: dict[str, list[tuple]] = {}
+    for row in got:
+        by_key.setdefault(key(row), []).append(row)
+    for row in expected:
+        candidates = by_key[key(row)]
+        assert any(all(masked_equal(row[i], g[i]) for i in loose) for g in candidates), (
+            f"{table}: {[columns[i] for i in loose]} of {key(row)[:200]} differ beyond masking: "
+            f"source {[row[i] for i in loose]!r:.500}, warehouse {[candidates[0][i] for i in loose]!r:.500}"
+        )

@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import psycopg2
 
+from tap_airflow_metadb import policy
 from tests.fixtures import airflow_history
-from tests.support import meltano
+from tests.support import assert_rows_equal, meltano
 
 #: Every Airflow schema the fixtures hold (tests/fixtures/airflow/<version>/), oldest first.
 ALL_VERSIONS = list(airflow_history.VERSIONS)
@@ -103,7 +103,7 @@ def warehouse_rows(
                 "and table_name = ? order by ordinal_position",
                 [schema, table],
             ).fetchall()
-            if not c.startswith("_sdc_") and not c.startswith("has_")
+            if not c.startswith("_sdc_") and c not in FLAG_SOURCES
         ]
         where = " where _sdc_deleted_at is null" if live else ""
         rows = con.execute(
@@ -136,16 +136,60 @@ def assert_warehouse_equals_source(
     try:
         for table in tables:
             cols, got = warehouse_rows(warehouse, schema, table)
+            # every column the secrets policy lets leave is there: none dropped on the way
+            source_types = source_column_types(conn, table)
+            expected_cols = set(policy.plan_table(table, source_types).read)
+            assert set(cols) == expected_cols, (
+                f"{table}: the warehouse lacks {sorted(expected_cols - set(cols))}, "
+                f"has extra {sorted(set(cols) - expected_cols)}"
+            )
+            assert_flags_equal_source(conn, warehouse, schema, table)
             with conn.cursor() as cur:
                 cur.execute("select " + ", ".join(f'"{c}"' for c in cols) + f" from public.{table}")
                 expected = [tuple(_norm(v) for v in row) for row in cur.fetchall()]
-            assert len(got) == len(expected), (
-                f"{table}: {len(got)} rows in the warehouse, {len(expected)} in the source"
-            )
-            diff = Counter(map(repr, expected)) - Counter(map(repr, got))
-            assert not diff, f"{table}: rows differ, e.g. {next(iter(diff))}"
+            assert_rows_equal(table, cols, expected, got)
     finally:
         conn.close()
+
+
+def source_column_types(conn, table: str) -> dict[str, str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'public' and table_name = %s order by ordinal_position",
+            [table],
+        )
+        return dict(cur.fetchall())
+
+
+# The flags the warehouse carries instead of a secret, as the source itself says them.
+FLAG_SOURCES = {"has_password": "password", "has_extra": "extra"}
+
+
+def assert_flags_equal_source(conn, warehouse: Path, schema: str, table: str) -> None:
+    """Each has_* flag equals "the secret column is set" at the source, row by row."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        flags = [
+            c
+            for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? "
+                "and table_name = ?",
+                [schema, table],
+            ).fetchall()
+            if c in FLAG_SOURCES
+        ]
+        if not flags:
+            return
+        got = sorted(
+            con.execute(
+                f'select id, {", ".join(flags)} from "{schema}"."{table}" where _sdc_deleted_at is null'
+            ).fetchall()
+        )
+    exprs = ", ".join(f"coalesce({FLAG_SOURCES[f]}, '') <> ''" for f in flags)
+    with conn.cursor() as cur:
+        cur.execute(f"select id, {exprs} from public.{table}")
+        expected = sorted(cur.fetchall())
+    assert got == expected, f"{table}: the flags {flags} differ from the source"
 
 
 def extracts(warehouse: Path, schema: str) -> dict[str, tuple[bool, int, int]]:

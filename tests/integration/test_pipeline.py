@@ -63,8 +63,12 @@ def synced(request, airflow_db, tmp_path_factory):
     }
 
 
+# Airflow tables that never leave whole: revoked_token's primary key (jti, a token id) is secret.
+NOT_COPIED = {"revoked_token"}
+
+
 def test_every_table_count_equals_the_source(synced):
-    expected = synced["source_counts"]
+    expected = {t: n for t, n in synced["source_counts"].items() if t not in NOT_COPIED}
     assert synced["first_counts"] == expected
     assert sum(expected.values()) > 1000, "the fixture should hold real history"
 

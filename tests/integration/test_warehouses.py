@@ -34,9 +34,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
+from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.integration.conftest import source_query
 from tests.integration.sync_helpers import until_second_activate_version
-from tests.support import BIN, ROOT, meltano
+from tests.support import BIN, ROOT, encoded_forms, meltano
 
 WAREHOUSES = ("snowflake", "redshift", "bigquery")
 # Warehouses loaded by a shim around a third-party target (Redshift's loader is the project's own).
@@ -406,6 +407,33 @@ class FakeSnowflake:
         assert result.returncode == 0, result.stderr[-2000:]
         return json.loads(result.stdout)
 
+    def hunt(self, needles: set[str]) -> dict[str, list[str]]:
+        """needle -> the relations (raw and marts) where it appears in any column, rendered as text."""
+        script = (
+            "import duckdb, json, sys\n"
+            f"con = duckdb.connect({str(self.db / 'AIRFLOW_AUDIT.db')!r}, read_only=True)\n"
+            "needles = json.loads(sys.stdin.read())\n"
+            "hits = {}\n"
+            "for schema, table in con.execute('select schema_name, table_name from duckdb_tables() "
+            "union all select schema_name, view_name from duckdb_views() where not internal').fetchall():\n"
+            '    rel = f\'"{schema}"."{table}"\'\n'
+            "    for (n,) in con.execute(f'select distinct n.needle from (select cast(__row as varchar) as r "
+            "from {rel} __row) x join (select unnest(?::varchar[]) as needle) n on contains(x.r, n.needle)', "
+            "[needles]).fetchall():\n"
+            "        hits.setdefault(n, []).append(f'{schema}.{table}')\n"
+            "print(json.dumps(hits))\n"
+        )
+        result = subprocess.run(
+            [str(self.python), "-c", script],
+            input=json.dumps(sorted(needles)),
+            env=clean_env(PYTHONPATH=str(self.overlay)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout)
+
     def counts(self) -> dict[str, int]:
         tables = self.query(
             "select table_name from information_schema.tables "
@@ -438,8 +466,10 @@ def fakesnow_overlay(tmp_path_factory) -> Path:
     return overlay
 
 
-def extract(url: str) -> str:
-    result = meltano("invoke", "tap-airflow-metadb", env={"AIRFLOW_AUDIT_SOURCE_URL": url})
+def extract(url: str, **settings: str) -> str:
+    env = {"AIRFLOW_AUDIT_SOURCE_URL": url}
+    env.update({f"AIRFLOW_AUDIT_{k.upper()}": v for k, v in settings.items()})
+    result = meltano("invoke", "tap-airflow-metadb", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -528,6 +558,9 @@ def snowflake_run(airflow_db, fakesnow_overlay, tmp_path_factory) -> Iterator[di
         f"where ID = {archived} or _SDC_DELETED_AT is not null"
     )
 
+    # every table, for the secret hunt (after the counts above, which are of the default tables)
+    load(fake, archive, extract(url, tables="[]"))
+
     project = copy_dbt_project(root)
     dbt = plugin_bin("transformers", "dbt-snowflake", "dbt")
     build = subprocess.run(
@@ -543,7 +576,17 @@ def snowflake_run(airflow_db, fakesnow_overlay, tmp_path_factory) -> Iterator[di
         check=False,
     )
     story["dbt"] = build
+    forms = {form: s for s in PLANTED_SECRETS for form in encoded_forms(s)}
+    story["secret_hits"] = {forms[n]: where for n, where in fake.hunt(set(forms)).items()}
+    story["non_secret_hits"] = fake.hunt(set(NON_SECRET_MARKERS))
     yield story
+
+
+def test_snowflake_no_planted_secret_arrives(snowflake_run):
+    """Every table (AIRFLOW_AUDIT_TABLES='[]') and the marts built on them: no planted secret in any
+    relation, in plain, hex or base64 form; the non-secret parts of the same rows are there."""
+    assert snowflake_run["secret_hits"] == {}
+    assert set(snowflake_run["non_secret_hits"]) == set(NON_SECRET_MARKERS)
 
 
 def test_snowflake_loads_every_row(snowflake_run):

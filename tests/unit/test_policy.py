@@ -80,7 +80,9 @@ def test_the_inventory_is_the_real_schemas():
     sys.path.insert(0, str(ROOT / "scripts"))
     import update_airflow_inventory
 
-    inventory = (ROOT / "extract/tap-airflow-metadb/tap_airflow_metadb/airflow_columns.csv").read_text()
+    inventory = (
+        ROOT / "extract/tap-airflow-metadb/tap_airflow_metadb/airflow_columns.csv"
+    ).read_text()
     assert inventory == update_airflow_inventory.render(), (
         "run .venv/bin/python scripts/update_airflow_inventory.py"
     )
@@ -145,7 +147,11 @@ def test_opt_in_columns_arrive_only_when_named():
 
 
 def test_a_secret_column_cannot_be_opted_in():
-    for name in ("connection.password", "variable.val", "_airflow_deleted__xcom__20250101000000.value"):
+    for name in (
+        "connection.password",
+        "variable.val",
+        "_airflow_deleted__xcom__20250101000000.value",
+    ):
         with pytest.raises(UserError) as err:
             parse_allowed_columns([name])
         assert "never leaves" in str(err.value)
@@ -209,7 +215,13 @@ def _stream(table: str, cols: list[str]) -> dict:
 
 
 def test_the_catalog_holds_no_secret_and_the_flags():
-    types = {"id": "integer", "conn_id": "text", "password": "text", "extra": "text", "host": "text"}
+    types = {
+        "id": "integer",
+        "conn_id": "text",
+        "password": "text",
+        "extra": "text",
+        "host": "text",
+    }
     catalog = {
         "streams": [
             _stream("connection", list(types)),
@@ -225,7 +237,13 @@ def test_the_catalog_holds_no_secret_and_the_flags():
     by_table = {s["table_name"]: s for s in shaped["streams"]}
     assert set(by_table) == {"connection", "variable"}
     conn = by_table["connection"]
-    assert set(conn["schema"]["properties"]) == {"id", "conn_id", "host", "has_password", "has_extra"}
+    assert set(conn["schema"]["properties"]) == {
+        "id",
+        "conn_id",
+        "host",
+        "has_password",
+        "has_extra",
+    }
     crumbs = {m["breadcrumb"][-1] for m in conn["metadata"] if m["breadcrumb"]}
     assert crumbs == {"id", "conn_id", "host", "has_password", "has_extra"}
     assert set(by_table["variable"]["schema"]["properties"]) == {"id", "key"}

@@ -16,13 +16,17 @@ def table_of(stream: dict[str, Any]) -> str:
 
 
 def apply_policy(
-    catalog: dict[str, Any], schema: str, plans: Mapping[str, ColumnPlan]
+    catalog: dict[str, Any],
+    schema: str,
+    plans: Mapping[str, ColumnPlan],
+    keys: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """Keep the planned tables of `schema`, selected, with only the columns their plan reads.
 
     Every other column (secret, opt-in, unknown, refused) leaves the catalog, so it is neither
     selected nor described to the loader; each flag of the plan is added as a boolean the tap's
-    query computes in PostgreSQL.
+    query computes in PostgreSQL.  `keys` gives a table without a primary key of its own (a
+    `db clean` archive) the key of the table it archives.
     """
     streams = []
     for stream in catalog.get("streams", []):
@@ -58,6 +62,12 @@ def apply_policy(
                     "metadata": {"inclusion": "available", "selected": True},
                 }
             )
+        key = (keys or {}).get(table)
+        if key and not stream.get("key_properties"):
+            stream["key_properties"] = list(key)
+            for entry in metadata:
+                if not entry.get("breadcrumb"):
+                    entry["metadata"]["table-key-properties"] = list(key)
         stream["metadata"] = metadata
         stream["selected"] = True
         stream["replication_method"] = "FULL_TABLE"

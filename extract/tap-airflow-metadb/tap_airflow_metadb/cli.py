@@ -18,7 +18,12 @@ from typing import Any
 from tap_airflow_metadb.catalog import apply_policy
 from tap_airflow_metadb.errors import UserError
 from tap_airflow_metadb.grants import missing_grant_sentence
-from tap_airflow_metadb.policy import ColumnPlan, parse_allowed_columns, plan_table
+from tap_airflow_metadb.policy import (
+    ColumnPlan,
+    parse_allowed_columns,
+    plan_table,
+    primary_key_of,
+)
 from tap_airflow_metadb.scoping import Scope, parse_table_list, resolve_scope
 from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, resolve_source_url
 
@@ -83,7 +88,15 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
             "(db clean archives, other applications' tables, views); name one in "
             "AIRFLOW_AUDIT_ADDITIONAL_TABLES to copy it under the secrets policy."
         )
-    columns = {t: plan_table(t, info.columns[t], allowed) for t in scope.tables}
+    columns = {
+        t: plan_table(t, info.columns[t], allowed, primary_key_of(t, info.primary_keys))
+        for t in scope.tables
+    }
+    for table, column_plan in list(columns.items()):
+        if column_plan.refused:
+            notice(f"not copying {table}: {column_plan.refused}.")
+            del columns[table]
+            scope.tables.remove(table)
     for column_plan in columns.values():
         for column, why in column_plan.left_out:
             if not why.startswith("secret"):
@@ -198,7 +211,8 @@ def run(args: argparse.Namespace) -> None:
     tap_config, schema = run_plan.tap_config, run_plan.schema
     discovery_config = {k: v for k, v in tap_config.items() if k != "stream_maps"}
     discovered = AirflowMetadbTap(config=discovery_config, validate_config=True).catalog_dict
-    catalog = apply_policy(discovered, schema, run_plan.columns)
+    keys = {t: primary_key_of(t, run_plan.info.primary_keys) for t in run_plan.columns}
+    catalog = apply_policy(discovered, schema, run_plan.columns, keys)
     if catalog.pop("missing"):
         raise UserError("Discovery did not return every scoped table; run again.")
     if args.discover:

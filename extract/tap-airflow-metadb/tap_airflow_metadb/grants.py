@@ -94,4 +94,7 @@ def grants_command(plan: Plan, role: str, *, apply: bool) -> None:
         ) from None
     finally:
         engine.dispose()
-    print(f"-- applied: {role} may now read what airflow-audit copies, and nothing else.", file=sys.stderr)
+    print(
+        f"-- applied: {role} may now read what airflow-audit copies, and nothing else.",
+        file=sys.stderr,
+    )

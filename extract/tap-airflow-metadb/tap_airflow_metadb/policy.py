@@ -220,6 +220,16 @@ def policy_table(table: str) -> str | None:
     return base if base in known_columns() else None
 
 
+def primary_key_of(table: str, primary_keys: Mapping[str, Iterable[str]]) -> tuple[str, ...]:
+    """The table's primary key; for an archive made by `CREATE TABLE AS` (no key of its own, as
+    `airflow db clean` makes them), the key of the table it archives."""
+    own = tuple(primary_keys.get(table, ()))
+    if own:
+        return own
+    base = archived_table(table)
+    return tuple(primary_keys.get(base, ())) if base else ()
+
+
 @dataclass
 class ColumnPlan:
     """What one table sends: the columns read, the flags PostgreSQL computes, what is masked."""
@@ -229,6 +239,7 @@ class ColumnPlan:
     flags: dict[str, str] = field(default_factory=dict)  # flag -> source column
     redact: dict[str, str] = field(default_factory=dict)  # column -> LOG_EXTRA | FREE_TEXT
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (column, why) for notices
+    refused: str | None = None  # why the whole table stays in (its key is left out)
 
     def to_config(self) -> dict[str, object]:
         return {"read": self.read, "flags": self.flags, "redact": self.redact}
@@ -238,11 +249,13 @@ def plan_table(
     table: str,
     columns: Mapping[str, str],
     allowed: Iterable[str] = (),
+    primary_key: Iterable[str] = (),
 ) -> ColumnPlan:
     """Decide, column by column, what `table` sends.
 
     `columns` maps each column to its PostgreSQL type; `allowed` are the "table.column" names the
-    user opted in (AIRFLOW_AUDIT_ALLOW_COLUMNS).  Secret columns are never read.
+    user opted in (AIRFLOW_AUDIT_ALLOW_COLUMNS).  Secret columns are never read.  A table whose
+    primary key is left out (`revoked_token.jti`) cannot be synced by key: it is refused whole.
     """
     allowed = set(allowed)
     base = policy_table(table)
@@ -268,6 +281,10 @@ def plan_table(
     for flag, source in SECRET_FLAGS.get(base or "", {}).items():
         if source in columns:
             plan.flags[flag] = source
+    hidden_key = [c for c in primary_key if c not in plan.read]
+    if hidden_key:
+        plan.refused = f"its primary key ({', '.join(hidden_key)}) does not leave the database"
+        plan.read, plan.flags, plan.redact = [], {}, {}
     return plan
 
 

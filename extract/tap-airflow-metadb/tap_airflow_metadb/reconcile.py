@@ -43,6 +43,7 @@ from airflow_audit_loader.duckdb_target import quote, resolve_path, sql_string
 from airflow_audit_loader.errors import UserError as LoaderUserError
 from airflow_audit_loader.naming import destination_schema
 from tap_airflow_metadb.errors import UserError
+from tap_airflow_metadb.policy import archived_table
 from tap_airflow_metadb.replication import EXTRACTS_STREAM
 from tap_airflow_metadb.source import connection_problem, resolve_source_url
 
@@ -482,6 +483,11 @@ class Reconciler:
     def primary_key(self, table: str) -> list[KeyColumn]:
         inspector = sa.inspect(self.source)
         names = inspector.get_pk_constraint(table, schema=self.source_schema)["constrained_columns"]
+        base = archived_table(table)
+        if not names and base:  # a db clean archive: the key of the table it archives
+            names = inspector.get_pk_constraint(base, schema=self.source_schema)[
+                "constrained_columns"
+            ]
         types = {
             c["name"]: c["type"] for c in inspector.get_columns(table, schema=self.source_schema)
         }

@@ -39,10 +39,12 @@ _URL_USERINFO = re.compile(
 # key=value, key: value, "key": "value", 'key': 'value' with a secret-looking key.
 _KEY_VALUE = re.compile(
     rf"(?P<key>[\"']?[A-Za-z0-9_.\-]*(?:{_SECRET_WORD})[A-Za-z0-9_.\-]*[\"']?\s*(?:=|:)\s*)"
-    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,;&'\"})\]]+)",
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|(?:(?:bearer|basic|token)\s+)?[^\s,;&'\"})\]]+)",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?P<scheme>\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
+_BEARER = re.compile(
+    r"(?P<scheme>\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE
+)
 # Token shapes that are secrets wherever they appear.
 _TOKEN_SHAPES = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
@@ -112,37 +114,141 @@ def redact_free_text_or_json(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 # Keys of log.extra whose values an audit needs and that name things rather than carry data:
-# hosts, DAG/task/run identifiers, connection ids and types, variable keys, pools, users, roles,
-# and the switches of UI/API actions.  Their string values still go through redact_text.  Every
-# other key keeps its name and loses its value (`***`), booleans and nulls excepted.
+# hosts, DAG/task/run identifiers, connection ids, types and hosts, variable keys, pools, users,
+# roles, and the switches of UI/API actions.  Their string values still go through redact_text.
+# Every other key keeps its name and loses its value (`***`), booleans and nulls excepted: a
+# variable's `val`/`value`, a connection's `password`/`extra`/`extra__<type>__<field>`, a trigger's
+# `conf`, a bulk request's `actions`, and whatever a future Airflow adds.
 SAFE_EXTRA_KEYS: frozenset[str] = frozenset(
     {
-        # who/where
-        "host_name", "hostname", "origin", "method", "user", "username", "user_id", "role",
-        "roles", "email", "first_name", "last_name", "remote_addr",
+        # who / where
+        "host_name",
+        "hostname",
+        "origin",
+        "redirect_url",
+        "method",
+        "user",
+        "username",
+        "user_id",
+        "role",
+        "roles",
+        "email",
+        "first_name",
+        "last_name",
+        "remote_addr",
         # what
-        "dag_id", "dag_ids", "task_id", "task_ids", "run_id", "dag_run_id", "dag_run_ids",
-        "execution_date", "logical_date", "map_index", "map_indexes", "try_number",
-        "conn_id", "connection_id", "conn_type", "key", "variable_key", "pool", "pool_name",
-        "name", "slots", "include_deferred", "asset_id", "asset_uri", "uri", "dataset_uri",
-        "backfill_id", "event_log_id", "xcom_key", "job_id", "file_token", "fileloc",
+        "dag_id",
+        "dag_ids",
+        "task_id",
+        "task_ids",
+        "run_id",
+        "dag_run_id",
+        "dag_run_ids",
+        "execution_date",
+        "logical_date",
+        "map_index",
+        "map_indexes",
+        "try_number",
+        "conn_id",
+        "connection_id",
+        "conn_type",
+        "host",
+        "schema",
+        "login",
+        "port",
+        "description",
+        "note",
+        "key",
+        "variable_key",
+        "pool",
+        "pool_name",
+        "name",
+        "slots",
+        "include_deferred",
+        "asset_id",
+        "asset_uri",
+        "uri",
+        "dataset_uri",
+        "backfill_id",
+        "event_log_id",
+        "xcom_key",
+        "job_id",
+        "fileloc",
+        "file_token",
+        "update_mask",
         # switches of clear / mark / trigger / pause / backfill actions
-        "state", "new_state", "is_paused", "is_active", "only_failed", "only_running",
-        "confirmed", "upstream", "downstream", "future", "past", "recursive", "dry_run",
-        "include_upstream", "include_downstream", "include_future", "include_past",
-        "include_subdags", "include_parentdag", "reset_dag_runs", "include_task_instances",
-        "run_backwards", "reprocess_behavior", "max_active_runs", "from_date", "to_date",
-        "start_date", "end_date", "partition_key", "run_type", "action", "pk", "id", "ids",
-        "limit", "offset", "order_by", "tags", "tag", "dag_id_pattern", "paused",
-        "only_active", "note_only", "success", "failed", "queued", "running", "skipped",
+        "state",
+        "new_state",
+        "is_paused",
+        "is_active",
+        "only_failed",
+        "only_running",
+        "confirmed",
+        "upstream",
+        "downstream",
+        "future",
+        "past",
+        "recursive",
+        "dry_run",
+        "include_upstream",
+        "include_downstream",
+        "include_future",
+        "include_past",
+        "include_subdags",
+        "include_parentdag",
+        "reset_dag_runs",
+        "include_task_instances",
+        "run_on_latest_version",
+        "unpause",
+        "run_backwards",
+        "reprocess_behavior",
+        "max_active_runs",
+        "from_date",
+        "to_date",
+        "start_date",
+        "end_date",
+        "partition_key",
+        "run_type",
+        "action",
+        "pk",
+        "id",
+        "ids",
+        "limit",
+        "offset",
+        "order_by",
+        "page_limit",
+        "tags",
+        "tag",
+        "dag_id_pattern",
+        "paused",
+        "only_active",
+        "success",
+        "failed",
+        "queued",
+        "running",
+        "skipped",
     }
 )
 # CLI options whose value is a secret, whatever the sub-command.
 _SECRET_OPTIONS = frozenset(
     {
-        "--conn-extra", "--conn-uri", "--conn-json", "--conn-password", "--password", "-p",
-        "--conf", "-c", "--task-params", "-t", "--value", "--extra", "--token",
-        "--secret", "--api-key", "--private-key", "--passphrase",
+        "--conn-extra",
+        "--conn-uri",
+        "--conn-json",
+        "--conn-password",
+        "--password",
+        "-p",
+        "--conf",
+        "-c",
+        "--task-params",
+        "-t",
+        "--value",
+        "--extra",
+        "--token",
+        "--secret",
+        "--api-key",
+        "--private-key",
+        "--passphrase",
     }
 )
 # Sub-commands whose positional values after the first (the key) are secrets.
@@ -186,8 +292,11 @@ def mask_cli_words(words: list[str]) -> list[str]:
             name, eq, value = word.partition("=")
             secret = name in _SECRET_OPTIONS or is_secret_key(name.lstrip("-"))
             if eq:
-                out.append(f"{name}={MASK}" if secret or _looks_structured(value) else
-                           f"{name}={redact_text(value)}")
+                out.append(
+                    f"{name}={MASK}"
+                    if secret or _looks_structured(value)
+                    else f"{name}={redact_text(value)}"
+                )
             else:
                 out.append(word)
                 mask_next = secret
@@ -214,62 +323,90 @@ def mask_cli_command(command: str) -> str:
     return str(mask_cli_words(words))
 
 
-def _safe_scalar(key: str, value: Any) -> Any:
+def _is_plain(value: Any) -> bool:
+    """A scalar, or lists of scalars (`task_ids: [["extract", -1]]`), never a mapping."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _redact_plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, (list, tuple)):
+        return [_redact_plain(v) for v in value]
+    return value
+
+
+def _safe_value(key: str, value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if key == "full_command" and isinstance(value, str):
         return mask_cli_command(value)
-    if key in SAFE_EXTRA_KEYS:
-        if isinstance(value, str):
-            if key == "origin" and "?" in value:
-                # the page the action came from: its query string can carry a form's values
-                return redact_text(value.split("?", 1)[0]) + "?" + MASK
-            return redact_text(value)
-        if isinstance(value, (int, float)):
-            return value
-        if isinstance(value, list) and all(
-            isinstance(v, (str, int, float, bool)) or v is None for v in value
-        ):
-            return [redact_text(v) if isinstance(v, str) else v for v in value]
+    if key in SAFE_EXTRA_KEYS and _is_plain(value):
+        if key in ("origin", "redirect_url") and isinstance(value, str) and "?" in value:
+            # the page the action came from: its query string can carry a form's values
+            return redact_text(value.split("?", 1)[0]) + "?" + MASK
+        return _redact_plain(value)
     return MASK
 
 
-def _sanitise_mapping(items: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): _safe_scalar(str(k), v) for k, v in items.items()}
+def _sanitise_mapping(items: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): _safe_value(str(k), v) for k, v in items.items()}
+
+
+def _sanitise_pairs(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
+            out.append([item[0], _safe_value(item[0], item[1])])
+        elif isinstance(item, dict):
+            out.append(_sanitise_mapping(item))
+        else:
+            out.append(None if item is None else MASK)
+    return out
+
+
+def _parse_extra(extra: str) -> Any:
+    """JSON (the CLI, 2.9+ and 3.x), or the Python list literal the 2.4-2.8 web UI wrote."""
+    try:
+        return json.loads(extra)
+    except (ValueError, RecursionError):
+        pass
+    if extra.lstrip()[:1] in "[{(":
+        try:
+            return ast.literal_eval(extra)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            return None
+    return None
 
 
 def sanitise_log_extra(extra: str | None) -> str | None:
     """`log.extra` as it may leave: what an audit needs, every value that can carry a secret masked.
 
-    Airflow writes it in several shapes (see the README's "Secrets never leave"):
-    * the CLI: `{"host_name": ..., "full_command": "['airflow', 'connections', 'add', ...]"}`;
-    * the 2.x web UI: a JSON list of [name, value] pairs of the request's arguments;
-    * the 2.x REST API and the 3.x API server: a JSON object of the request's arguments/body;
+    Airflow writes it in several shapes (docs/secrets.md lists them by release):
+    * the CLI: `{"host_name": ..., "full_command": "['airflow', 'connections', 'add', ...]"}`,
+      argv as a Python list literal: options and positionals that carry secrets are masked;
+    * the 2.4-2.8 web UI (and 2.5-2.8 REST API): a Python list literal of (name, value) pairs,
+      which leaves as a JSON list of [name, value] pairs;
+    * the 2.9+ web UI and REST API and the 3.x API server: a JSON object of the request's fields;
     * plain text from the scheduler ("Task was in queued state ...").
-    JSON keeps its shape (object, or list of pairs); keys are kept, and only the values of
-    SAFE_EXTRA_KEYS (redacted as free text) and booleans survive.  Text that is not JSON is
-    redacted as free text.
+    Keys are kept; only the values of SAFE_EXTRA_KEYS (redacted as free text), booleans and nulls
+    survive.  Text that is neither JSON nor a Python literal is redacted as free text.
     """
     if extra is None or extra == "":
         return extra
-    try:
-        parsed = json.loads(extra)
-    except (ValueError, RecursionError):
-        return redact_text(extra)
+    parsed = _parse_extra(extra)
     if isinstance(parsed, dict):
         return json.dumps(_sanitise_mapping(parsed))
-    if isinstance(parsed, list):
-        out: list[Any] = []
-        for item in parsed:
-            if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
-                out.append([item[0], _safe_scalar(item[0], item[1])])
-            elif isinstance(item, dict):
-                out.append(_sanitise_mapping(item))
-            else:
-                out.append(MASK if item is not None else None)
-        return json.dumps(out)
+    if isinstance(parsed, (list, tuple)):
+        return json.dumps(_sanitise_pairs(list(parsed)))
     if isinstance(parsed, str):
         return json.dumps(redact_text(parsed))
-    if parsed is None or isinstance(parsed, bool):
+    if parsed is None:
+        return extra if extra.strip() == "null" else redact_text(extra)
+    if isinstance(parsed, bool):
         return extra
     return json.dumps(MASK)

@@ -31,8 +31,10 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 def parse_table_list(raw: object, setting: str, *, columns: bool = False) -> list[str] | None:
     """Parse a table list (or, with `columns`, a table.column list); None when not given."""
-    example = '["dag_code.source_code"] or dag_code.source_code' if columns else (
-        '["log","log_template"] or log,log_template'
+    example = (
+        '["dag_code.source_code"] or dag_code.source_code'
+        if columns
+        else ('["log","log_template"] or log,log_template')
     )
     if raw is None:
         return None

@@ -68,6 +68,7 @@ class SourceInfo:
     columns: Mapping[str, Mapping[str, str]]  # table -> column -> PostgreSQL type, in order
     readable: Mapping[str, frozenset[str]] = field(default_factory=dict)  # what the user may select
     other_relations: frozenset[str] = frozenset()  # views, foreign tables, materialized views
+    primary_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # pg_catalog, not information_schema: information_schema hides the columns the user may not read,
@@ -80,6 +81,16 @@ join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and (a.attnum > 0 or a.attname = 'xmin') and not a.attisdropped
 where n.nspname = :schema and c.relkind in ('r', 'p', 'v', 'm', 'f')
 order by c.relname, a.attnum
+"""
+PRIMARY_KEYS_QUERY = """
+select c.relname, a.attname
+from pg_index i
+join pg_class c on c.oid = i.indrelid
+join pg_namespace n on n.oid = c.relnamespace
+join lateral unnest(i.indkey) with ordinality as k(attnum, position) on true
+join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
+where n.nspname = :schema and i.indisprimary
+order by c.relname, k.position
 """
 
 
@@ -105,6 +116,9 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
                     "own database, and set AIRFLOW_AUDIT_SOURCE_SCHEMA if Airflow uses another "
                     "schema."
                 )
+            primary_keys: dict[str, list[str]] = {}
+            for table, column in conn.execute(sa.text(PRIMARY_KEYS_QUERY), {"schema": schema}):
+                primary_keys.setdefault(table, []).append(column)
             revision = conn.execute(
                 sa.text(f'select version_num from "{schema}".alembic_version')
             ).scalar()
@@ -136,6 +150,7 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
         columns=columns,
         readable={t: frozenset(c) for t, c in readable.items()},
         other_relations=frozenset(t for t, k in kinds.items() if k not in ("r", "p")),
+        primary_keys={t: tuple(c) for t, c in primary_keys.items()},
     )
 
 

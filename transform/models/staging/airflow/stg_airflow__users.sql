@@ -1,5 +1,5 @@
 {#- ab_user: built in on Airflow 2.x; on 3.x only with the FAB auth provider. The password is never
-    loaded; the loader's has_password says whether one is set. FAB writes its timestamps without a time
+    loaded; has_password (computed by PostgreSQL) says whether one is set. FAB writes its timestamps without a time
     zone, in the webserver's local time. -#}
 {%- set raw = airflow_audit_inspect_source(source('airflow', 'ab_user')) -%}
 
