@@ -135,3 +135,42 @@ def assert_rows_equal(
             f"{table}: {[columns[i] for i in loose]} of {key(row)[:200]} differ beyond masking: "
             f"source {[row[i] for i in loose]!r:.500}, warehouse {[candidates[0][i] for i in loose]!r:.500}"
         )
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process started, directly or not, by `pid` (read from /proc).
+
+    Tests signal only these: processes they started themselves, never one found by name on the
+    machine.
+    """
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[tuple[int, str]] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                cmdline = (Path("/proc") / str(child) / "cmdline").read_bytes()
+            except OSError:
+                continue
+            found.append((child, cmdline.replace(b"\0", b" ").decode(errors="replace")))
+            todo.append(child)
+    return found
+
+
+def own_process(pid: int, command: str, timeout: float = 60) -> int:
+    """The pid of the descendant of `pid` whose command line contains `command` (waits for it)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child, cmdline in descendants(pid):
+            if command in cmdline:
+                return child
+        time.sleep(0.05)
+    raise AssertionError(f"no process running {command!r} was started by {pid}")

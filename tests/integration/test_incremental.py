@@ -7,10 +7,12 @@ After every sync the warehouse is compared with the source row by row, column by
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from tests.integration.conftest import VERSIONS
 from tests.integration.sync_helpers import (
     ADDITIONAL,
+    SYNC,
     assert_warehouse_equals_source,
     columns_of,
     copy_rows,
@@ -28,7 +31,7 @@ from tests.integration.sync_helpers import (
     sync_audit,
     warehouse_rows,
 )
-from tests.support import BIN, ROOT
+from tests.support import BIN, ROOT, own_process
 
 DEFAULT = [
     "ab_permission",
@@ -209,7 +212,9 @@ def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path
 
 
 def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -> int:
-    """Start a sync, SIGKILL `process` (the tap or the target) once `after_line` is logged."""
+    """Start a sync; SIGKILL `process` (the tap or the target) the moment a line matching the
+    regex `after_line` is logged: the process this sync started, found in its own process tree,
+    never one found by name on the machine."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))}
     env.update(env_settings)
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
@@ -222,17 +227,13 @@ def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -
         text=True,
     )
     killed = threading.Event()
+    trigger = re.compile(after_line)
 
     def watch() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            if not killed.is_set() and after_line in line:
-                time.sleep(0.5)
-                pids = subprocess.run(
-                    ["pgrep", "-f", process], capture_output=True, text=True
-                ).stdout.split()
-                for pid in pids:
-                    os.kill(int(pid), signal.SIGKILL)
+            if not killed.is_set() and trigger.search(line):
+                os.kill(own_process(proc.pid, process), signal.SIGKILL)
                 killed.set()
 
     watcher = threading.Thread(target=watch)
@@ -243,41 +244,138 @@ def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -
     return code
 
 
+def _kill_settings(url: str, warehouse: Path, slug: str) -> dict[str, str]:
+    return {
+        "AIRFLOW_AUDIT_SOURCE_URL": url,
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        "AIRFLOW_AUDIT_ENV_SLUG": slug,
+        "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
+        "TARGET_DUCKDB_BATCH_SIZE_ROWS": "2000",
+    }
+
+
+def _live_counts(warehouse: Path, schema: str, tables: list[str]) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        present = {
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = ?", [schema]
+            ).fetchall()
+        }
+        return {
+            t: con.execute(f'select count(*) from "{schema}"."{t}"').fetchone()[0]
+            for t in tables
+            if t in present
+        }
+
+
 @pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-duckdb"])
 def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
     name = "kill_" + process.rsplit("/", 1)[-1].replace("-", "_")
     url = airflow_db("2.10.5", name, dags=40, days=40)
     warehouse, slug = tmp_path / "wh.duckdb", "kill"
-    settings = {
-        "AIRFLOW_AUDIT_SOURCE_URL": url,
-        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
-        "AIRFLOW_AUDIT_ENV_SLUG": slug,
-        "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
-        "TARGET_DUCKDB_BATCH_SIZE_ROWS": "5000",
-    }
-    code = _run_and_kill(settings, process, "tap-airflow-metadb: task_instance: reading in full")
+    schema = f"airflow-{slug}"
+    # the tap while it reads task_instance; the loader once it committed a batch of it
+    after = {
+        "bin/tap-airflow-metadb": "tap-airflow-metadb: task_instance: reading in full",
+        "bin/target-airflow-duckdb": r"target-airflow-duckdb: task_instance: [\d,]+ rows loaded",
+    }[process]
+    code = _run_and_kill(_kill_settings(url, warehouse, slug), process, after)
     assert code != 0
+    # The kill landed mid-write: the warehouse holds part of the source, not nothing, not all.
+    tables = synced_tables(url)
+    partial = _live_counts(warehouse, schema, tables)
+    source = {t: scalar(url, f"select count(*) from {t}") for t in tables}
+    assert sum(partial.values()) > 0, "the kill came before anything was written"
+    assert any(partial.get(t, 0) < n for t, n in source.items()), "the kill came after the end"
     ok(sync(url, warehouse, slug))
-    assert_warehouse_equals_source(url, warehouse, f"airflow-{slug}", synced_tables(url))
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
+
+def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path):
+    """A run that already has a bookmark, killed while the loader writes the changed rows."""
+    url = airflow_db("2.10.5", "kill_incremental", dags=40, days=40)
+    warehouse, slug = tmp_path / "wh.duckdb", "killinc"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug))
+    changed = execute(
+        url,
+        "update task_instance set queue = 'after_kill' where ctid in "
+        "(select ctid from task_instance tablesample bernoulli (60) repeatable (7))",
+    )
+    assert changed > 4000
+    code = _run_and_kill(
+        _kill_settings(url, warehouse, slug),
+        "bin/target-airflow-duckdb",
+        r"target-airflow-duckdb: task_instance: [\d,]+ rows loaded",
+    )
+    assert code != 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (arrived,) = con.execute(
+            f"select count(*) from \"{schema}\".task_instance where queue = 'after_kill'"
+        ).fetchone()
+    assert 0 < arrived < changed, f"{arrived} of {changed} changed rows arrived before the kill"
+    ok(sync(url, warehouse, slug))
+    assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
+
+
+def _start_sync(url: str, warehouse: Path, slug: str, log: Path) -> subprocess.Popen:
+    """`sync`, started in the background with its output in `log`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))}
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_ENV_SLUG": slug,
+            "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
+            "TARGET_DUCKDB_BATCH_SIZE_ROWS": "2000",
+        }
+    )
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(BIN / "meltano"), *SYNC], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, (
+            f"the run ended before it logged {text!r}: {log.read_text()[-3000:]}"
+        )
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout} s"
+        time.sleep(0.05)
 
 
 def test_concurrent_runs_same_slug_refused_other_slugs_share_the_warehouse(airflow_db, tmp_path):
+    """The first run's loader is held inside its transaction (SIGSTOP, by pid, from the run's own
+    process tree) while the other runs start, so they overlap by construction, not by timing."""
     url_a = airflow_db("2.10.5", "conc_a", dags=40, days=40)
     url_b = airflow_db("3.3.2", "conc_b")
     warehouse = tmp_path / "wh.duckdb"
 
-    results: dict[str, subprocess.CompletedProcess] = {}
-    first = threading.Thread(target=lambda: results.setdefault("a1", sync(url_a, warehouse, "a")))
-    first.start()
-    time.sleep(3)
-    results["a2"] = sync(url_a, warehouse, "a")  # same slug: refused while the first runs
-    results["b"] = sync(url_b, warehouse, "b")  # another slug, same DuckDB file: waits its turn
-    first.join()
+    a1_log, b_log = tmp_path / "a1.log", tmp_path / "b.log"
+    a1 = _start_sync(url_a, warehouse, "a", a1_log)
+    # a's loader has committed part of task_instance: hold it there, inside its run
+    _wait_for_line(a1_log, "target-airflow-duckdb: task_instance: 2,000 rows loaded", a1)
+    loader_a = own_process(a1.pid, "bin/target-airflow-duckdb")
+    os.kill(loader_a, signal.SIGSTOP)  # the barrier: a's loader holds the warehouse, mid-load
+    try:
+        a2 = sync(url_a, warehouse, "a")  # same slug: refused while the first runs
+        b = _start_sync(url_b, warehouse, "b", b_log)  # another slug, same DuckDB file
+        own_process(b.pid, "bin/target-airflow-duckdb", timeout=300)
+        time.sleep(2)
+        held = (a1.poll(), b.poll())
+    finally:
+        os.kill(loader_a, signal.SIGCONT)
+    assert held == (None, None), "both runs should be under way while a's loader is held"
+    assert a1.wait(timeout=900) == 0, a1_log.read_text()[-4000:]
+    assert b.wait(timeout=900) == 0, b_log.read_text()[-4000:]
 
-    ok(results["a1"])
-    assert results["a2"].returncode != 0
-    assert "pipeline is already running" in results["a2"].stderr
-    ok(results["b"])
+    assert a2.returncode != 0
+    assert "pipeline is already running" in a2.stderr
     assert_warehouse_equals_source(url_a, warehouse, "airflow-a", synced_tables(url_a))
     assert_warehouse_equals_source(url_b, warehouse, "airflow-b", synced_tables(url_b))
     states = subprocess.run(

@@ -470,3 +470,30 @@ def test_a_revoked_column_stops_the_run_in_one_sentence(reader, source, tmp_path
         }
     finally:
         execute(source["url"], f"grant select (hostname) on task_instance to {READER}")
+
+
+def test_the_whole_job_runs_under_the_read_only_role_on_airflow_3(airflow_db, tmp_path):
+    """The same on Airflow 3.3.2's schema (its own tables, the 3.x API server's action log)."""
+    url = airflow_db("3.3.2", "secrets_3_3_2")
+    role, password = "airflow_audit_reader_3", "reader-3-pw"
+    execute(url, f"drop role if exists {role}", f"create role {role} login password '{password}'")
+    owner_env = env_for(url, tmp_path / "unused.duckdb", tables="[]")
+    applied = meltano("invoke", "tap-airflow-metadb", "--grants", role, "--apply", env=owner_env)
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    warehouse = tmp_path / "w.duckdb"
+    reader = re.sub(r"//[^@]+@", f"//{role}:{password}@", url)
+    done = meltano(
+        "run",
+        "airflow-audit",
+        env={**env_for(reader, warehouse, tables="[]"), **dbt_paths(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+    assert "ERROR=0" in done.stderr
+    assert hunt(warehouse) == {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = warehouse_hits(con, set(NON_SECRET_MARKERS))
+        (events,) = con.execute(
+            'select count(*) from "airflow-local_marts".fct_audit_events'
+        ).fetchone()
+    assert set(found) == set(NON_SECRET_MARKERS)
+    assert events == scalar(url, "select count(*) from log")

@@ -408,14 +408,18 @@ class FakeSnowflake:
         return json.loads(result.stdout)
 
     def hunt(self, needles: set[str]) -> dict[str, list[str]]:
-        """needle -> the relations (raw and marts) where it appears in any column, rendered as text."""
+        """needle -> the tables (raw and marts) where it appears in any column, rendered as text.
+
+        Tables only: dbt's views there read fakesnow's emulation schemas, which exist only inside a
+        fakesnow session, and hold nothing their tables do not.
+        """
         script = (
             "import duckdb, json, sys\n"
             f"con = duckdb.connect({str(self.db / 'AIRFLOW_AUDIT.db')!r}, read_only=True)\n"
             "needles = json.loads(sys.stdin.read())\n"
             "hits = {}\n"
-            "for schema, table in con.execute('select schema_name, table_name from duckdb_tables() "
-            "union all select schema_name, view_name from duckdb_views() where not internal').fetchall():\n"
+            "for schema, table in con.execute('select schema_name, table_name from duckdb_tables()')"
+            ".fetchall():\n"
             '    rel = f\'"{schema}"."{table}"\'\n'
             "    for (n,) in con.execute(f'select distinct n.needle from (select cast(__row as varchar) as r "
             "from {rel} __row) x join (select unnest(?::varchar[]) as needle) n on contains(x.r, n.needle)', "

@@ -223,9 +223,21 @@ def run(args: argparse.Namespace) -> None:
     if given:
         # Honour column deselection made in Meltano's `select`, never stream or secret choices.
         catalog = honour_column_selection(catalog, json.loads(Path(given).read_text()))
-    state = json.loads(Path(args.state).read_text()) if args.state else None
+    state = read_state(args.state) if args.state else None
     tap = AirflowMetadbTap(config=tap_config, catalog=catalog, state=state)
     tap.sync_all()
+
+
+def read_state(path: str) -> dict[str, Any]:
+    """The bookmarks Meltano hands over; one sentence if its file is gone or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"Cannot read the state Meltano passed ({path}: {exc.__class__.__name__}): another "
+            "run of this Meltano project may have replaced its run folder at the same time; "
+            "run one sync per project at a time and rerun (nothing was read)."
+        ) from None
 
 
 def honour_column_selection(ours: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

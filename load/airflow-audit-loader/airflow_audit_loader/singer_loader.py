@@ -111,6 +111,7 @@ class SingerLoader:
         self.schema = schema
         self.mode = parse_mode(config.get("mode"))
         self.batch_size_rows = int(config.get("batch_size_rows") or self.default_batch_size_rows)
+        self.loaded: dict[str, int] = {}
         self.state_out = state_out
         self.streams: dict[str, StreamTable] = {}
         self.gate = FullReadGate()
@@ -223,6 +224,14 @@ class SingerLoader:
             return
         table.close_spool()
         self.load_batch(table)
+        self.loaded[table.table] = self.loaded.get(table.table, 0) + table.rows
+        # Progress a person can follow on a long first sync: one line per committed batch.
+        print(
+            f"{self.prog}: {table.table}: {table.rows:,} rows loaded "
+            f"({self.loaded[table.table]:,} this run).",
+            file=sys.stderr,
+            flush=True,
+        )
         table.rows = 0
 
     def _emit_state(self) -> None:
