@@ -50,9 +50,10 @@ from airflow_audit_loader.redshift_target import (
     redshift_type,
     utc_timestamp,
 )
+from tap_airflow_metadb import policy
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.integration.conftest import source_query
-from tests.integration.sync_helpers import until_second_activate_version
+from tests.integration.sync_helpers import FLAG_SOURCES, until_second_activate_version
 from tests.support import BIN, ROOT, assert_rows_equal, encoded_forms, meltano
 
 # A slug of this session's own: Meltano's state (kept in .meltano/) starts empty for it.
@@ -203,17 +204,40 @@ def assert_warehouse_equals_source(
                 "and table_name = %s order by ordinal_position",
                 [raw, table],
             )
-            if not c.startswith(("_sdc_", "has_"))
+            if not c.startswith("_sdc_") and c not in FLAG_SOURCES
         ]
-        json_columns = {
-            c
-            for c, t in source_query(
+        source_types = dict(
+            source_query(
                 source,
                 "select column_name, data_type from information_schema.columns "
                 f"where table_schema = 'public' and table_name = '{table}'",
             )
-            if t in ("json", "jsonb")
-        }
+        )
+        # every column the secrets policy lets leave is there: none dropped on the way
+        expected_columns = set(policy.plan_table(table, source_types).read)
+        assert set(columns) == expected_columns, (
+            f"{table}: the warehouse lacks {sorted(expected_columns - set(columns))}, "
+            f"has extra {sorted(set(columns) - expected_columns)}"
+        )
+        json_columns = {c for c, t in source_types.items() if t in ("json", "jsonb")}
+        flags = [
+            c
+            for (c,) in warehouse_query(
+                warehouse,
+                "select column_name from information_schema.columns where table_schema = %s "
+                "and table_name = %s",
+                [raw, table],
+            )
+            if c in FLAG_SOURCES
+        ]
+        if flags:  # each has_* flag equals "the secret column is set" at the source, row by row
+            got_flags = sorted(
+                warehouse_query(warehouse, f'select id, {", ".join(flags)} from "{raw}"."{table}"')
+            )
+            exprs = ", ".join(f"coalesce({FLAG_SOURCES[f]}, '') <> ''" for f in flags)
+            assert [tuple(r) for r in got_flags] == sorted(
+                tuple(r) for r in source_query(source, f"select id, {exprs} from public.{table}")
+            ), f"{table}: the flags {flags} differ from the source"
         select = ", ".join(f'"{c}"' for c in columns)
         got = [
             tuple(

@@ -9,6 +9,7 @@ after a day, error after three (transform/models/staging/airflow/_airflow__sourc
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,12 +23,20 @@ SCHEMA = f"airflow-{SLUG}"
 
 
 @pytest.fixture(scope="module")
-def warehouse(airflow_db, tmp_path_factory) -> Path:
+def synced(airflow_db, tmp_path_factory) -> Path:
     url = airflow_db("2.10.5", "freshness", dags=2, days=1)
     path = tmp_path_factory.mktemp("freshness") / "warehouse.duckdb"
     result = sync(url, path, SLUG)
     assert result.returncode == 0, result.stderr[-3000:]
     return path
+
+
+@pytest.fixture
+def warehouse(synced: Path, tmp_path: Path) -> Path:
+    """A copy of the synced warehouse for each test: no test sees another's changes, in any order."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(synced, copy)
+    return copy
 
 
 def freshness(warehouse: Path) -> tuple[int, dict[str, str]]:
