@@ -1,4 +1,9 @@
-"""dbt's sources and the loader must name the raw schema alike: the Jinja twin of naming.py."""
+"""dbt's sources and the loader must name the raw schema alike: the Jinja twin of naming.py.
+
+Every case and warehouse is checked by rendering the macro with Jinja directly
+(tests/unit/test_naming_parity.py); here the real dbt renders two of them, which proves that
+stand-in renders the macro as dbt does.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from tests.support import meltano
 
 @pytest.mark.parametrize(
     ("slug", "override"),
-    [("", ""), ("qwe123", ""), ("prod-eu_1", ""), ("qwe123", "airflow_tables"), ("", " raw-x ")],
+    [("prod-eu_1", ""), ("", " raw-x ")],
 )
 def test_dbt_names_the_raw_schema_as_the_loader_does(tmp_path, slug, override):
     env = {
