@@ -13,7 +13,7 @@ AIRFLOW_VERSION ?= 2.10.5
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
 
-.PHONY: install demo test test-all lint docs evaluate bench airflow schedules clean
+.PHONY: install demo test test-unit test-all lint docs evaluate bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -30,10 +30,13 @@ $(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
 demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, print a summary
 	$(BIN)/python scripts/demo.py --airflow-version $(AIRFLOW_VERSION)
 
-test: install airflow ## The test suite (every test that proves an issue's promise)
+test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow"
 
-test-all: install airflow ## Every test, the slow scenarios included
+test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
+	$(BIN)/pytest tests/unit
+
+test-all: install airflow lint ## Every test, the slow scenarios included
 	$(BIN)/pytest
 
 airflow: install ## Airflow 2.10.5 and 3.3.2 in .airflow/venv-2 and .airflow/venv-3 (reused when unchanged)
