@@ -174,3 +174,42 @@ def own_process(pid: int, command: str, timeout: float = 60) -> int:
                 return child
         time.sleep(0.05)
     raise AssertionError(f"no process running {command!r} was started by {pid}")
+
+
+#: The Airflow releases the project installs (orchestrate/install_airflow.py), by schema version.
+AIRFLOW_CLI = {
+    "2.10.5": ROOT / ".airflow" / "venv-2" / "bin" / "airflow",
+    "3.3.2": ROOT / ".airflow" / "venv-3" / "bin" / "airflow",
+}
+
+
+def airflow_db_clean(url: str, version: str, home: Path, before: str, tables: str) -> str:
+    """Airflow's own `airflow db clean` of `tables` older than `before`, with that release's CLI: it
+    archives the rows into `_airflow_deleted__<table>__<timestamp>` and deletes them, as users run it."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url.replace(
+            "postgresql://", "postgresql+psycopg2://"
+        ),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+    }
+    done = subprocess.run(
+        [
+            str(AIRFLOW_CLI[version]),
+            "db",
+            "clean",
+            "--clean-before-timestamp",
+            before,
+            "--tables",
+            tables,
+            "-y",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

@@ -24,10 +24,8 @@ What is checked, with AIRFLOW_AUDIT_TABLES='[]' (every table):
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -36,10 +34,9 @@ import pytest
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.integration.sync_helpers import dbt_paths, execute, scalar
-from tests.support import ROOT, encoded_forms, meltano, warehouse_hits
+from tests.support import airflow_db_clean, encoded_forms, meltano, warehouse_hits
 
 RAW = "airflow-local"
-AIRFLOW_2 = ROOT / ".airflow" / "venv-2" / "bin" / "airflow"
 # Planted in the tables that are not Airflow's own.
 CELERY_SECRET = "ZqCeleryResultSecret7Wx"
 CELERY_TRACE_SECRET = "ZqCeleryTraceSecret7Wx"
@@ -61,39 +58,15 @@ def hunt(warehouse: Path) -> dict[str, set[str]]:
         return {forms[form]: where for form, where in warehouse_hits(con, set(forms)).items()}
 
 
-def airflow_db_clean(url: str, home: Path) -> list[str]:
+def clean_like_a_user(url: str, home: Path) -> list[str]:
     """Airflow's own `db clean` of log and xcom rows before the first CLI rows the carriers wrote
     (2025-06-01 08:00-08:02: the --conn-extra secret among them); the archive tables it made."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url.replace(
-            "postgresql://", "postgresql+psycopg2://"
-        ),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
-    }
-    done = subprocess.run(
-        [
-            str(AIRFLOW_2),
-            "db",
-            "clean",
-            "--clean-before-timestamp",
-            "2025-06-01T08:02:30+00:00",
-            "--tables",
-            "log,xcom",
-            "-y",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    airflow_db_clean(url, "2.10.5", home, "2025-06-01T08:02:30+00:00", "log,xcom")
     conn = psycopg2.connect(url)
     with conn.cursor() as cur:
         cur.execute(
-            "select tablename from pg_tables where tablename like '\\_airflow\\_deleted\\_\\_%' order by 1"
+            "select tablename from pg_tables where tablename like '\\_airflow\\_deleted\\_\\_%' "
+            "order by 1"
         )
         tables = [t for (t,) in cur.fetchall()]
     conn.close()
@@ -144,7 +117,7 @@ def grow_like_a_real_installation(url: str) -> None:
 @pytest.fixture(scope="module")
 def source(airflow_db, tmp_path_factory) -> dict:
     url = airflow_db("2.10.5", "secrets_2_10_5")
-    archives = airflow_db_clean(url, tmp_path_factory.mktemp("airflow-home"))
+    archives = clean_like_a_user(url, tmp_path_factory.mktemp("airflow-home"))
     grow_like_a_real_installation(url)
     return {"url": url, "archives": archives}
 
