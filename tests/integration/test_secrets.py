@@ -470,3 +470,17 @@ def test_the_whole_job_runs_under_the_read_only_role_on_airflow_3(airflow_db, tm
         ).fetchone()
     assert set(found) == set(NON_SECRET_MARKERS)
     assert events == scalar(url, "select count(*) from log")
+
+
+def test_a_named_view_is_refused_in_one_sentence(source, tmp_path):
+    done = meltano(
+        "run",
+        "tap-airflow-metadb",
+        "target-duckdb",
+        env=env_for(source["url"], tmp_path / "w.duckdb", tables="dag_run_summary"),
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "dag_run_summary: no primary key (a view" in done.stderr
+    warehouse = tmp_path / "w.duckdb"
+    assert not warehouse.exists() or raw_tables(warehouse) == set()

@@ -92,6 +92,14 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
         t: plan_table(t, info.columns[t], allowed, primary_key_of(t, info.primary_keys))
         for t in scope.tables
     }
+    keyless = [t for t in scope.tables if not primary_key_of(t, info.primary_keys)]
+    if keyless:
+        raise UserError(
+            f"{', '.join(keyless)}: no primary key (a view, or a table made with CREATE TABLE AS "
+            "of a table airflow-audit does not know), and the loaders upsert by key: leave "
+            f"{'them' if len(keyless) > 1 else 'it'} out of AIRFLOW_AUDIT_TABLES and "
+            "AIRFLOW_AUDIT_ADDITIONAL_TABLES; nothing was read."
+        )
     for table, column_plan in list(columns.items()):
         if column_plan.refused:
             notice(f"not copying {table}: {column_plan.refused}.")
