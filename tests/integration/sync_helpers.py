@@ -92,17 +92,24 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def warehouse_columns(con, schema: str, table: str) -> list[str]:
+    return [
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? "
+            "and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
 def warehouse_rows(
     warehouse: Path, schema: str, table: str, live: bool = True
 ) -> tuple[list[str], list[tuple]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         cols = [
             c
-            for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? "
-                "and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
+            for c in warehouse_columns(con, schema, table)
             if not c.startswith("_sdc_") and c not in FLAG_SOURCES
         ]
         where = " where _sdc_deleted_at is null" if live else ""
@@ -169,15 +176,7 @@ FLAG_SOURCES = {"has_password": "password", "has_extra": "extra"}
 def assert_flags_equal_source(conn, warehouse: Path, schema: str, table: str) -> None:
     """Each has_* flag equals "the secret column is set" at the source, row by row."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        flags = [
-            c
-            for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? "
-                "and table_name = ?",
-                [schema, table],
-            ).fetchall()
-            if c in FLAG_SOURCES
-        ]
+        flags = [c for c in warehouse_columns(con, schema, table) if c in FLAG_SOURCES]
         if not flags:
             return
         got = sorted(

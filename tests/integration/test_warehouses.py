@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -391,14 +392,11 @@ class FakeSnowflake:
             AIRFLOW_AUDIT_FAKESNOW_DB=str(self.db), PYTHONPATH=str(self.overlay), **extra
         )
 
-    def query(self, sql: str) -> list[list]:
-        script = (
-            "import duckdb, json, sys\n"
-            f"con = duckdb.connect({str(self.db / 'AIRFLOW_AUDIT.db')!r}, read_only=True)\n"
-            "print(json.dumps(con.execute(sys.argv[1]).fetchall(), default=str))\n"
-        )
+    def _run(self, script: str, *args: str, stdin: str | None = None) -> Any:
+        """Run `script` in the loader venv's python (fakesnow's DuckDB), return its JSON output."""
         result = subprocess.run(
-            [str(self.python), "-c", script, sql],
+            [str(self.python), "-c", script, *args],
+            input=stdin,
             env=clean_env(PYTHONPATH=str(self.overlay)),
             capture_output=True,
             text=True,
@@ -406,6 +404,14 @@ class FakeSnowflake:
         )
         assert result.returncode == 0, result.stderr[-2000:]
         return json.loads(result.stdout)
+
+    def query(self, sql: str) -> list[list]:
+        script = (
+            "import duckdb, json, sys\n"
+            f"con = duckdb.connect({str(self.db / 'AIRFLOW_AUDIT.db')!r}, read_only=True)\n"
+            "print(json.dumps(con.execute(sys.argv[1]).fetchall(), default=str))\n"
+        )
+        return self._run(script, sql)
 
     def hunt(self, needles: set[str]) -> dict[str, list[str]]:
         """needle -> the tables (raw and marts) where it appears in any column, rendered as text.
@@ -427,16 +433,7 @@ class FakeSnowflake:
             "        hits.setdefault(n, []).append(f'{schema}.{table}')\n"
             "print(json.dumps(hits))\n"
         )
-        result = subprocess.run(
-            [str(self.python), "-c", script],
-            input=json.dumps(sorted(needles)),
-            env=clean_env(PYTHONPATH=str(self.overlay)),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        return json.loads(result.stdout)
+        return self._run(script, stdin=json.dumps(sorted(needles)))
 
     def rows(self, table: str) -> tuple[list[str], list[list]]:
         """The live rows of a raw table (no _SDC_ columns), values rendered as JSON can hold them:
@@ -462,15 +459,7 @@ class FakeSnowflake:
             "' where _SDC_DELETED_AT is null').fetchall()\n"
             "print(json.dumps([cols, [[render(v) for v in r] for r in rows]]))\n"
         )
-        result = subprocess.run(
-            [str(self.python), "-c", script, table.upper()],
-            env=clean_env(PYTHONPATH=str(self.overlay)),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        cols, rows = json.loads(result.stdout)
+        cols, rows = self._run(script, table.upper())
         return cols, rows
 
     def counts(self) -> dict[str, int]:
