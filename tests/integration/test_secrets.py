@@ -33,7 +33,7 @@ import psycopg2
 import pytest
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
-from tests.integration.sync_helpers import dbt_paths, execute, scalar
+from tests.integration.sync_helpers import dbt_paths, execute, scalar, warehouse_columns
 from tests.support import airflow_db_clean, encoded_forms, meltano, warehouse_hits
 
 RAW = "airflow-local"
@@ -145,14 +145,7 @@ def raw_tables(warehouse: Path) -> set[str]:
 
 def raw_columns(warehouse: Path, table: str) -> list[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return [
-            c
-            for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "and not starts_with(column_name, '_sdc_') order by ordinal_position",
-                [RAW, table],
-            ).fetchall()
-        ]
+        return [c for c in warehouse_columns(con, RAW, table) if not c.startswith("_sdc_")]
 
 
 @pytest.fixture(scope="module")
