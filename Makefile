@@ -10,17 +10,23 @@ export UV_LINK_MODE ?= copy
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 AIRFLOW_VERSION ?= 2.10.5
 
+# The project's own packages: installed editable in .venv (tests, scripts and the demo import
+# them as installed; their third-party dependencies live in the plugins' venvs, hence --no-deps)
+# and in the plugins' venvs by each plugin's pip_url.
+OWN_PACKAGES := core extract/tap-airflow-metadb load/airflow-audit-loader \
+	utilities/airflow-audit-reconcile orchestrate
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
-	extract/tap-airflow-metadb/pyproject.toml load/airflow-audit-loader/pyproject.toml
+	$(foreach p,$(OWN_PACKAGES),$(p)/pyproject.toml)
 
 .PHONY: install demo test test-unit test-all lint docs evaluate bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
-$(VENV)/.requirements-installed: requirements.txt
+$(VENV)/.requirements-installed: requirements.txt $(foreach p,$(OWN_PACKAGES),$(p)/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip install --quiet --no-deps --python $(BIN)/python $(foreach p,$(OWN_PACKAGES),-e ./$(p))
 	@touch $@
 
 $(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
@@ -28,7 +34,7 @@ $(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
 	@touch $@
 
 demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, print a summary
-	$(BIN)/python scripts/demo.py --airflow-version $(AIRFLOW_VERSION)
+	$(BIN)/python -m scripts.demo --airflow-version $(AIRFLOW_VERSION)
 
 test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow"
@@ -50,7 +56,7 @@ lint: install ## ruff on the Python code
 	$(BIN)/ruff format --check .
 
 bench: install ## Sync throughput against PostgreSQL COPY, measured in the same run (prints figures)
-	$(BIN)/python bench/sync_throughput.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.sync_throughput $(BENCH_ARGS)
 
 docs: install ## Generate the dbt docs and serve them on http://localhost:8080
 	$(MELTANO) invoke dbt-duckdb:docs-generate

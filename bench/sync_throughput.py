@@ -3,7 +3,7 @@
 Everything is measured in one run on one machine, so ratios hold even where the machine is noisy:
 
 * baseline: `COPY (select * from task_instance) TO STDOUT`, read to the end by this process;
-* initial sync: `meltano run tap-airflow-metadb target-duckdb` reading the whole table;
+* initial sync: `meltano run tap-airflow-metadb target-airflow-audit-duckdb` reading the whole table;
 * no-change sync: the same again, nothing changed at the source;
 * 1% sync: after 1% of the task instances were updated.
 
@@ -23,14 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
+import psycopg2
+
+from tests.fixtures.airflow_history import fill, load_schema
+from tests.fixtures.postgres import ThrowawayPostgres
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import duckdb  # noqa: E402
-import psycopg2  # noqa: E402
-
-from tests.fixtures.airflow_history import fill, load_schema  # noqa: E402
-from tests.fixtures.postgres import ThrowawayPostgres  # noqa: E402
 
 
 class NullSink(io.RawIOBase):
@@ -59,7 +58,12 @@ def sync(url: str, warehouse: Path) -> tuple[float, int]:
     )
     started = time.perf_counter()
     done = subprocess.run(
-        [str(ROOT / ".venv/bin/meltano"), "run", "tap-airflow-metadb", "target-duckdb"],
+        [
+            str(ROOT / ".venv/bin/meltano"),
+            "run",
+            "tap-airflow-metadb",
+            "target-airflow-audit-duckdb",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -87,7 +91,7 @@ def main() -> None:
             "state",
             "clear",
             "--force",
-            "dev:tap-airflow-metadb-to-target-duckdb:bench",
+            "prod:tap-airflow-metadb-to-target-airflow-audit-duckdb",
         ],
         cwd=ROOT,
         capture_output=True,

@@ -156,9 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the JSON here (default: stdout)")
     args = parser.parse_args(argv)
     folder = args.dags_folder.resolve()
-    plugins = str(HERE / "plugins")
-    if plugins not in sys.path:
-        sys.path.insert(0, plugins)
     import airflow
 
     warm_up_airflow()

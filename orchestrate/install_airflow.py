@@ -85,6 +85,19 @@ def lock(major: str) -> None:
     print(f"locked {lock_file(major).relative_to(ROOT)}")
 
 
+# What Airflow imports of the project: the operators (orchestrate/plugins, a package of its own)
+# and the shared core they use.  Editable, so a change is seen without reinstalling.
+OWN_PACKAGES = ("core", "orchestrate")
+
+
+def install_own_packages(target: Path) -> None:
+    python = str(target / "bin" / "python")
+    editable = [arg for name in OWN_PACKAGES for arg in ("-e", str(ROOT / name))]
+    subprocess.run(
+        [uv(), "pip", "install", "--quiet", "--no-deps", "--python", python, *editable], check=True
+    )
+
+
 def install(major: str) -> Path:
     """The venv of Airflow `major`, built unless an identical one is there."""
     target = venv_dir(major)
@@ -92,6 +105,7 @@ def install(major: str) -> Path:
     wanted = stamp_for(major, python)
     stamp = target / STAMP
     if stamp.exists() and stamp.read_text() == wanted and (target / "bin" / "airflow").exists():
+        install_own_packages(target)
         print(f"{target.relative_to(ROOT)}: up to date, reused")
         return target
     started = time.monotonic()
@@ -109,6 +123,7 @@ def install(major: str) -> Path:
         ],
         check=True,
     )
+    install_own_packages(target)
     stamp.write_text(wanted)
     print(f"{target.relative_to(ROOT)}: installed in {time.monotonic() - started:.0f} s")
     return target

@@ -2,7 +2,7 @@
 
 1. starts a throwaway PostgreSQL (tests/fixtures/postgres.py) under .demo/,
 2. creates a fresh database holding the real Airflow <version> schema, filled with realistic,
-   deterministic history (tests/fixtures/airflow_history.py),
+   deterministic history (tests/fixtures/airflow_history/),
 3. runs `meltano run airflow-audit` against it, into output/demo_airflow_<version>.duckdb,
 4. prints runs by state and the DAGs that fail most, read from the marts,
 5. stops the server.  Run it again and it does the same again.
@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.fixtures.airflow_history import VERSIONS, fill, load_schema
+from tests.fixtures.postgres import ThrowawayPostgres
 
-from tests.fixtures.airflow_history import VERSIONS, fill, load_schema  # noqa: E402
-from tests.fixtures.postgres import ThrowawayPostgres  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:

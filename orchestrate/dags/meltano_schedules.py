@@ -12,16 +12,11 @@ database, no subprocess, no network.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
-if _PLUGINS not in sys.path:  # when Airflow's plugins_folder is not orchestrate/plugins
-    sys.path.append(_PLUGINS)
-
-from airflow_audit_operator import AirflowMetadataSyncOperator  # noqa: E402
-from airflow_audit_operator.compat import DAG  # noqa: E402
-from airflow_audit_operator.dag_specs import (  # noqa: E402
+from airflow_audit_operator import AirflowMetadataSyncOperator
+from airflow_audit_operator.compat import DAG
+from airflow_audit_operator.dag_specs import (
     START_DATE,
     TAG,
     default_args,

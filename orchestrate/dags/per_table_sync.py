@@ -8,19 +8,14 @@ against the source. Parsing reads per_table.json and nothing else.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
-if _PLUGINS not in sys.path:  # when Airflow's plugins_folder is not orchestrate/plugins
-    sys.path.append(_PLUGINS)
-
-from airflow_audit_operator import (  # noqa: E402
+from airflow_audit_operator import (
     AirflowMetadataRowCountCheckOperator,
     AirflowMetadataSyncOperator,
 )
-from airflow_audit_operator.compat import DAG  # noqa: E402
-from airflow_audit_operator.dag_specs import (  # noqa: E402
+from airflow_audit_operator.compat import DAG
+from airflow_audit_operator.dag_specs import (
     START_DATE,
     TAG,
     default_args,

@@ -8,16 +8,9 @@ type picks the warehouse and the Meltano job: a `snowflake` connection runs
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-_PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
-if _PLUGINS not in sys.path:  # when Airflow's plugins_folder is not orchestrate/plugins
-    sys.path.append(_PLUGINS)
-
-from airflow_audit_operator import AirflowMetadataSyncOperator  # noqa: E402
-from airflow_audit_operator.compat import dag  # noqa: E402
-from airflow_audit_operator.dag_specs import START_DATE, default_args  # noqa: E402
+from airflow_audit_operator import AirflowMetadataSyncOperator
+from airflow_audit_operator.compat import dag
+from airflow_audit_operator.dag_specs import START_DATE, default_args
 
 
 @dag(

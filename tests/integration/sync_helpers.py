@@ -19,7 +19,12 @@ from tests.support import assert_rows_equal, meltano
 #: Every Airflow schema the fixtures hold (tests/fixtures/airflow/<version>/), oldest first.
 ALL_VERSIONS = list(airflow_history.VERSIONS)
 
-SYNC = ("run", "tap-airflow-metadb", "target-duckdb", "airflow-audit-reconcile:duckdb")
+SYNC = (
+    "run",
+    "tap-airflow-metadb",
+    "target-airflow-audit-duckdb",
+    "airflow-audit-reconcile:duckdb",
+)
 # The default set plus the growing tables Airflow deletes from (db clean, UI deletes).
 ADDITIONAL = "log,task_reschedule,task_instance_history,dag_run_note"
 

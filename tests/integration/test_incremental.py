@@ -219,7 +219,7 @@ def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -
     env.update(env_settings)
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     proc = subprocess.Popen(
-        [str(BIN / "meltano"), "run", "tap-airflow-metadb", "target-duckdb"],
+        [str(BIN / "meltano"), "run", "tap-airflow-metadb", "target-airflow-audit-duckdb"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -269,7 +269,7 @@ def _live_counts(warehouse: Path, schema: str, tables: list[str]) -> dict[str, i
         }
 
 
-@pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-duckdb"])
+@pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-audit-duckdb"])
 def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
     name = "kill_" + process.rsplit("/", 1)[-1].replace("-", "_")
     url = airflow_db("2.10.5", name, dags=40, days=40)
@@ -278,7 +278,7 @@ def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
     # the tap while it reads task_instance; the loader once it committed a batch of it
     after = {
         "bin/tap-airflow-metadb": "tap-airflow-metadb: task_instance: reading in full",
-        "bin/target-airflow-duckdb": r"target-airflow-duckdb: task_instance: [\d,]+ rows loaded",
+        "bin/target-airflow-audit-duckdb": r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded",
     }[process]
     code = _run_and_kill(_kill_settings(url, warehouse, slug), process, after)
     assert code != 0
@@ -306,8 +306,8 @@ def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path):
     assert changed > 4000
     code = _run_and_kill(
         _kill_settings(url, warehouse, slug),
-        "bin/target-airflow-duckdb",
-        r"target-airflow-duckdb: task_instance: [\d,]+ rows loaded",
+        "bin/target-airflow-audit-duckdb",
+        r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded",
     )
     assert code != 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -359,13 +359,13 @@ def test_concurrent_runs_same_slug_refused_other_slugs_share_the_warehouse(airfl
     a1_log, b_log = tmp_path / "a1.log", tmp_path / "b.log"
     a1 = _start_sync(url_a, warehouse, "a", a1_log)
     # a's loader has committed part of task_instance: hold it there, inside its run
-    _wait_for_line(a1_log, "target-airflow-duckdb: task_instance: 2,000 rows loaded", a1)
-    loader_a = own_process(a1.pid, "bin/target-airflow-duckdb")
+    _wait_for_line(a1_log, "target-airflow-audit-duckdb: task_instance: 2,000 rows loaded", a1)
+    loader_a = own_process(a1.pid, "bin/target-airflow-audit-duckdb")
     os.kill(loader_a, signal.SIGSTOP)  # the barrier: a's loader holds the warehouse, mid-load
     try:
         a2 = sync(url_a, warehouse, "a")  # same slug: refused while the first runs
         b = _start_sync(url_b, warehouse, "b", b_log)  # another slug, same DuckDB file
-        own_process(b.pid, "bin/target-airflow-duckdb", timeout=300)
+        own_process(b.pid, "bin/target-airflow-audit-duckdb", timeout=300)
         time.sleep(2)
         held = (a1.poll(), b.poll())
     finally:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import ROOT
 
-TARGET = ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-airflow-duckdb"
+TARGET = ROOT / ".meltano/loaders/target-airflow-audit-duckdb/venv/bin/target-airflow-audit-duckdb"
 STREAM = "public-dag_run"
 SCHEMA = {
     "type": "SCHEMA",

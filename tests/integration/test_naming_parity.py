@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from airflow_audit_loader.naming import destination_schema
+from airflow_audit_core.naming import destination_schema
 from tests.support import meltano
 
 

@@ -245,7 +245,6 @@ def test_the_dag_check_catches_bad_dag_files(airflow_venvs, tmp_path):
 
 MAPPING_SCRIPT = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
 from airflow_audit_operator import compat
 from airflow_audit_operator.connection_settings import choose_warehouse, warehouse_environment
 if compat.AIRFLOW_3:

@@ -32,7 +32,7 @@ def synced(request, airflow_db, tmp_path_factory):
     again = meltano(
         "run",
         "tap-airflow-metadb",
-        "target-duckdb",
+        "target-airflow-audit-duckdb",
         "airflow-audit-reconcile:duckdb",
         env={**job["env"], "MELTANO_DATABASE_URI": job["system_db"]},
     )

@@ -1,11 +1,11 @@
-"""The Redshift loader (airflow-audit-target-redshift) on a real PostgreSQL standing in for Redshift.
+"""The Redshift loader (target-airflow-audit-redshift) on a real PostgreSQL standing in for Redshift.
 
 No emulator speaks Redshift, but every statement the loader sends is SQL Redshift shares with
 PostgreSQL (CREATE TABLE, ALTER TABLE ADD COLUMN, a temporary staging table LIKE the target,
 DELETE ... USING, INSERT ... SELECT, the full-read DELETE/UPDATE), so a throwaway PostgreSQL runs
 all of it.  Only COPY FROM S3 is Redshift's own:
 
-* `insert`, end to end: the real `meltano run tap-airflow-metadb target-redshift` on a generated
+* `insert`, end to end: the real `meltano run tap-airflow-metadb target-airflow-audit-redshift` on a generated
   Airflow 2.10.5 history.  Every table equals the source, no planted secret arrives, a rerun
   duplicates nothing, an interrupted full read deletes nothing (and a complete one does), a value
   of more than 65535 bytes ends the run in one sentence with the warehouse as it was, and empty
@@ -15,7 +15,7 @@ all of it.  Only COPY FROM S3 is Redshift's own:
   feeds it to PostgreSQL's `COPY ... FROM STDIN (FORMAT csv, NULL <the statement's NULL AS>)`.
   The warehouse must equal the source, the COPY statement must name the role and carry none of
   the options that truncate or blank values, and the staged objects must be gone afterwards.
-* reconcile, end to end: `meltano run tap-airflow-metadb target-redshift
+* reconcile, end to end: `meltano run tap-airflow-metadb target-airflow-audit-redshift
   airflow-audit-reconcile:redshift` into a mirror and an archive schema, with source and
   stand-in in different time zones.  Every bucket is equal after the first sync (timestamp keys
   included); the deletes of `airflow db clean` are removed (mirror) or marked (archive) exactly;
@@ -42,8 +42,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from airflow_audit_loader.errors import UserError
-from airflow_audit_loader.redshift_target import (
+from airflow_audit_core.errors import UserError
+from airflow_audit_loader.redshift.target import (
     NULL_SENTINEL,
     VARCHAR_MAX_BYTES,
     RedshiftTarget,
@@ -62,7 +62,9 @@ RAW = f"airflow-{SLUG}"
 FILL = {"dags": 3, "days": 2}
 DEFAULT_TABLES = ("ab_permission", "ab_role", "ab_user", "dag", "dag_run", "dag_tag")
 DEFAULT_TABLES += ("import_error", "job", "task_fail", "task_instance")
-SHIM = ROOT / ".meltano/loaders/target-redshift/venv/bin/airflow-audit-target-redshift"
+SHIM = (
+    ROOT / ".meltano/loaders/target-airflow-audit-redshift/venv/bin/target-airflow-audit-redshift"
+)
 COPY_ROLE = "arn:aws:iam::123456789012:role/airflow-audit-copy"
 # A value of exactly Redshift's maximum, in bytes, with what CSV must quote or escape.
 EXACTLY_MAX = 'a "quoted", comma\nnew line\r\n'
@@ -321,7 +323,7 @@ def insert_story(airflow_db, postgres, tmp_path_factory) -> Iterator[dict]:
     )
     story: dict[str, Any] = {"url": url, "warehouse": warehouse, "planted": planted}
 
-    first = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    first = meltano("run", "tap-airflow-metadb", "target-airflow-audit-redshift", env=env)
     assert first.returncode == 0, first.stderr[-4000:]
     story["first"] = (counts(warehouse), source_counts(url))
     story["text"] = warehouse_text(warehouse)
@@ -330,14 +332,14 @@ def insert_story(airflow_db, postgres, tmp_path_factory) -> Iterator[dict]:
     )
     story["difference"] = difference(lambda: assert_warehouse_equals_source(url, warehouse))
 
-    second = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    second = meltano("run", "tap-airflow-metadb", "target-airflow-audit-redshift", env=env)
     assert second.returncode == 0, second.stderr[-4000:]
     story["second"] = (counts(warehouse), source_counts(url), duplicated_keys(warehouse))
 
     # The loader as Meltano configures it, fed a tap that stops before closing dag_run's full read.
-    printed = meltano("config", "--unsafe", "print", "target-redshift", env=env)
+    printed = meltano("config", "--unsafe", "print", "target-airflow-audit-redshift", env=env)
     assert printed.returncode == 0, printed.stderr[-2000:]
-    config = root / "target-redshift.json"
+    config = root / "target-airflow-audit-redshift.json"
     config.write_text(printed.stdout)
     (gone,) = source_query(
         url, "delete from dag_run where id = (select max(id) from dag_run) returning id"
@@ -381,7 +383,7 @@ def insert_story(airflow_db, postgres, tmp_path_factory) -> Iterator[dict]:
             [ONE_BYTE_TOO_MANY, planted["error_id"]],
         )
     conn.close()
-    too_long = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    too_long = meltano("run", "tap-airflow-metadb", "target-airflow-audit-redshift", env=env)
     story["too_long"] = (too_long, before, warehouse_text(warehouse))
     yield story
 
@@ -663,7 +665,7 @@ def test_a_bad_setting_ends_in_one_sentence(copy_story, tmp_path, change, phrase
     done = run_shim(config, "")
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("airflow-audit-target-redshift: ") and phrase in line
+    assert line.startswith("target-airflow-audit-redshift: ") and phrase in line
 
 
 def test_user_error_is_what_the_loader_raises():
@@ -737,7 +739,7 @@ def test_new_columns_are_added_and_a_changed_type_is_refused(postgres):
 RECONCILE_SYNC = (
     "run",
     "tap-airflow-metadb",
-    "target-redshift",
+    "target-airflow-audit-redshift",
     "airflow-audit-reconcile:redshift",
 )
 RECONCILE_ONLY = ("run", "airflow-audit-reconcile:redshift")
@@ -821,7 +823,7 @@ def extracts_read(url: str, raw: str) -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def reconcile_story(airflow_db, postgres) -> Iterator[dict]:
     """One source, two destinations in one warehouse (mirror and archive), each synced twice
-    through `tap-airflow-metadb target-redshift airflow-audit-reconcile:redshift`, with
+    through `tap-airflow-metadb target-airflow-audit-redshift airflow-audit-reconcile:redshift`, with
     `airflow db clean` deleting rows at the source in between; then the warehouse is damaged."""
     url = airflow_db("2.10.5", "redshift_reconcile_source", **FILL)
     warehouse = postgres.create_database("redshift_reconcile_warehouse")
@@ -940,7 +942,8 @@ def test_reconcile_after_the_first_sync_finds_every_bucket_equal(reconcile_story
 def test_reconcile_timestamp_keys_are_the_same_text_on_both_sides(reconcile_story):
     """sla_miss is keyed by (task_id, dag_id, execution_date): the key text of every row is
     byte for byte the same on the source and in the warehouse, though neither server is in UTC."""
-    from tap_airflow_metadb.reconcile import KeyColumn, redshift_key_text
+    from airflow_audit_loader.reconcile_adapter import SOURCE_TEXT, KeyColumn, joined_key_text
+    from airflow_audit_loader.redshift.reconcile import WAREHOUSE_TEXT
 
     url, warehouse = reconcile_story["url"], reconcile_story["warehouse"]
     raw = reconcile_story["raws"]["mirror"]
@@ -953,7 +956,9 @@ def test_reconcile_timestamp_keys_are_the_same_text_on_both_sides(reconcile_stor
             with conn.cursor() as cur:
                 if utc:
                     cur.execute("set timezone to 'UTC'")
-                cur.execute(f"select {redshift_key_text(keys, source=source)} from {relation}")
+                cur.execute(
+                    f"select {joined_key_text(keys, SOURCE_TEXT if source else WAREHOUSE_TEXT)} from {relation}"
+                )
                 return sorted(t for (t,) in cur.fetchall())
         finally:
             conn.close()
@@ -1084,7 +1089,7 @@ def test_reconcile_a_bad_setting_ends_in_one_sentence(reconcile_story, change, p
 
 @pytest.fixture(scope="module")
 def every_table_story(airflow_db, postgres) -> dict:
-    """`meltano run tap-airflow-metadb target-redshift` with AIRFLOW_AUDIT_TABLES='[]'."""
+    """`meltano run tap-airflow-metadb target-airflow-audit-redshift` with AIRFLOW_AUDIT_TABLES='[]'."""
     url = airflow_db("2.10.5", "redshift_every_source", **FILL)
     warehouse = postgres.create_database("redshift_every_warehouse")
     env = redshift_env(
@@ -1093,7 +1098,7 @@ def every_table_story(airflow_db, postgres) -> dict:
         AIRFLOW_AUDIT_REDSHIFT_LOAD_METHOD="insert",
         AIRFLOW_AUDIT_TABLES="[]",
     )
-    done = meltano("run", "tap-airflow-metadb", "target-redshift", env=env)
+    done = meltano("run", "tap-airflow-metadb", "target-airflow-audit-redshift", env=env)
     assert done.returncode == 0, done.stderr[-4000:]
     return {"url": url, "text": warehouse_text(warehouse), "log": done.stderr}
 

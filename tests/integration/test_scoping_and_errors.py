@@ -12,7 +12,7 @@ from tap_airflow_metadb.airflow_versions import REVISIONS
 from tap_airflow_metadb.policy import DEFAULT_TABLES
 from tests.support import meltano
 
-EL = ("run", "tap-airflow-metadb", "target-duckdb")
+EL = ("run", "tap-airflow-metadb", "target-airflow-audit-duckdb")
 
 
 @pytest.fixture(scope="module")

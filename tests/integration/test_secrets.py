@@ -150,12 +150,12 @@ def raw_columns(warehouse: Path, table: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def every_table(source, tmp_path_factory) -> dict:
-    """`meltano run tap-airflow-metadb target-duckdb` with AIRFLOW_AUDIT_TABLES='[]'."""
+    """`meltano run tap-airflow-metadb target-airflow-audit-duckdb` with AIRFLOW_AUDIT_TABLES='[]'."""
     warehouse = tmp_path_factory.mktemp("secrets-every") / "w.duckdb"
     done = meltano(
         "run",
         "tap-airflow-metadb",
-        "target-duckdb",
+        "target-airflow-audit-duckdb",
         env=env_for(source["url"], warehouse, tables="[]"),
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -255,7 +255,7 @@ def test_named_archives_get_the_policy_of_the_table_they_archive(source, tmp_pat
     done = meltano(
         "run",
         "tap-airflow-metadb",
-        "target-duckdb",
+        "target-airflow-audit-duckdb",
         env=env_for(source["url"], warehouse, tables=named),
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -290,7 +290,7 @@ def test_an_unknown_column_is_left_out_until_opted_in(source, tmp_path):
         done = meltano(
             "run",
             "tap-airflow-metadb",
-            "target-duckdb",
+            "target-airflow-audit-duckdb",
             env=env_for(url, warehouse, tables="slot_pool"),
         )
         assert done.returncode == 0, done.stderr[-4000:]
@@ -304,7 +304,7 @@ def test_an_unknown_column_is_left_out_until_opted_in(source, tmp_path):
         done = meltano(
             "run",
             "tap-airflow-metadb",
-            "target-duckdb",
+            "target-airflow-audit-duckdb",
             env=env_for(
                 url, opted, tables="slot_pool", allow_columns="slot_pool.vendor_api_secret"
             ),
@@ -326,7 +326,7 @@ def test_a_secret_column_cannot_be_opted_in(source, tmp_path):
     done = meltano(
         "run",
         "tap-airflow-metadb",
-        "target-duckdb",
+        "target-airflow-audit-duckdb",
         env=env_for(
             source["url"],
             tmp_path / "w.duckdb",
@@ -423,7 +423,7 @@ def test_a_revoked_column_stops_the_run_in_one_sentence(reader, source, tmp_path
         done = meltano(
             "run",
             "tap-airflow-metadb",
-            "target-duckdb",
+            "target-airflow-audit-duckdb",
             env=env_for(reader["url"], tmp_path / "w.duckdb"),
         )
         assert done.returncode != 0
@@ -469,7 +469,7 @@ def test_a_named_view_is_refused_in_one_sentence(source, tmp_path):
     done = meltano(
         "run",
         "tap-airflow-metadb",
-        "target-duckdb",
+        "target-airflow-audit-duckdb",
         env=env_for(source["url"], tmp_path / "w.duckdb", tables="dag_run_summary"),
     )
     assert done.returncode != 0

@@ -6,11 +6,11 @@
   know there (DuckDB's epoch_ms, Snowflake's iff ...), and uses no construct the warehouse lacks
   (`::` on BigQuery, IS DISTINCT FROM on Redshift).  The checker itself is shown to catch such SQL.
 * Snowflake end to end on fakesnow (Snowflake SQL executed by DuckDB): the real tap, the resolved
-  Meltano configuration, the shim with the real target-snowflake, then dbt-snowflake's `dbt build`.
+  Meltano configuration, the shim with the real target-airflow-audit-snowflake, then dbt-snowflake's `dbt build`.
   fakesnow patches the Snowflake driver in-process, and Meltano strips PYTHONPATH from plugin
   processes, so the plugin executables are run directly with the configuration `meltano config
   print` resolves.  Mirror, archive and an interrupted full read are checked row by row.
-* BigQuery: the shim runs the real target-bigquery's code in its venv up to the first network call:
+* BigQuery: the shim runs the real target-airflow-audit-bigquery's code in its venv up to the first network call:
   the hooks it overrides and the full-read SQL (parsed in BigQuery's dialect).
 * Redshift has the project's own loader, tested end to end on PostgreSQL and an S3 server in
   tests/integration/test_redshift.py; here only its dbt side (compile and dialect) is checked.
@@ -304,7 +304,7 @@ def _install() -> None:
         # fakesnow answers CURRENT_VERSION() with DuckDB's "v1.x", which the dialect cannot parse.
         SnowflakeDialect._get_server_version_info = lambda self, connection: (9, 0, 0)
 
-    # target-snowflake PUTs batch files to the user stage (@~) and MERGEs from a SELECT on the
+    # target-airflow-audit-snowflake PUTs batch files to the user stage (@~) and MERGEs from a SELECT on the
     # staged files; fakesnow has neither.  Emulated: the files a PUT names are remembered, and the
     # MERGE reads them through a table filled with DuckDB's JSON reader.  The rest is fakesnow's.
     staged = {}
@@ -385,7 +385,7 @@ class FakeSnowflake:
         self.db = root / "fakesnow"
         self.db.mkdir()
         self.overlay = overlay
-        self.python = plugin_bin("loaders", "target-snowflake", "python")
+        self.python = plugin_bin("loaders", "target-airflow-audit-snowflake", "python")
 
     def env(self, **extra: str) -> dict[str, str]:
         return clean_env(
@@ -478,7 +478,7 @@ class FakeSnowflake:
 def fakesnow_overlay(tmp_path_factory) -> Path:
     """fakesnow and its pinned dependencies in a directory (uv's cache makes this quick)."""
     overlay = tmp_path_factory.mktemp("fakesnow-overlay")
-    python = plugin_bin("loaders", "target-snowflake", "python")
+    python = plugin_bin("loaders", "target-airflow-audit-snowflake", "python")
     result = subprocess.run(
         [
             *(str(BIN / "uv"), "pip", "install", "--quiet", "--no-deps"),
@@ -503,12 +503,12 @@ def extract(url: str, **settings: str) -> str:
 
 
 def resolved_config(directory: Path, mode: str) -> Path:
-    """What Meltano hands target-snowflake, resolved from the AIRFLOW_AUDIT_* variables."""
+    """What Meltano hands target-airflow-audit-snowflake, resolved from the AIRFLOW_AUDIT_* variables."""
     result = meltano(
         "config",
         "--unsafe",
         "print",
-        "target-snowflake",
+        "target-airflow-audit-snowflake",
         env={**SNOWFLAKE_ENV, "AIRFLOW_AUDIT_MODE": mode},
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -518,7 +518,7 @@ def resolved_config(directory: Path, mode: str) -> Path:
 
 
 def load(fake: FakeSnowflake, config: Path, messages: str) -> subprocess.CompletedProcess:
-    shim = plugin_bin("loaders", "target-snowflake", "airflow-audit-target-snowflake")
+    shim = plugin_bin("loaders", "target-airflow-audit-snowflake", "target-airflow-audit-snowflake")
     result = subprocess.run(
         [str(shim), "--config", str(config)],
         input=messages,
@@ -673,11 +673,112 @@ def test_snowflake_dbt_build_passes(snowflake_run):
     assert marts == [[raw[0][0], 1]]
 
 
+# ---- Snowflake reconciliation (airflow-audit-reconcile snowflake) on fakesnow ---------------
+
+
+def reconcile_snowflake(story: dict, mode: str) -> subprocess.CompletedProcess:
+    """The reconcile utility's own venv and command, against fakesnow, as the job runs it."""
+    fake = story["fake"]
+    command = plugin_bin("utilities", "airflow-audit-reconcile", "airflow-audit-reconcile")
+    return subprocess.run(
+        [str(command), "snowflake"],
+        env=fake.env(
+            **SNOWFLAKE_ENV, AIRFLOW_AUDIT_SOURCE_URL=story["url"], AIRFLOW_AUDIT_MODE=mode
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def fakesnow_write(fake: FakeSnowflake, sql: str) -> None:
+    fake._run(
+        "import duckdb, json, sys\n"
+        f"con = duckdb.connect({str(fake.db / 'AIRFLOW_AUDIT.db')!r})\n"
+        "con.execute(sys.argv[1]); print(json.dumps(None))\n",
+        sql,
+    )
+
+
+@pytest.fixture(scope="module")
+def snowflake_reconciled(snowflake_run) -> dict:
+    """After the story's last load: rows deleted at the source are found by reconciliation
+    (mirror deletes them, archive marks them), and a row the warehouse lost fails the run."""
+    url, fake = snowflake_run["url"], snowflake_run["fake"]
+    out: dict = {}
+
+    def delete_logs(n: int) -> list[int]:
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "delete from log where id in (select id from log order by id desc limit %s) "
+                "returning id",
+                [n],
+            )
+            ids = sorted(i for (i,) in cur.fetchall())
+        conn.close()
+        return ids
+
+    out["mirror_ids"] = delete_logs(2)
+    out["mirror"] = reconcile_snowflake(snowflake_run, "mirror")
+    listed = ", ".join(map(str, out["mirror_ids"]))
+    out["mirror_left"] = fake.query(f"select count(*) from {RAW}.LOG where ID in ({listed})")
+    out["log_counts"] = (
+        fake.query(f"select count(*) from {RAW}.LOG where _SDC_DELETED_AT is null")[0][0],
+        source_query(url, "select count(*) from log")[0][0],
+    )
+    out["archive_ids"] = delete_logs(1)
+    out["archive"] = reconcile_snowflake(snowflake_run, "archive")
+    out["archive_marked"] = fake.query(
+        f"select ID, _SDC_DELETED_AT is not null from {RAW}.LOG where ID = {out['archive_ids'][0]}"
+    )
+    out["audit"] = fake.query(
+        f"select TABLE_NAME, MODE, OUTCOME, DELETED_AT_SOURCE from {RAW}._SYNC_AUDIT "
+        "where TABLE_NAME = 'log' order by ENDED_AT"
+    )
+    (lost,) = fake.query(f"select max(ID) from {RAW}.DAG_RUN where _SDC_DELETED_AT is null")[0]
+    fakesnow_write(fake, f"delete from {RAW}.DAG_RUN where ID = {lost}")
+    out["lost"] = reconcile_snowflake(snowflake_run, "archive")
+    return out
+
+
+def test_snowflake_reconcile_mirror_deletes_what_the_source_deleted(snowflake_reconciled):
+    result = snowflake_reconciled["mirror"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "log: source" in result.stderr and "2 deleted at the source" in result.stderr
+    assert snowflake_reconciled["mirror_left"] == [[0]]
+    warehouse, source = snowflake_reconciled["log_counts"]
+    assert warehouse == source
+
+
+def test_snowflake_reconcile_archive_marks_what_the_source_deleted(snowflake_reconciled):
+    result = snowflake_reconciled["archive"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert snowflake_reconciled["archive_marked"] == [
+        [snowflake_reconciled["archive_ids"][0], True]
+    ]
+    assert snowflake_reconciled["audit"][-2:] == [
+        ["log", "mirror", "ok", 2],
+        ["log", "archive", "ok", 1],
+    ]
+
+
+def test_snowflake_reconcile_fails_in_one_sentence_when_the_warehouse_lost_a_row(
+    snowflake_reconciled,
+):
+    result = snowflake_reconciled["lost"]
+    assert result.returncode == 2, result.stderr[-3000:]
+    (last,) = result.stderr.strip().splitlines()[-1:]
+    assert last.startswith("airflow-audit-reconcile: Reconciliation failed: the warehouse table ")
+    assert "dag_run lacks 1 rows" in last and "AIRFLOW_AUDIT_FULL_REFRESH=dag_run" in last
+    assert "Traceback" not in result.stderr
+
+
 # ---- BigQuery: the real target's code, up to the network -----------------------------------
 
 
 def run_probe(warehouse: str, script: str) -> dict:
-    python = plugin_bin("loaders", f"target-{warehouse}", "python")
+    python = plugin_bin("loaders", f"target-airflow-audit-{warehouse}", "python")
     result = subprocess.run(
         [str(python), "-c", script],
         env=clean_env(),
@@ -692,7 +793,7 @@ def run_probe(warehouse: str, script: str) -> dict:
 
 BIGQUERY_PROBE = r"""
 import json
-from airflow_audit_loader.bigquery_target import full_read_statements, target_class
+from airflow_audit_loader.bigquery.target import full_read_statements, target_class
 Target = target_class()
 print(json.dumps({
     "methods": [m for m in ("_process_endofpipe", "_process_schema_message",
@@ -760,7 +861,9 @@ def test_dbt_redshift_authenticates_like_the_loader(auth, tmp_path):
 
 @pytest.mark.parametrize("warehouse", LOADERS)
 def test_each_shim_runs_its_real_target(warehouse):
-    shim = plugin_bin("loaders", f"target-{warehouse}", f"airflow-audit-target-{warehouse}")
+    shim = plugin_bin(
+        "loaders", f"target-airflow-audit-{warehouse}", f"target-airflow-audit-{warehouse}"
+    )
     result = subprocess.run(
         [str(shim), "--about"], env=clean_env(), capture_output=True, text=True, check=False
     )
@@ -773,7 +876,9 @@ def test_each_shim_runs_its_real_target(warehouse):
 def test_a_bad_setting_ends_in_one_sentence(warehouse, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"env_slug": "Not A Slug"}))
-    shim = plugin_bin("loaders", f"target-{warehouse}", f"airflow-audit-target-{warehouse}")
+    shim = plugin_bin(
+        "loaders", f"target-airflow-audit-{warehouse}", f"target-airflow-audit-{warehouse}"
+    )
     result = subprocess.run(
         [str(shim), "--config", str(config)],
         input="",

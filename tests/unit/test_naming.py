@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_audit_loader.errors import UserError
-from airflow_audit_loader.naming import MAX_SCHEMA_LENGTH, destination_schema
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.naming import MAX_SCHEMA_LENGTH, destination_schema
 
 
 @pytest.mark.parametrize(

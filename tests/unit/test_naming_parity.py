@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from airflow_audit_loader.naming import destination_schema
+from airflow_audit_core.naming import destination_schema
 
 MACRO = (
     Path(__file__).resolve().parents[2] / "transform" / "macros" / "airflow_audit_raw_schema.sql"

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "orchestrate" / "plugins"))
 
 from airflow_audit_operator.connection_settings import (
     SECRET_VARIABLES,

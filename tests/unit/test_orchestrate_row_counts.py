@@ -3,13 +3,10 @@ in tests/integration/test_orchestrate.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "orchestrate" / "plugins"))
 
 from airflow_audit_operator.row_counts import (
     CountError,

@@ -8,7 +8,6 @@ resolution, the subprocess environment and the one-run-at-a-time lock.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,26 +15,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "orchestrate" / "plugins"))
-
-from airflow_audit_operator.connection_settings import SettingsError  # noqa: E402
-from airflow_audit_operator.dag_specs import (  # noqa: E402
+from airflow_audit_core.warehouses import job_for
+from airflow_audit_operator.connection_settings import SettingsError
+from airflow_audit_operator.dag_specs import (
     default_args,
     load_per_table,
     load_schedules,
     safe_id,
     stagger,
 )
-from airflow_audit_operator.meltano_command import (  # noqa: E402
+from airflow_audit_operator.meltano_command import (
     failure_reason,
     find_meltano,
     find_project_dir,
-    job_for,
     project_lock,
     source_settings,
     subprocess_environment,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DAGS = ROOT / "orchestrate" / "dags"
 PG = "postgresql+psycopg2://airflow:pw@db:5432/airflow"

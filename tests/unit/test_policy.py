@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from airflow_audit_core.errors import UserError
 from tap_airflow_metadb.catalog import apply_policy
-from tap_airflow_metadb.errors import UserError
 from tap_airflow_metadb.policy import (
     FREE_TEXT,
     LOG_EXTRA,
@@ -77,8 +76,7 @@ def fixture_columns(version: str) -> dict[str, dict[str, str]]:
 
 def test_the_inventory_is_the_real_schemas():
     """The tap's inventory is exactly the union of the captured releases' columns."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import update_airflow_inventory
+    from scripts import update_airflow_inventory
 
     inventory = (
         ROOT / "extract/tap-airflow-metadb/tap_airflow_metadb/airflow_columns.csv"

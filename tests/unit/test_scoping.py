@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_airflow_metadb.errors import UserError
+from airflow_audit_core.errors import UserError
 from tap_airflow_metadb.policy import DEFAULT_TABLES
 from tap_airflow_metadb.scoping import parse_table_list, resolve_scope
 

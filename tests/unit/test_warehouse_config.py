@@ -19,16 +19,19 @@ import jinja2
 import pytest
 import yaml
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.naming import destination_schema
+from airflow_audit_loader.bigquery.settings import target_config as bigquery_target_config
 from airflow_audit_loader.full_read import FullReadGate, full_read_sql
-from airflow_audit_loader.singer_shim import FullReadMixin, json_as_text, json_properties
-from airflow_audit_loader.warehouses import (
-    bigquery_target_config,
-    raw_schema,
-    redshift_target_config,
-    snowflake_target_config,
-)
+from airflow_audit_loader.redshift.settings import target_config as redshift_target_config
+from airflow_audit_loader.snowflake.settings import target_config as snowflake_target_config
+from airflow_audit_loader.wrapped_target import FullReadMixin, json_as_text, json_properties
 from tests.support import ROOT, meltano
+
+
+def raw_schema(warehouse: str, slug: str | None = None, override: str | None = None) -> str:
+    return destination_schema(slug, override, warehouse)
+
 
 SNOWFLAKE = {"account": "acme-xy12345", "user": "loader", "database": "RAW", "password": "pw"}
 REDSHIFT = {
@@ -350,7 +353,7 @@ def test_json_helpers():
 # ---- the real Meltano configuration ------------------------------------------------------------------
 
 LOADER_ENV = {
-    "target-snowflake": {
+    "target-airflow-audit-snowflake": {
         "account": ("AIRFLOW_AUDIT_SNOWFLAKE_ACCOUNT", "acme-xy12345"),
         "user": ("AIRFLOW_AUDIT_SNOWFLAKE_USER", "airflow_audit_loader"),
         "password": ("AIRFLOW_AUDIT_SNOWFLAKE_PASSWORD", "pw-sf"),
@@ -361,7 +364,7 @@ LOADER_ENV = {
         "warehouse": ("AIRFLOW_AUDIT_SNOWFLAKE_WAREHOUSE", "LOAD_WH"),
         "database": ("AIRFLOW_AUDIT_SNOWFLAKE_DATABASE", "RAW"),
     },
-    "target-redshift": {
+    "target-airflow-audit-redshift": {
         "host": ("AIRFLOW_AUDIT_REDSHIFT_HOST", "acme.abc123.eu-west-1.redshift.amazonaws.com"),
         "port": ("AIRFLOW_AUDIT_REDSHIFT_PORT", "5440"),
         "database": ("AIRFLOW_AUDIT_REDSHIFT_DATABASE", "analytics"),
@@ -379,7 +382,7 @@ LOADER_ENV = {
         "aws_secret_access_key": ("AIRFLOW_AUDIT_REDSHIFT_AWS_SECRET_ACCESS_KEY", "secret-rs"),
         "aws_session_token": ("AIRFLOW_AUDIT_REDSHIFT_AWS_SESSION_TOKEN", "token-rs"),
     },
-    "target-bigquery": {
+    "target-airflow-audit-bigquery": {
         "project": ("AIRFLOW_AUDIT_BIGQUERY_PROJECT", "acme-analytics"),
         "location": ("AIRFLOW_AUDIT_BIGQUERY_LOCATION", "EU"),
         "credentials_path": ("AIRFLOW_AUDIT_BIGQUERY_CREDENTIALS_PATH", "/keys/sa.json"),
@@ -415,12 +418,9 @@ def test_meltano_config_list_reads_every_setting_from_its_variable(loader):
 
 
 def test_every_variable_the_airflow_operator_sets_is_a_redshift_setting():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "orchestrate" / "plugins"))
     from airflow_audit_operator.connection_settings import WAREHOUSE_VARIABLES
 
-    documented = {variable for variable, _ in LOADER_ENV["target-redshift"].values()}
+    documented = {variable for variable, _ in LOADER_ENV["target-airflow-audit-redshift"].values()}
     assert set(WAREHOUSE_VARIABLES["redshift"]) == documented
     (plugin,) = yaml.safe_load((ROOT / "load/redshift.meltano.yml").read_text())["plugins"][
         "loaders"
@@ -445,7 +445,9 @@ def test_the_redshift_loader_computes_its_schema_from_what_meltano_resolves(env,
         "AIRFLOW_AUDIT_REDSHIFT_PASSWORD": "p",
         "AIRFLOW_AUDIT_REDSHIFT_S3_BUCKET": "b",
     }
-    printed = meltano("config", "--unsafe", "print", "target-redshift", env={**required, **env})
+    printed = meltano(
+        "config", "--unsafe", "print", "target-airflow-audit-redshift", env={**required, **env}
+    )
     assert printed.returncode == 0, printed.stderr[-2000:]
     config = redshift_target_config(json.loads(printed.stdout))
     assert config["schema"] == schema == raw_schema("redshift", *(env.get(k) for k in SLUG_VARS))
@@ -456,7 +458,7 @@ SLUG_VARS = ("AIRFLOW_AUDIT_ENV_SLUG", "AIRFLOW_AUDIT_DESTINATION_SCHEMA")
 
 
 def test_meltano_leaves_unset_variables_out():
-    printed = meltano("config", "print", "target-snowflake", env={}, timeout=120)
+    printed = meltano("config", "print", "target-airflow-audit-snowflake", env={}, timeout=120)
     assert printed.returncode == 0, printed.stderr[-2000:]
     config = json.loads(printed.stdout)
     assert not {"account", "password", "env_slug", "mode"} & set(config)
@@ -477,10 +479,11 @@ def test_meltano_config_list_of_the_transformers(transformer):
     result = meltano("config", "list", "--all", transformer, env={}, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"current value: '{warehouse}'" in result.stdout
-    assert f"/transform/profiles/{warehouse}' (default: '$MELTANO_PROJECT_ROOT" in result.stdout
-    assert f"profiles_dir [env: {warehouse_env(transformer)}_PROFILES_DIR] current value: " in (
-        result.stdout
-    )
+    assert (
+        f"current value: '{ROOT}/transform/profiles/{warehouse}' (from `meltano.yml`: "
+        f"'$MELTANO_PROJECT_ROOT/transform/profiles/{warehouse}')"
+    ) in result.stdout
+    assert f"profiles_dir [env: {warehouse_env(transformer)}_PROFILES_DIR] " in result.stdout
     assert "skip_pre_invoke" in result.stdout and "current value: True" in result.stdout
 
 
@@ -499,15 +502,18 @@ def test_transformers_pin_the_same_dbt_core_as_duckdb():
         pins = plugin["pip_url"].split()
         assert dbt_core in pins and "meltano-dbt-ext==0.5.0" in pins
         assert any(p.startswith(f"{name}==") for p in pins), name
-        assert set(plugin["commands"]) >= set(duckdb["dbt-duckdb"]["commands"])
+        # One base: settings and commands are dbt-duckdb's; only the adapter, type and profile differ.
+        assert plugin["inherit_from"] == "dbt-duckdb"
+        assert set(plugin) == {"name", "inherit_from", "pip_url", "config"}
+        assert set(plugin["config"]) == {"type", "profiles_dir"}
 
 
 def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
     (plugin,) = yaml.safe_load((ROOT / "load/redshift.meltano.yml").read_text())["plugins"][
         "loaders"
     ]
-    assert plugin["pip_url"] == "-e ./load/airflow-audit-loader[redshift]"
-    assert plugin["executable"] == "airflow-audit-target-redshift"
+    assert plugin["pip_url"] == "-e ./core -e ./load/airflow-audit-loader[redshift]"
+    assert plugin["executable"] == "target-airflow-audit-redshift"
     pyproject = (ROOT / "load/airflow-audit-loader/pyproject.toml").read_text()
     block = re.search(r"^redshift = \[(.*?)^\]", pyproject, re.S | re.M)
     assert block, "pyproject.toml has no `redshift` extra"
@@ -522,20 +528,14 @@ def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
     }
     # Reconciled after every load, as DuckDB is: deletes in growing tables, corruption.
     assert jobs["airflow-audit-redshift"] == [
-        "tap-airflow-metadb target-redshift airflow-audit-reconcile:redshift dbt-redshift:build"
+        "tap-airflow-metadb target-airflow-audit-redshift airflow-audit-reconcile:redshift dbt-redshift:build"
     ]
-    (reconcile,) = yaml.safe_load((ROOT / "load/reconcile.meltano.yml").read_text())["plugins"][
-        "utilities"
-    ]
+    (reconcile,) = yaml.safe_load((ROOT / "utilities/reconcile.meltano.yml").read_text())[
+        "plugins"
+    ]["utilities"]
     # The reconcile utility logs in as the loader does, so it gets the same pinned extra.
-    assert reconcile["pip_url"].split() == [
-        "-e",
-        "./extract/tap-airflow-metadb",
-        "-e",
-        "./load/airflow-audit-loader[redshift]",
-    ]
+    assert "./load/airflow-audit-loader[redshift,snowflake,bigquery]" in reconcile["pip_url"].split()
     assert reconcile["commands"]["redshift"]["args"] == "redshift"
-    assert reconcile["commands"]["duckdb"]["args"] == "duckdb"
 
 
 @pytest.mark.parametrize("warehouse", ["snowflake", "bigquery"])
@@ -543,8 +543,8 @@ def test_loader_pip_urls_are_pinned_and_nothing_secret_is_in_the_yml(warehouse):
     path = ROOT / f"load/{warehouse}.meltano.yml"
     (plugin,) = yaml.safe_load(path.read_text())["plugins"]["loaders"]
     for requirement in plugin["pip_url"].split():
-        assert requirement in ("-e", "./load/airflow-audit-loader") or "==" in requirement
-    assert plugin["executable"] == f"airflow-audit-target-{warehouse}"
+        assert requirement in ("-e", "./core", "./load/airflow-audit-loader") or "==" in requirement
+    assert plugin["executable"] == f"target-airflow-audit-{warehouse}"
     for setting in plugin["settings"]:
         if setting.get("kind") == "password":
             assert setting["value"].startswith("$AIRFLOW_AUDIT_"), setting

@@ -7,7 +7,7 @@
 
 {#- ---- airflow_audit_utc_timestamp (macros/airflow_audit_utc_timestamp.sql) --------------------------------
 
-    Snowflake: target-snowflake writes TIMESTAMP_TZ (load/snowflake.meltano.yml). Casting TIMESTAMP_TZ or
+    Snowflake: target-airflow-audit-snowflake writes TIMESTAMP_TZ (load/snowflake.meltano.yml). Casting TIMESTAMP_TZ or
     TIMESTAMP_LTZ to TIMESTAMP_NTZ keeps the wall-clock time of the value's own offset (TZ) or of the
     session's TIMEZONE (LTZ, default America/Los_Angeles), so convert to UTC first. -#}
 {% macro snowflake__airflow_audit_utc_timestamp(expression, data_type) -%}
@@ -20,7 +20,7 @@
 {%- endmacro %}
 
 
-{#- Redshift: the project's target-redshift writes TIMESTAMPTZ, whose cast to TIMESTAMP follows the
+{#- Redshift: the project's target-airflow-audit-redshift writes TIMESTAMPTZ, whose cast to TIMESTAMP follows the
     session's TimeZone; `at time zone 'UTC'` does not. The same SQL is PostgreSQL's, which the
     redshift adapter falls back to and the tests run it on. -#}
 {% macro redshift__airflow_audit_utc_timestamp(expression, data_type) -%}
@@ -74,7 +74,7 @@
 {%- endmacro %}
 
 
-{#- target-snowflake stores unquoted, so upper-case, names. -#}
+{#- target-airflow-audit-snowflake stores unquoted, so upper-case, names. -#}
 {% macro snowflake__airflow_audit_loaded_column(column_name, kind) -%}
     {%- set types = {'string': 'VARCHAR', 'bigint': 'NUMBER', 'boolean': 'BOOLEAN', 'numeric': 'FLOAT',
                      'timestamp': 'TIMESTAMP_TZ'} -%}

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_audit_core.errors import UserError, exit_on_user_error
+from airflow_audit_core.settings import read_config
 from tap_airflow_metadb.catalog import apply_policy
-from tap_airflow_metadb.errors import UserError
 from tap_airflow_metadb.grants import missing_grant_sentence
 from tap_airflow_metadb.policy import (
     ColumnPlan,
@@ -43,13 +44,6 @@ OWN_SETTINGS = (
 
 def notice(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
-
-
-def load_json(paths: list[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for path in paths:
-        merged.update(json.loads(Path(path).read_text()))
-    return merged
 
 
 @dataclass
@@ -197,17 +191,14 @@ def main(argv: list[str] | None = None) -> None:
 
         AirflowMetadbTap.print_about(output_format=args.format)
         return
-    try:
+    with exit_on_user_error(PROG):
         run(args)
-    except UserError as exc:
-        notice(str(exc))
-        sys.exit(2)
 
 
 def run(args: argparse.Namespace) -> None:
     from tap_airflow_metadb.tap import AirflowMetadbTap
 
-    config = load_json(args.config)
+    config = read_config(args.config)
     if args.grants:
         from tap_airflow_metadb.grants import grants_command
 

@@ -22,14 +22,11 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from tap_airflow_metadb.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.quoting import quote
 
 if TYPE_CHECKING:
     from tap_airflow_metadb.cli import Plan
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def column_grant(schema: str, table: str, columns: list[str], role: str) -> str:

@@ -290,7 +290,7 @@ def plan_table(
 
 def parse_allowed_columns(names: Iterable[str]) -> list[str]:
     """AIRFLOW_AUDIT_ALLOW_COLUMNS entries as table.column, refusing secret columns."""
-    from tap_airflow_metadb.errors import UserError
+    from airflow_audit_core.errors import UserError
 
     out = []
     for name in names:

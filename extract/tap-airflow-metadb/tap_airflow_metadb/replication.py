@@ -48,7 +48,6 @@ INCREMENTAL_TABLES: frozenset[str] = frozenset(
 
 BOOKMARK_KEY = "airflow_audit_xmin"
 SOURCE_KEY = "airflow_audit_source"
-EXTRACTS_STREAM = "_airflow_audit_extracts"
 EXTRACTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {

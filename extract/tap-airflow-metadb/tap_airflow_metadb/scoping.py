@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tap_airflow_metadb.errors import UserError
+from airflow_audit_core.errors import UserError
 from tap_airflow_metadb.policy import (
     DEFAULT_TABLES,
     NEVER_SYNCED,

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
+from airflow_audit_core.errors import UserError
 from tap_airflow_metadb import airflow_versions
-from tap_airflow_metadb.errors import UserError
 
 URL_SETTINGS = ("AIRFLOW_AUDIT_SOURCE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
 

@@ -29,12 +29,13 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
+from airflow_audit_core.contract import EXTRACTS_STREAM
+from airflow_audit_core.quoting import quote
 from tap_airflow_metadb.policy import LOG_EXTRA
 from tap_airflow_metadb.redact import redact_free_text_or_json, sanitise_log_extra
 from tap_airflow_metadb.replication import (
     BOOKMARK_KEY,
     EXTRACTS_SCHEMA,
-    EXTRACTS_STREAM,
     SOURCE_KEY,
     is_incremental,
     usable_bookmark,
@@ -82,10 +83,6 @@ def value_converters(query: sa.Select) -> dict[str, Any]:
     return converters
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def flag_column(flag: str, source: str | None) -> sa.ColumnElement[Any]:
     """`has_password`: computed by PostgreSQL, so the secret never reaches this process.
 
@@ -93,7 +90,7 @@ def flag_column(flag: str, source: str | None) -> sa.ColumnElement[Any]:
     """
     if source is None:
         return sa.cast(sa.null(), sa.Boolean).label(flag)
-    expression = f"(coalesce(cast({_quote(source)} as text), '') <> '')"
+    expression = f"(coalesce(cast({quote(source)} as text), '') <> '')"
     return sa.literal_column(expression, sa.Boolean).label(flag)
 
 

@@ -32,8 +32,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-WAREHOUSES = ("duckdb", "snowflake", "redshift", "bigquery")
-MODES = ("mirror", "archive")
+from airflow_audit_core.modes import MODES
+from airflow_audit_core.warehouses import WAREHOUSES
 
 # The connection types each warehouse accepts; the first one is what `warehouse=None` infers.
 CONN_TYPES: dict[str, tuple[str, ...]] = {

@@ -171,7 +171,7 @@ def load_per_table(path: Path) -> PerTableConfig:
         raise SettingsError(
             f"{path} names warehouse {warehouse!r}: choose one of {', '.join(WAREHOUSES)}."
         )
-    meltano_run = data.get("meltano_run") or ["tap-airflow-metadb", "target-duckdb"]
+    meltano_run = data.get("meltano_run") or ["tap-airflow-metadb", "target-airflow-audit-duckdb"]
     return PerTableConfig(
         warehouse=warehouse,
         service_connection_name=data.get("service_connection_name") or "load_airflow",

@@ -47,11 +47,6 @@ def failure_reason(lines: Sequence[str]) -> str:
     return next((text for _, text in reversed(parsed) if text), "")
 
 
-def job_for(warehouse: str) -> str:
-    """The Meltano job of a warehouse: `airflow-audit` (DuckDB) or `airflow-audit-<warehouse>`."""
-    return "airflow-audit" if warehouse == "duckdb" else f"airflow-audit-{warehouse}"
-
-
 def find_project_dir(explicit: str | os.PathLike | None, environ: Mapping[str, str]) -> Path:
     """project_dir, else AIRFLOW_AUDIT_PROJECT_DIR, else the project this package sits in."""
     raw = explicit or environ.get("AIRFLOW_AUDIT_PROJECT_DIR", "").strip()

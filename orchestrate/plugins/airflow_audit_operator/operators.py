@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow_audit_core.warehouses import job_for
 from airflow_audit_operator import compat
 from airflow_audit_operator.compat import AirflowException, AirflowFailException, BaseOperator
 from airflow_audit_operator.connection_settings import (
@@ -36,7 +37,6 @@ from airflow_audit_operator.meltano_command import (
     failure_reason,
     find_meltano,
     find_project_dir,
-    job_for,
     project_lock,
     python_next_to,
     source_settings,
@@ -320,9 +320,6 @@ class AirflowMetadataRowCountCheckOperator(_AirflowAuditOperator):
         env = subprocess_environment(
             os.environ, settings=settings, clear=clear, meltano_bin=meltano
         )
-        package_root = Path(__file__).resolve().parents[1]
-        python_path = [str(package_root), str(project / "load" / "airflow-audit-loader")]
-        env["PYTHONPATH"] = os.pathsep.join(python_path)
         command = [
             str(python),
             "-m",

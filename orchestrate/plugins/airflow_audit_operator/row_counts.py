@@ -1,8 +1,8 @@
 """`python -m airflow_audit_operator.row_counts --table T`: T's rows in the source and the warehouse.
 
 Runs in meltano's virtualenv (the project's `.venv`: psycopg2 and the project's pinned duckdb),
-started by `AirflowMetadataRowCountCheckOperator` with the same environment as the load, and
-with `load/airflow-audit-loader` on PYTHONPATH for the schema naming rule. Prints one JSON line:
+started by `AirflowMetadataRowCountCheckOperator` with the same environment as the load (the
+venv has the operator package and airflow-audit-core installed, `make install`). Prints one JSON line:
 `{"table", "relation", "source_rows", "warehouse_rows"}`; a problem ends in one sentence on
 stderr and exit code 2.
 
@@ -55,8 +55,8 @@ def source_rows(table: str, environ: Mapping[str, str]) -> int:
 
 
 def warehouse_schema(warehouse: str, environ: Mapping[str, str]) -> str:
-    """The loader's rule (airflow_audit_loader.naming), so the check looks where the load wrote."""
-    from airflow_audit_loader.naming import destination_schema
+    """The loader's rule (airflow_audit_core.naming), so the check looks where the load wrote."""
+    from airflow_audit_core.naming import destination_schema
 
     return destination_schema(
         environ.get("AIRFLOW_AUDIT_ENV_SLUG"),

@@ -1,20 +1,20 @@
 """The destination schema: `airflow-<slug>` by default, legal in every warehouse.
 
 One rule for every loader and for dbt (transform/macros/airflow_audit_raw_schema.sql
-implements the same rule in Jinja; tests/unit/test_naming.py keeps the two in step).
+implements the same rule in Jinja; tests/unit/test_naming_parity.py keeps the two in step).
 """
 
 from __future__ import annotations
 
 import re
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.warehouses import check_warehouse
 
 DEFAULT_SLUG = "local"
 SCHEMA_PREFIX = "airflow-"
 # PostgreSQL and Redshift cut identifiers at 63/127 bytes; 63 keeps one name valid everywhere.
 MAX_SCHEMA_LENGTH = 63
-WAREHOUSES = ("duckdb", "snowflake", "redshift", "bigquery")
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -23,12 +23,11 @@ _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 def legal_for(warehouse: str, name: str) -> str:
     """Make `name` legal where a warehouse forbids or mangles characters.
 
-    BigQuery datasets allow no `-`.  target-snowflake upper-cases the schema it writes to and
+    BigQuery datasets allow no `-`.  target-airflow-audit-snowflake upper-cases the schema it writes to and
     conforms `-` to `_` when it creates it (but not everywhere it writes), so on Snowflake the
     name is already what it would become: `-` -> `_`, upper case (docs/warehouses.md).
     """
-    if warehouse not in WAREHOUSES:
-        raise UserError(f"Unknown warehouse {warehouse!r}: choose one of {', '.join(WAREHOUSES)}.")
+    check_warehouse(warehouse)
     if warehouse == "bigquery":
         return name.replace("-", "_")
     if warehouse == "snowflake":

@@ -1,4 +1,4 @@
-"""target-airflow-duckdb: a lossless Singer target for DuckDB.
+"""target-airflow-audit-duckdb: a lossless Singer target for DuckDB.
 
 Why not the PyPI `target-duckdb` 0.8.0: it COPYs CSV batches without `HEADER false`, so DuckDB
 sometimes takes a batch's first row for a header and drops it, and it widens integers to
@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -37,20 +35,20 @@ from typing import IO, Any
 import duckdb
 import orjson
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.naming import destination_schema
+from airflow_audit_core.quoting import quote, sql_string
+from airflow_audit_core.settings import read_config
+from airflow_audit_loader.duckdb.settings import DEFAULT_BATCH_SIZE_ROWS, resolve_path
 from airflow_audit_loader.full_read import full_read_sql
-from airflow_audit_loader.naming import destination_schema
-from airflow_audit_loader.singer_loader import (
+from airflow_audit_loader.own_target import (
     METADATA_COLUMNS,
     SingerLoader,
     StreamTable,
     property_kind,
-    read_config,
 )
 
-PROG = "target-airflow-duckdb"
-DEFAULT_PATH = "output/airflow_audit.duckdb"
-DEFAULT_BATCH_SIZE_ROWS = 200_000
+PROG = "target-airflow-audit-duckdb"
 DUCKDB_TYPES = {
     "integer": "BIGINT",
     "number": "DOUBLE",
@@ -61,11 +59,6 @@ DUCKDB_TYPES = {
     "string": "VARCHAR",
     "json": "JSON",
 }
-
-
-def quote(identifier: str) -> str:
-    """Quote an identifier for DuckDB."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def duckdb_type(schema: dict[str, Any]) -> str:
@@ -209,21 +202,6 @@ def open_duckdb(path: Path, wait_seconds: int) -> duckdb.DuckDBPyConnection:
 def normalise_type(name: str) -> str:
     name = name.upper()
     return {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}.get(name, name)
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def resolve_path(configured: str | None) -> Path:
-    """The DuckDB file: AIRFLOW_AUDIT_DUCKDB_PATH, relative paths from the project root."""
-    raw = (configured or "").strip() or DEFAULT_PATH
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        path = Path(os.environ.get("MELTANO_PROJECT_ROOT", os.getcwd())) / path
-    if re.search(r"[\x00]", str(path)):
-        raise UserError(f"The DuckDB path {raw!r} is not a usable file name.")
-    return path
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""airflow-audit-target-bigquery: z3z1ma's target-bigquery, under the project's rules.
+"""target-airflow-audit-bigquery: z3z1ma's target-bigquery, under the project's rules.
 
 The target loads each stream into a scratch table (load jobs) and MERGEs it into the table at
 the end of the run.  It ignores ACTIVATE_VERSION and names tables after the whole stream name
@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from airflow_audit_loader import singer_shim
+from airflow_audit_loader import wrapped_target
+from airflow_audit_loader.bigquery.settings import target_config as bigquery_target_config
 from airflow_audit_loader.full_read import full_read_sql
-from airflow_audit_loader.warehouses import bigquery_target_config
 
-PROG = "airflow-audit-target-bigquery"
+PROG = "target-airflow-audit-bigquery"
 
 
 def full_read_statements(
@@ -45,7 +45,7 @@ def target_class() -> type:
     from target_bigquery.core import bigquery_client_factory
     from target_bigquery.target import TargetBigQuery
 
-    class AirflowAuditTargetBigQuery(singer_shim.FullReadMixin, TargetBigQuery):
+    class AirflowAuditTargetBigQuery(wrapped_target.FullReadMixin, TargetBigQuery):
         table_name_only = True
 
         def complete_full_read(self, message_dict: dict) -> None:
@@ -71,13 +71,13 @@ def target_class() -> type:
                     parameters.append(bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", now))
                 job_config = bigquery.QueryJobConfig(query_parameters=parameters)
                 client.query(sql, job_config=job_config, location=self.config["location"]).result()
-                singer_shim.LOG.info("Applied the full read: %s", sql)
+                wrapped_target.LOG.info("Applied the full read: %s", sql)
 
     return AirflowAuditTargetBigQuery
 
 
 def main(argv: list[str] | None = None) -> None:
-    singer_shim.run(PROG, argv, target_config=bigquery_target_config, target_class=target_class)
+    wrapped_target.run(PROG, argv, target_config=bigquery_target_config, target_class=target_class)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.settings import read_config
 from airflow_audit_loader.full_read import FullReadGate
 
 LOG = logging.getLogger("airflow_audit_loader")
@@ -130,17 +130,6 @@ class FullReadMixin:
             )
 
 
-def read_meltano_config(paths: list[str]) -> dict[str, Any]:
-    """Merge the JSON configuration files Meltano passes with --config."""
-    config: dict[str, Any] = {}
-    for path in paths:
-        try:
-            config.update(json.loads(Path(path).read_text()))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"Cannot read the configuration file {path}: {exc}") from exc
-    return config
-
-
 def run(
     prog: str,
     argv: list[str] | None,
@@ -163,7 +152,7 @@ def run(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     target = None
     try:
-        meltano_config = read_meltano_config(args.config)
+        meltano_config = read_config(args.config)
         config = target_config(meltano_config)
         if before_run is not None:
             before_run(meltano_config)

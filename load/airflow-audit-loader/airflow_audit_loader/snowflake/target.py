@@ -1,4 +1,4 @@
-"""airflow-audit-target-snowflake: the MeltanoLabs target-snowflake, under the project's rules.
+"""target-airflow-audit-snowflake: the MeltanoLabs target-snowflake, under the project's rules.
 
 Installed with `meltanolabs-target-snowflake` in one venv (load/snowflake.meltano.yml).  What
 it adds to the real target: the raw schema AIRFLOW_<SLUG> (warehouses.raw_schema), mirror or
@@ -8,30 +8,30 @@ archive applied only after a complete full read (singer_shim, full_read), zoned 
 
 from __future__ import annotations
 
-from airflow_audit_loader import singer_shim
-from airflow_audit_loader.warehouses import snowflake_target_config
+from airflow_audit_loader import wrapped_target
+from airflow_audit_loader.snowflake.settings import target_config as snowflake_target_config
 
-PROG = "airflow-audit-target-snowflake"
+PROG = "target-airflow-audit-snowflake"
 
 
 def target_class() -> type:
     from target_snowflake.sinks import SnowflakeSink
     from target_snowflake.target import TargetSnowflake
 
-    from airflow_audit_loader.sdk_sql import apply_full_read
+    from airflow_audit_loader.snowflake.sdk_sql import apply_full_read
 
     class AirflowAuditSnowflakeSink(SnowflakeSink):
         def activate_version(self, new_version: int) -> None:
             apply_full_read(self, new_version)
 
-    class AirflowAuditTargetSnowflake(singer_shim.FullReadMixin, TargetSnowflake):
+    class AirflowAuditTargetSnowflake(wrapped_target.FullReadMixin, TargetSnowflake):
         default_sink_class = AirflowAuditSnowflakeSink
 
     return AirflowAuditTargetSnowflake
 
 
 def main(argv: list[str] | None = None) -> None:
-    singer_shim.run(PROG, argv, target_config=snowflake_target_config, target_class=target_class)
+    wrapped_target.run(PROG, argv, target_config=snowflake_target_config, target_class=target_class)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""airflow-audit-target-redshift: the project's own lossless Singer target for Amazon Redshift.
+"""target-airflow-audit-redshift: the project's own lossless Singer target for Amazon Redshift.
 
 Why the project's own (docs/warehouses.md): the Hub's Redshift loader, TicketSwap's
 target-redshift, is not on PyPI, and its defaults (VARCHAR(10000) and TRUNCATECOLUMNS) cut long
@@ -37,18 +37,19 @@ from typing import IO, Any
 
 import orjson
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.quoting import quote, sql_string
+from airflow_audit_core.settings import read_config
 from airflow_audit_loader.full_read import full_read_sql
-from airflow_audit_loader.singer_loader import (
+from airflow_audit_loader.own_target import (
     METADATA_COLUMNS,
     SingerLoader,
     StreamTable,
     property_kind,
-    read_config,
 )
-from airflow_audit_loader.warehouses import redshift_target_config
+from airflow_audit_loader.redshift.settings import target_config as redshift_target_config
 
-PROG = "airflow-audit-target-redshift"
+PROG = "target-airflow-audit-redshift"
 # Redshift's longest VARCHAR, in bytes.
 VARCHAR_MAX_BYTES = 65535
 VARCHAR = f"VARCHAR({VARCHAR_MAX_BYTES})"
@@ -77,15 +78,6 @@ NULL_SENTINEL = "~AIRFLOW-AUDIT-NULL~"
 # (Redshift takes statements of up to 16 MB).
 INSERT_PAGE_ROWS = 1000
 INSERT_PAGE_BYTES = 4 * 1024 * 1024
-
-
-def quote(identifier: str) -> str:
-    """Quote an identifier for Redshift and PostgreSQL."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def redshift_type(schema: dict[str, Any]) -> str:

@@ -29,9 +29,9 @@ from typing import IO, Any
 
 import orjson
 
-from airflow_audit_loader.errors import UserError
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.modes import parse_mode
 from airflow_audit_loader.full_read import FullReadGate
-from airflow_audit_loader.warehouses import parse_mode
 
 # The Singer metadata columns every table gets; the value is the column's kind.
 METADATA_COLUMNS = {
@@ -248,14 +248,3 @@ class SingerLoader:
             self.close_connection()
         finally:
             shutil.rmtree(self.spool_dir, ignore_errors=True)
-
-
-def read_config(paths: list[str]) -> dict[str, Any]:
-    """Merge the JSON configuration files Meltano passes with --config."""
-    config: dict[str, Any] = {}
-    for path in paths:
-        try:
-            config.update(orjson.loads(Path(path).read_bytes()))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"Cannot read the configuration file {path}: {exc}") from exc
-    return config

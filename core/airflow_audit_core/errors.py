@@ -1,0 +1,24 @@
+"""Errors a user can cause and fix: printed as one sentence, never as a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class UserError(Exception):
+    """A problem with the input or configuration, explained in one sentence."""
+
+
+@contextmanager
+def exit_on_user_error(prog: str, *, cleanup: Callable[[], None] | None = None) -> Iterator[None]:
+    """Print a UserError as `<prog>: <sentence>` and exit 2; run `cleanup` either way."""
+    try:
+        yield
+    except UserError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    finally:
+        if cleanup is not None:
+            cleanup()

@@ -1,0 +1,169 @@
+"""DuckDB's side of reconciliation: both sides render keys with concat_ws(chr(31), cast(... as varchar))."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.naming import destination_schema
+from airflow_audit_core.quoting import quote, sql_string
+from airflow_audit_loader.duckdb.settings import resolve_path
+from airflow_audit_loader.reconcile_adapter import (
+    BUCKET_CHARS,
+    SEPARATOR,
+    KeyColumn,
+    Warehouse,
+    sync_audit_table,
+)
+
+LOCK_WAIT_SECONDS = 300
+
+
+def key_text(columns: Sequence[str]) -> str:
+    return (
+        f"concat_ws({SEPARATOR}, "
+        + ", ".join(f"cast({quote(c)} as varchar)" for c in columns)
+        + ")"
+    )
+
+
+def bucket_expr(columns: Sequence[str]) -> str:
+    return f"substr(md5({key_text(columns)}), 1, {BUCKET_CHARS})"
+
+
+def _json_value(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB file: both sides render keys with concat_ws(chr(31), cast(... as varchar))."""
+
+    def __init__(self, con: Any, schema: str, path: Path | None = None) -> None:
+        super().__init__(schema)
+        self.con = con
+        self.path = path
+
+    def source_bucket(self, keys: Sequence[KeyColumn]) -> str:
+        return bucket_expr([k.name for k in keys])
+
+    def location(self) -> str:
+        return f"of {self.path}"
+
+    def has_extracts(self) -> bool:
+        return bool(
+            self.con.execute(
+                "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                [self.schema, EXTRACTS_STREAM],
+            ).fetchone()[0]
+        )
+
+    def extracts(self) -> list[tuple[str, int]]:
+        return self.con.execute(
+            f"select table_name, snapshot_xmin from {self.table(EXTRACTS_STREAM)} order by table_name"
+        ).fetchall()
+
+    def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
+        return dict(
+            self.con.execute(
+                f"select {bucket_expr([k.name for k in keys])}, count(*) from {self.table(table)} "
+                "where _sdc_deleted_at is null group by 1"
+            ).fetchall()
+        )
+
+    def keys_in(self, table: str, keys: Sequence[KeyColumn], buckets: list[str]) -> list[tuple]:
+        names = [k.name for k in keys]
+        cols = ", ".join(quote(k) for k in names)
+        return self.con.execute(
+            f"select {cols} from {self.table(table)} where _sdc_deleted_at is null "
+            f"and {bucket_expr(names)} in (select unnest(?))",
+            [buckets],
+        ).fetchall()
+
+    def live_rows(self, table: str) -> int:
+        return self.con.execute(
+            f"select count(*) from {self.table(table)} where _sdc_deleted_at is null"
+        ).fetchone()[0]
+
+    def apply_deletes(
+        self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
+    ) -> None:
+        names = [k.name for k in keys]
+        types = dict(
+            self.con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ?",
+                [self.schema, table],
+            ).fetchall()
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for key in deleted:
+                f.write(json.dumps(dict(zip(names, key, strict=True)), default=_json_value) + "\n")
+            path = f.name
+        try:
+            columns = (
+                "{" + ", ".join(f"{sql_string(k)}: {sql_string(types[k])}" for k in names) + "}"
+            )
+            match = " and ".join(f"t.{quote(k)} = d.{quote(k)}" for k in names)
+            deleted_rel = (
+                f"read_json({sql_string(path)}, format='newline_delimited', columns={columns})"
+            )
+            self.con.execute("begin transaction")
+            if mode == "mirror":
+                self.con.execute(
+                    f"delete from {self.table(table)} t using {deleted_rel} d where {match}"
+                )
+            else:
+                self.con.execute(
+                    f"update {self.table(table)} t set _sdc_deleted_at = ? from {deleted_rel} d "
+                    f"where {match} and t._sdc_deleted_at is null",
+                    [dt.datetime.now(dt.timezone.utc)],
+                )
+            self.con.execute("commit")
+        finally:
+            os.unlink(path)
+
+    def ensure_audit_table(self) -> None:
+        self.con.execute(sync_audit_table(self.table(SYNC_AUDIT), "varchar"))
+
+    def record(self, row: list[Any]) -> None:
+        self.con.execute(
+            f"insert into {self.table(SYNC_AUDIT)} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def connect_warehouse(path: Path) -> Any:
+    """Open the DuckDB file, waiting while another process (a sync, dbt) holds it."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise UserError(
+                    f"Cannot open the DuckDB file {path} to reconcile it ({exc}): make sure no "
+                    "other process holds it, then run again."
+                ) from None
+            time.sleep(1)
+
+
+def open_warehouse(env: Mapping[str, str], prog: str) -> DuckDBWarehouse:
+    """The environment (AIRFLOW_AUDIT_*, as Meltano passes it) -> the DuckDB warehouse."""
+    schema = destination_schema(
+        env.get("AIRFLOW_AUDIT_ENV_SLUG"), env.get("AIRFLOW_AUDIT_DESTINATION_SCHEMA"), "duckdb"
+    )
+    path = resolve_path(env.get("AIRFLOW_AUDIT_DUCKDB_PATH"))
+    return DuckDBWarehouse(connect_warehouse(path), schema, path)

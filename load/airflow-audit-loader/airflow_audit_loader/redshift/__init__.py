@@ -1,0 +1,1 @@
+"""redshift: its target, its settings registry (settings.py) and its reconcile adapter."""

@@ -1,0 +1,186 @@
+"""Redshift's side of reconciliation, through psycopg2, logged in as the Redshift loader logs in.
+
+Only SQL Redshift and PostgreSQL share: md5, substring, ||, chr, to_char, IN lists, a temporary
+table LIKE the target, DELETE ... USING, UPDATE ... FROM.  Both sessions run in UTC (the loader
+writes every timestamp in UTC, as TIMESTAMPTZ).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
+from airflow_audit_core.errors import UserError
+from airflow_audit_core.quoting import quote
+from airflow_audit_loader.reconcile_adapter import (
+    BUCKET_CHARS,
+    SOURCE_TEXT,
+    UTC_SESSION,
+    KeyColumn,
+    Warehouse,
+    joined_key_text,
+    sync_audit_table,
+    utc_source_bucket,
+)
+from airflow_audit_loader.redshift.settings import SETTINGS, target_config
+from airflow_audit_loader.registry import login_config
+
+# Redshift's VARCHAR without a length is VARCHAR(256): casts name the longest one.
+WAREHOUSE_TEXT = {**SOURCE_TEXT, "text": "cast({c} as varchar(65535))"}
+# Temporary table of the keys to delete (or mark), one per transaction.
+REDSHIFT_DELETED_KEYS = "airflow_audit_deleted_keys"
+REDSHIFT_INSERT_PAGE_ROWS = 1000
+
+
+def redshift_bucket(keys: Sequence[KeyColumn]) -> str:
+    return f"substring(md5({joined_key_text(keys, WAREHOUSE_TEXT)}), 1, {BUCKET_CHARS})"
+
+
+def redshift_value(value: Any) -> Any:
+    """A key value for a Redshift INSERT: times as the loader writes them (UTC text)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
+    return value
+
+
+class RedshiftWarehouse(Warehouse):
+    """Redshift, through psycopg2, logged in as the Redshift loader logs in (RedshiftLogin).
+
+    Only SQL Redshift and PostgreSQL share: md5, substring, ||, chr, to_char, IN lists, a
+    temporary table LIKE the target, DELETE ... USING, UPDATE ... FROM.
+    """
+
+    source_session = UTC_SESSION
+
+    def __init__(self, conn: Any, schema: str, where: str) -> None:
+        super().__init__(schema)
+        self.conn = conn
+        self.where = where
+
+    def source_bucket(self, keys: Sequence[KeyColumn]) -> str:
+        return utc_source_bucket(keys)
+
+    def location(self) -> str:
+        return f"in {self.where}"
+
+    def _run(self, sql: str, params: Any = None, *, fetch: bool = True) -> list[tuple]:
+        import psycopg2
+
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if fetch else []
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise UserError(refused(sql, exc)) from None
+        return rows
+
+    def has_extracts(self) -> bool:
+        return bool(
+            self._run(
+                "select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n "
+                "on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
+                [self.schema, EXTRACTS_STREAM],
+            )
+        )
+
+    def extracts(self) -> list[tuple[str, int]]:
+        return self._run(
+            f"select table_name, snapshot_xmin from {self.table(EXTRACTS_STREAM)} order by table_name"
+        )
+
+    def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
+        return dict(
+            self._run(
+                f"select {redshift_bucket(keys)}, count(*) from {self.table(table)} "
+                "where _sdc_deleted_at is null group by 1"
+            )
+        )
+
+    def keys_in(self, table: str, keys: Sequence[KeyColumn], buckets: list[str]) -> list[tuple]:
+        cols = ", ".join(quote(k.name) for k in keys)
+        # psycopg2 renders a tuple as an IN list: ('a1f', '0c3', ...).
+        return self._run(
+            f"select {cols} from {self.table(table)} where _sdc_deleted_at is null "
+            f"and {redshift_bucket(keys)} in %s",
+            [tuple(buckets)],
+        )
+
+    def live_rows(self, table: str) -> int:
+        return int(
+            self._run(f"select count(*) from {self.table(table)} where _sdc_deleted_at is null")[0][
+                0
+            ]
+        )
+
+    def apply_deletes(
+        self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
+    ) -> None:
+        import psycopg2
+        from psycopg2.extras import execute_values
+
+        target = self.table(table)
+        stage = quote(REDSHIFT_DELETED_KEYS)
+        cols = ", ".join(quote(k.name) for k in keys)
+        match = " and ".join(f"{target}.{quote(k.name)} = {stage}.{quote(k.name)}" for k in keys)
+        rows = [tuple(redshift_value(v) for v in key) for key in deleted]
+        sql = f"create temp table {stage} (like {target})"
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                sql = f"insert into {stage} ({cols}) values %s"
+                execute_values(cur, sql, rows, page_size=REDSHIFT_INSERT_PAGE_ROWS)
+                if mode == "mirror":
+                    sql = f"delete from {target} using {stage} where {match}"
+                    cur.execute(sql)
+                else:
+                    sql = (
+                        f"update {target} set _sdc_deleted_at = %s from {stage} "
+                        f"where {match} and {target}._sdc_deleted_at is null"
+                    )
+                    cur.execute(sql, [redshift_value(dt.datetime.now(dt.timezone.utc))])
+                sql = f"drop table {stage}"
+                cur.execute(sql)
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise UserError(refused(sql, exc)) from None
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def ensure_audit_table(self) -> None:
+        self._run(
+            sync_audit_table(self.table(SYNC_AUDIT), "varchar(256)", "varchar(16)"),
+            fetch=False,
+        )
+
+    def record(self, row: list[Any]) -> None:
+        self._run(
+            f"insert into {self.table(SYNC_AUDIT)} values "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [redshift_value(v) for v in row],
+            fetch=False,
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def refused(sql: str, exc: BaseException) -> str:
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    return f"Redshift refused `{' '.join(sql.split())[:160]}`: {reason}"
+
+
+def open_warehouse(env: Mapping[str, str], prog: str) -> RedshiftWarehouse:
+    """Log in as the Redshift loader does (password or IAM, sslmode; the session in UTC)."""
+    from airflow_audit_loader.redshift.target import RedshiftLogin
+
+    settings = target_config(login_config(SETTINGS, env), staging=False)
+    conn = RedshiftLogin(settings, prog).connect()
+    where = f"Redshift database {settings['database']} at {settings['host']}"
+    return RedshiftWarehouse(conn, settings["schema"], where)

@@ -1,0 +1,97 @@
+"""`airflow-audit-reconcile <warehouse>`: the command Meltano runs after each warehouse's load."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+import sqlalchemy as sa
+
+from airflow_audit_core.contract import SYNC_AUDIT
+from airflow_audit_core.errors import UserError, exit_on_user_error
+from airflow_audit_core.modes import parse_mode
+from airflow_audit_core.warehouses import DEFAULT_WAREHOUSE, WAREHOUSES, job_for
+from airflow_audit_loader.reconcile_adapter import Warehouse
+from airflow_audit_reconcile.compare import Outcome, Reconciler
+from tap_airflow_metadb.source import connection_problem, resolve_source_url
+
+PROG = "airflow-audit-reconcile"
+
+
+def open_warehouse(warehouse: str) -> Warehouse:
+    """The warehouse folder's adapter, logged in from the environment as its loader logs in."""
+    adapter = importlib.import_module(f"airflow_audit_loader.{warehouse}.reconcile")
+    return adapter.open_warehouse(os.environ, PROG)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("warehouse", nargs="?", default=DEFAULT_WAREHOUSE, choices=WAREHOUSES)
+    args = parser.parse_args(argv)
+    with exit_on_user_error(PROG):
+        reconcile(args.warehouse)
+
+
+def reconcile(warehouse_name: str) -> None:
+    env = os.environ
+    mode = parse_mode(env.get("AIRFLOW_AUDIT_MODE"))
+    url = resolve_source_url(env.get("AIRFLOW_AUDIT_SOURCE_URL"))
+    source_schema = (env.get("AIRFLOW_AUDIT_SOURCE_SCHEMA") or "").strip() or "public"
+    warehouse = open_warehouse(warehouse_name)
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 15})
+    schema = warehouse.schema
+    try:
+        if not warehouse.has_extracts():
+            raise UserError(
+                f"Nothing to reconcile in schema {schema!r} {warehouse.location()}: run the "
+                f"sync first (meltano run {job_for(warehouse_name)})."
+            )
+        try:
+            outcomes = Reconciler(engine, source_schema, warehouse, mode).run()
+        except sa.exc.OperationalError as exc:
+            raise UserError(connection_problem(url, exc)) from None
+    finally:
+        warehouse.close()
+        engine.dispose()
+    report(outcomes)
+    bad = [o for o in outcomes if o.outcome != "ok"]
+    if bad:
+        first = bad[0]
+        what = (
+            f"lacks {first.missing_in_warehouse} rows that the source had when it was read"
+            if first.missing_in_warehouse
+            else f"holds {first.duplicated_in_warehouse} keys more than once"
+        )
+        others = (
+            f" (and {len(bad) - 1} more tables, see {schema}.{SYNC_AUDIT})" if len(bad) > 1 else ""
+        )
+        raise UserError(
+            f"Reconciliation failed: the warehouse table {schema}.{first.table} {what}{others}; "
+            f"rerun with AIRFLOW_AUDIT_FULL_REFRESH={','.join(o.table for o in bad)} to reload."
+        )
+
+
+def report(outcomes: list[Outcome]) -> None:
+    for o in outcomes:
+        extra = []
+        if o.deleted_at_source:
+            extra.append(f"{o.deleted_at_source} deleted at the source")
+        if o.arrived_after_extract:
+            extra.append(f"{o.arrived_after_extract} changed since the read (next sync)")
+        if o.missing_in_warehouse:
+            extra.append(f"{o.missing_in_warehouse} MISSING")
+        if o.duplicated_in_warehouse:
+            extra.append(f"{o.duplicated_in_warehouse} DUPLICATED")
+        note = f" ({'; '.join(extra)})" if extra else ""
+        print(
+            f"{PROG}: {o.table}: source {o.source_rows}, warehouse {o.warehouse_rows}: "
+            f"{o.outcome}{note}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

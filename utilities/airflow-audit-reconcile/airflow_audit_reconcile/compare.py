@@ -1,0 +1,184 @@
+"""airflow-audit-reconcile: after every sync, prove the warehouse equals the source.
+
+For each table the tap read (the `_airflow_audit_extracts` table it leaves in the warehouse says
+which, and in which snapshot), compare primary keys, source against warehouse:
+
+* keys the warehouse has and the source no longer has were deleted at the source (by
+  `airflow db clean`, a UI delete ...): `mirror` deletes them, `archive` keeps them with
+  `_sdc_deleted_at` set;
+* keys the source has and the warehouse lacks are fine if the row changed after the tap's
+  snapshot (the next sync brings it); otherwise the warehouse lost it: the run fails;
+* a key twice in the warehouse fails the run.
+
+Keys are compared bucket by bucket (md5 of the key, 4096 buckets) and fetched only for buckets
+whose counts differ, so an unchanged million-row table costs two grouped scans, not a transfer.
+Each table's outcome is appended to `_sync_audit` in the destination schema.
+
+The warehouse side is an adapter, one per warehouse, in the warehouse's own folder
+(load/airflow-audit-loader/airflow_audit_loader/<warehouse>/reconcile.py, the contract in
+reconcile_adapter.py): `airflow-audit-reconcile duckdb|snowflake|redshift|bigquery`, each logging
+in as that warehouse's loader does, from the same AIRFLOW_AUDIT_* variables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from airflow_audit_core.quoting import quote
+from airflow_audit_loader.reconcile_adapter import KeyColumn, Warehouse, normalise
+from tap_airflow_metadb.policy import archived_table
+
+
+@dataclass
+class Outcome:
+    table: str
+    source_rows: int
+    warehouse_rows: int
+    deleted_at_source: int
+    arrived_after_extract: int
+    missing_in_warehouse: int
+    duplicated_in_warehouse: int
+    buckets_compared: int
+    started_at: dt.datetime
+    ended_at: dt.datetime
+
+    @property
+    def outcome(self) -> str:
+        if self.missing_in_warehouse or self.duplicated_in_warehouse:
+            return "mismatch"
+        return "ok"
+
+
+def key_kind(column_type: Any) -> str:
+    """A source column's SQLAlchemy type -> its KeyColumn kind."""
+    if isinstance(column_type, sa.DateTime):
+        return "timestamp"
+    if isinstance(column_type, sa.Date):
+        return "date"
+    if isinstance(column_type, sa.Boolean):
+        return "boolean"
+    return "text"
+
+
+class Reconciler:
+    def __init__(
+        self, source: sa.engine.Engine, source_schema: str, warehouse: Warehouse, mode: str
+    ):
+        self.source = source
+        self.source_schema = source_schema
+        self.warehouse = warehouse
+        self.mode = mode
+
+    def run(self) -> list[Outcome]:
+        extracts = self.warehouse.extracts()
+        self.warehouse.ensure_audit_table()
+        outcomes = []
+        for table, snapshot_xmin in extracts:
+            outcome = self.reconcile(table, int(snapshot_xmin))
+            self._record(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    def primary_key(self, table: str) -> list[KeyColumn]:
+        inspector = sa.inspect(self.source)
+        names = inspector.get_pk_constraint(table, schema=self.source_schema)["constrained_columns"]
+        base = archived_table(table)
+        if not names and base:  # a db clean archive: the key of the table it archives
+            names = inspector.get_pk_constraint(base, schema=self.source_schema)[
+                "constrained_columns"
+            ]
+        types = {
+            c["name"]: c["type"] for c in inspector.get_columns(table, schema=self.source_schema)
+        }
+        return [KeyColumn(name, key_kind(types.get(name))) for name in names]
+
+    def reconcile(self, table: str, snapshot_xmin: int) -> Outcome:
+        started = dt.datetime.now(dt.timezone.utc)
+        keys = self.primary_key(table)
+        bookmark = str(snapshot_xmin % 2**32)
+        src_table = f"{quote(self.source_schema)}.{quote(table)}"
+        fresh = "age(xmin) <= age(cast(:bookmark as xid))"
+        source_bucket = self.warehouse.source_bucket(keys)
+        with (
+            self.source.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            ) as conn,
+            conn.begin(),
+        ):
+            for statement in self.warehouse.source_session:
+                conn.execute(sa.text(statement))
+            source_rows = conn.execute(sa.text(f"select count(*) from {src_table}")).scalar_one()
+            # Rows changed after the tap's snapshot are left out of the source's counts: a bucket
+            # is equal only if nothing in it was deleted or changed since.
+            source_buckets = dict(
+                conn.execute(
+                    sa.text(
+                        f"select {source_bucket}, count(*) from {src_table} "
+                        f"where not ({fresh}) group by 1"
+                    ).bindparams(bookmark=bookmark)
+                ).all()
+            )
+            warehouse_buckets = self.warehouse.bucket_counts(table, keys)
+            differing = sorted(
+                b
+                for b in set(source_buckets) | set(warehouse_buckets)
+                if source_buckets.get(b) != warehouse_buckets.get(b)
+            )
+            source_keys: dict[tuple, bool] = {}
+            warehouse_keys: Counter[tuple] = Counter()
+            if differing:
+                cols = ", ".join(quote(k.name) for k in keys)
+                for row in conn.execute(
+                    sa.text(
+                        f"select {cols}, {fresh} from {src_table} "
+                        f"where {source_bucket} = any(:buckets)"
+                    ).bindparams(bookmark=bookmark, buckets=differing)
+                ):
+                    source_keys[normalise(row[:-1])] = bool(row[-1])
+                for row in self.warehouse.keys_in(table, keys, differing):
+                    warehouse_keys[normalise(row)] += 1
+        deleted = [k for k in warehouse_keys if k not in source_keys]
+        missing = [k for k in source_keys if k not in warehouse_keys]
+        arrived = [k for k in missing if source_keys[k]]
+        lost = [k for k in missing if not source_keys[k]]
+        duplicated = [k for k, n in warehouse_keys.items() if n > 1]
+        # Deletes are applied only when the comparison is otherwise clean: a warehouse that
+        # lacks rows it should have is not a trustworthy base to remove more from.
+        if deleted and not lost and not duplicated:
+            self.warehouse.apply_deletes(table, keys, deleted, self.mode)
+        warehouse_rows = self.warehouse.live_rows(table)
+        return Outcome(
+            table=table,
+            source_rows=int(source_rows),
+            warehouse_rows=int(warehouse_rows),
+            deleted_at_source=len(deleted),
+            arrived_after_extract=len(arrived),
+            missing_in_warehouse=len(lost),
+            duplicated_in_warehouse=len(duplicated),
+            buckets_compared=len(differing),
+            started_at=started,
+            ended_at=dt.datetime.now(dt.timezone.utc),
+        )
+
+    def _record(self, o: Outcome) -> None:
+        self.warehouse.record(
+            [
+                o.table,
+                self.mode,
+                o.source_rows,
+                o.warehouse_rows,
+                o.deleted_at_source,
+                o.arrived_after_extract,
+                o.missing_in_warehouse,
+                o.duplicated_in_warehouse,
+                o.buckets_compared,
+                o.started_at,
+                o.ended_at,
+                o.outcome,
+            ]
+        )
