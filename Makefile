@@ -39,8 +39,8 @@ demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, 
 test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow"
 
-test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
-	$(BIN)/pytest tests/unit
+test-unit: $(VENV)/.requirements-installed ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
+	$(BIN)/pytest -m "not integration and not slow"
 
 test-all: install airflow lint ## Every test, the slow scenarios included
 	$(BIN)/pytest

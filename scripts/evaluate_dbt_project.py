@@ -1,7 +1,7 @@
 """make evaluate: run dbt-project-evaluator on the dbt project, every rule at severity error.
 
 dbt-project-evaluator is a dbt package (dbt Hub), not a PyPI package, so it is not part of the project's
-install and `make test` cannot run it where dbt Hub is unreachable (there, tests/unit/
+install and `make test` cannot run it where dbt Hub is unreachable (there, tests/transform/
 test_dbt_project_rules.py enforces its main rules on the manifest). This script runs the real package:
 
 1. copies transform/ to a temporary folder (the project itself never depends on the package),

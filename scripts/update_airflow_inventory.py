@@ -3,7 +3,7 @@
 The inventory (extract/tap-airflow-metadb/tap_airflow_metadb/airflow_columns.csv) is what the tap's
 allowlist knows: a table or column outside it never leaves the database unless a user names it.
 Run this after adding a release's schema to tests/fixtures/airflow/ (capture_airflow_schema.py),
-then classify every new column in policy.py (tests/unit/test_policy.py lists the unclassified ones).
+then classify every new column in policy.py (tests/extract/test_policy.py lists the unclassified ones).
 
     .venv/bin/python scripts/update_airflow_inventory.py
 """

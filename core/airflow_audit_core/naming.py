@@ -1,7 +1,7 @@
 """The destination schema: `airflow-<slug>` by default, legal in every warehouse.
 
 One rule for every loader and for dbt (transform/macros/airflow_audit_raw_schema.sql
-implements the same rule in Jinja; tests/unit/test_naming_parity.py keeps the two in step).
+implements the same rule in Jinja; tests/transform/test_naming_parity.py keeps the two in step).
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ class KeyTextWarehouse(Warehouse):
 
     def timestamp_literal(self, value: dt.datetime) -> str:
         text = value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return f"cast({self.literal(text + ' +00:00')} as timestamp_tz)"
+        return f"cast({self.literal(text + '+00:00')} as timestamp_tz)"
 
 
 def sync_audit_table(schema_table: str, text: str, bounded_text: str = "") -> str:

@@ -15,8 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.sync_helpers import sync
 from tests.support import meltano
+from tests.support.sync import sync
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 SLUG = "fresh"
 SCHEMA = f"airflow-{SLUG}"

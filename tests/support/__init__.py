@@ -1,4 +1,6 @@
-"""Helpers the integration tests share: running the real meltano, reading the warehouse."""
+"""Helpers the tests share: running the real meltano, reading the source and the warehouse.
+
+`tests.support.sync` holds the sync scenarios' helpers (runs, column and flag checks)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,14 @@ import os
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
+# The Airflow releases the end-to-end scenarios run on (the generator knows five).
+VERSIONS = ["2.10.5", "3.3.2"]
+# Small enough for CI, large enough to hold every kind of row the generator makes.
+TEST_FILL = {"dags": 8, "days": 4, "seed": 7}
 
 
 def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -213,3 +221,11 @@ def airflow_db_clean(url: str, version: str, home: Path, before: str, tables: st
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def source_query(url: str, sql: str) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    conn.close()
+    return rows

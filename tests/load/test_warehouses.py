@@ -13,7 +13,7 @@
 * BigQuery: the shim runs the real target-airflow-audit-bigquery's code in its venv up to the first network call:
   the hooks it overrides and the full-read SQL (parsed in BigQuery's dialect).
 * Redshift has the project's own loader, tested end to end on PostgreSQL and an S3 server in
-  tests/integration/test_redshift.py; here only its dbt side (compile and dialect) is checked.
+  tests/load/test_redshift.py; here only its dbt side (compile and dialect) is checked.
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
-from tests.integration.conftest import source_query
-from tests.integration.sync_helpers import until_second_activate_version
-from tests.support import BIN, ROOT, encoded_forms, meltano
+from tests.support import BIN, ROOT, encoded_forms, meltano, source_query
+from tests.support.sync import until_second_activate_version
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 WAREHOUSES = ("snowflake", "redshift", "bigquery")
 # Warehouses loaded by a shim around a third-party target (Redshift's loader is the project's own).
@@ -276,7 +278,7 @@ def test_zoned_timestamps_are_converted_to_utc(compiled):
 # ---- Snowflake end to end on fakesnow ------------------------------------------------------------------
 
 SITECUSTOMIZE = r'''
-"""Test-only (tests/integration/test_warehouses.py): Snowflake clients talk to fakesnow."""
+"""Test-only (tests/load/test_warehouses.py): Snowflake clients talk to fakesnow."""
 
 import atexit
 import os

@@ -1,7 +1,7 @@
 """dbt's sources and the loader must name the raw schema alike: the Jinja twin of naming.py.
 
 Every case and warehouse is checked by rendering the macro with Jinja directly
-(tests/unit/test_naming_parity.py); here the real dbt renders two of them, which proves that
+(tests/transform/test_naming_parity.py); here the real dbt renders two of them, which proves that
 stand-in renders the macro as dbt does.
 """
 
@@ -13,6 +13,9 @@ import pytest
 
 from airflow_audit_core.naming import destination_schema
 from tests.support import meltano
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(

@@ -30,15 +30,17 @@ import duckdb
 import psycopg2
 import pytest
 
-from tests.integration.conftest import source_query
-from tests.integration.sync_helpers import (
+from tests.support import AIRFLOW_CLI, airflow_db_clean, source_query
+from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
     dbt_paths,
     full_job,
     run_job,
 )
-from tests.support import AIRFLOW_CLI, airflow_db_clean
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 MART_MODELS = [
     "fct_dag_runs",

@@ -33,8 +33,11 @@ import psycopg2
 import pytest
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
-from tests.integration.sync_helpers import dbt_paths, execute, scalar, warehouse_columns
 from tests.support import airflow_db_clean, encoded_forms, meltano, warehouse_hits
+from tests.support.sync import dbt_paths, execute, scalar, warehouse_columns
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 RAW = "airflow-local"
 # Planted in the tables that are not Airflow's own.

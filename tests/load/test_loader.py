@@ -16,6 +16,9 @@ import pytest
 
 from tests.support import ROOT
 
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
 TARGET = ROOT / ".meltano/loaders/target-airflow-audit-duckdb/venv/bin/target-airflow-audit-duckdb"
 STREAM = "public-dag_run"
 SCHEMA = {

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.conftest import VERSIONS
-from tests.integration.sync_helpers import (
+from tests.support import BIN, ROOT, VERSIONS, own_process
+from tests.support.sync import (
     ADDITIONAL,
     SYNC,
     assert_warehouse_equals_source,
@@ -31,7 +31,9 @@ from tests.integration.sync_helpers import (
     sync_audit,
     warehouse_rows,
 )
-from tests.support import BIN, ROOT, own_process
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 DEFAULT = [
     "ab_permission",

@@ -534,7 +534,9 @@ def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
         "plugins"
     ]["utilities"]
     # The reconcile utility logs in as the loader does, so it gets the same pinned extra.
-    assert "./load/airflow-audit-loader[redshift,snowflake,bigquery]" in reconcile["pip_url"].split()
+    assert (
+        "./load/airflow-audit-loader[redshift,snowflake,bigquery]" in reconcile["pip_url"].split()
+    )
     assert reconcile["commands"]["redshift"]["args"] == "redshift"
 
 

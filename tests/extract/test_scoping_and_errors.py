@@ -12,6 +12,9 @@ from tap_airflow_metadb.airflow_versions import REVISIONS
 from tap_airflow_metadb.policy import DEFAULT_TABLES
 from tests.support import meltano
 
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
 EL = ("run", "tap-airflow-metadb", "target-airflow-audit-duckdb")
 
 

@@ -1,5 +1,5 @@
 """The per-table check's counting helper, on a real DuckDB file (the source side runs end to end
-in tests/integration/test_orchestrate.py)."""
+in tests/orchestrate/test_airflow.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """dbt's raw-schema macro names the schema exactly as the loader does (naming.py), on every warehouse.
 
 The macro (transform/macros/airflow_audit_raw_schema.sql) is rendered with Jinja directly, with dbt's
-`env_var`, `target` and `return` stood in for; tests/integration/test_naming_parity.py renders it once
+`env_var`, `target` and `return` stood in for; tests/transform/test_naming_parity_dbt.py renders it once
 through the real dbt, which proves this stand-in renders it as dbt does.
 """
 

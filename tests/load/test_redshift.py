@@ -52,9 +52,11 @@ from airflow_audit_loader.redshift.target import (
 )
 from tap_airflow_metadb import policy
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
-from tests.integration.conftest import source_query
-from tests.integration.sync_helpers import FLAG_SOURCES, until_second_activate_version
-from tests.support import BIN, ROOT, assert_rows_equal, encoded_forms, meltano
+from tests.support import BIN, ROOT, assert_rows_equal, encoded_forms, meltano, source_query
+from tests.support.sync import FLAG_SOURCES, until_second_activate_version
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 # A slug of this session's own: Meltano's state (kept in .meltano/) starts empty for it.
 SLUG = f"redshift-{uuid.uuid4().hex[:8]}"

@@ -12,15 +12,17 @@ import duckdb
 import pytest
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
-from tests.integration.conftest import source_query
-from tests.integration.sync_helpers import (
+from tests.support import encoded_forms, meltano, source_query, warehouse_hits
+from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
     RAW,
     full_job,
     raw_counts,
 )
-from tests.support import encoded_forms, meltano, warehouse_hits
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module", params=ALL_VERSIONS)

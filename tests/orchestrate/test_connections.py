@@ -1,7 +1,7 @@
 """An Airflow connection -> the loader's environment variables, per warehouse (no Airflow needed).
 
 The connections here are plain objects with Airflow's Connection attributes; the same mapping
-runs on real Airflow 2 and 3 Connection objects in tests/integration/test_orchestrate.py.
+runs on real Airflow 2 and 3 Connection objects in tests/orchestrate/test_airflow.py.
 """
 
 from __future__ import annotations

@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from tests.integration.conftest import source_query
-from tests.support import ROOT
+from tests.support import ROOT, source_query
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
 
 BIN = ROOT / ".venv" / "bin"
 ORCHESTRATE = ROOT / "orchestrate"
