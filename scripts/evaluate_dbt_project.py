@@ -64,7 +64,7 @@ def main() -> int:
         shutil.copytree(
             ROOT / "transform",
             project,
-            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "sqlfluff_libs"),
+            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
         )
         (project / "packages.yml").write_text(
             packages_yml(args.evaluator_dir, args.dbt_utils_dir, work)

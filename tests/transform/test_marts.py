@@ -21,6 +21,8 @@ not even loaded), the job, dbt build included, is green and every mart is empty.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +32,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from tests.support import AIRFLOW_CLI, airflow_db_clean, source_query
+from tests.support import AIRFLOW_CLI, ROOT, airflow_db_clean, source_query
 from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
@@ -38,6 +40,8 @@ from tests.support.sync import (
     full_job,
     run_job,
 )
+
+SQLFLUFF = ROOT / ".meltano/utilities/sqlfluff/venv/bin/sqlfluff"
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
@@ -552,6 +556,34 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(mar
                     f"{node['name']}: documented but absent {sorted(documented - actual)}"
                 )
     assert problems == []
+
+
+# The oldest and the newest schema: the staging models' column bridges differ most between them.
+@pytest.mark.parametrize("version", ["2.4.3", "3.3.2"])
+def test_every_model_passes_sqlfluff_on_the_sql_dbt_compiles(version, airflow_db, tmp_path_factory):
+    """The house style (.sqlfluff) on the SQL dbt compiles for this warehouse: the dbt templater,
+    dbt-duckdb's profile, the job's DuckDB (the staging models read its columns when compiling)."""
+    job = full_job(version, airflow_db, tmp_path_factory)
+    target = tmp_path_factory.mktemp("sqlfluff-target")
+    linted = subprocess.run(
+        [str(SQLFLUFF), "lint", "--processes", "2", "transform/models"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **job["env"],
+            "DBT_TARGET_PATH": str(target),
+            "DBT_LOG_PATH": str(target / "logs"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert "[dbt templater] Project Compiled" in linted.stdout + linted.stderr, linted.stderr[
+        -3000:
+    ]
+    assert linted.returncode == 0, linted.stdout[-6000:] + linted.stderr[-2000:]
+    assert "FAIL" not in linted.stdout
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tap_postgres.tap import TapPostgres
 
 from airflow_audit_core.contract import EXTRACTS_STREAM
 from airflow_audit_core.quoting import quote
+from tap_airflow_metadb import sdk
 from tap_airflow_metadb.policy import LOG_EXTRA
 from tap_airflow_metadb.redact import redact_free_text_or_json, sanitise_log_extra
 from tap_airflow_metadb.replication import (
@@ -285,10 +286,7 @@ class AirflowMetadbTap(TapPostgres):
         self.write_message(singer.RecordMessage(stream=EXTRACTS_STREAM, record=record))
 
     def sync_all(self) -> None:
-        self._reset_state_progress_markers()
-        self._set_compatible_replication_methods()
-        if self.state:
-            self._state_writer.write_state(self.state)
+        sdk.begin_sync(self)
         for stream in self.streams.values():
             if not stream.selected and not stream.has_selected_descendents:
                 continue
@@ -296,9 +294,9 @@ class AirflowMetadbTap(TapPostgres):
                 continue
             stream.sync()
             stream.finalize_state_progress_markers()
-            version = getattr(stream, "_stream_version", None)
+            version = sdk.stream_version(stream)
             if stream.replication_method == "FULL_TABLE" and version is not None:
-                stream._write_activate_version_message(version)
-            stream._write_state_message()
+                sdk.write_activate_version(stream, version)
+            sdk.write_state(stream)
         for stream in self.streams.values():
             stream.log_sync_costs()
