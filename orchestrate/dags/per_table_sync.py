@@ -2,7 +2,7 @@
 
 per_table.json lists the tables and the window (default 00:00 to 00:30 UTC) their daily runs
 are spread across, so no two start together. Each DAG extracts and loads its one table
-(AIRFLOW_AUDIT_TABLES=["<table>"], no dbt), then checks the table's row count in the warehouse
+(AIRFLOW_AUDIT_TABLES=["<table>"], no dbt), then reconciles the table in the warehouse
 against the source. Parsing reads per_table.json and nothing else.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from airflow_audit_operator import (
-    AirflowMetadataRowCountCheckOperator,
+    AirflowMetadataReconcileOperator,
     AirflowMetadataSyncOperator,
 )
 from airflow_audit_operator.compat import DAG
@@ -27,7 +27,7 @@ CONFIG = load_per_table(Path(__file__).with_name("per_table.json"))
 for spec in CONFIG.tables:
     with DAG(
         dag_id=spec.dag_id,
-        description=f"Copy Airflow's {spec.table} table to the warehouse, then check its row count",
+        description=f"Copy Airflow's {spec.table} table to the warehouse, then reconcile it",
         schedule=spec.cron,
         start_date=START_DATE,
         catchup=False,
@@ -46,6 +46,6 @@ for spec in CONFIG.tables:
             meltano_run=list(CONFIG.meltano_run),
             **shared,
         )
-        if CONFIG.check_row_counts:
-            load >> AirflowMetadataRowCountCheckOperator(table=spec.table, **shared)
+        if CONFIG.reconcile:
+            load >> AirflowMetadataReconcileOperator(table=spec.table, **shared)
     globals()[spec.dag_id] = generated

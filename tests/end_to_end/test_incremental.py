@@ -252,7 +252,7 @@ def _kill_settings(url: str, warehouse: Path, slug: str) -> dict[str, str]:
         "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
         "AIRFLOW_AUDIT_ENV_SLUG": slug,
         "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
-        "TARGET_DUCKDB_BATCH_SIZE_ROWS": "2000",
+        "TARGET_AIRFLOW_AUDIT_DUCKDB_BATCH_SIZE_ROWS": "2000",
     }
 
 
@@ -332,7 +332,7 @@ def _start_sync(url: str, warehouse: Path, slug: str, log: Path) -> subprocess.P
             "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
             "AIRFLOW_AUDIT_ENV_SLUG": slug,
             "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
-            "TARGET_DUCKDB_BATCH_SIZE_ROWS": "2000",
+            "TARGET_AIRFLOW_AUDIT_DUCKDB_BATCH_SIZE_ROWS": "2000",
         }
     )
     with log.open("w") as out:

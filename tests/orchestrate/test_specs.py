@@ -29,6 +29,7 @@ from airflow_audit_operator.meltano_command import (
     find_meltano,
     find_project_dir,
     project_lock,
+    reconcile_outcome,
     source_settings,
     subprocess_environment,
 )
@@ -126,7 +127,7 @@ def test_the_committed_per_table_config():
     assert [t.table for t in config.tables] == listed
     assert len({t.cron for t in config.tables}) == len(listed)
     assert config.service_connection_name == "load_airflow"
-    assert config.warehouse == "duckdb" and config.check_row_counts
+    assert config.warehouse == "duckdb" and config.reconcile
 
 
 @pytest.mark.parametrize(
@@ -294,3 +295,18 @@ def test_the_reason_a_run_failed():
     assert failure_reason(["no such job: airflow-audit-oracle", ""]) == (
         "no such job: airflow-audit-oracle"
     )
+
+
+def test_the_reconcile_check_reads_its_tables_outcome():
+    lines = [
+        "airflow-audit-reconcile: log: source 12, warehouse 12: ok",
+        "airflow-audit-reconcile: dag_run: source 7, warehouse 6: mismatch (1 MISSING)",
+    ]
+    assert reconcile_outcome(lines, "dag_run") == {
+        "table": "dag_run",
+        "source_rows": 7,
+        "warehouse_rows": 6,
+        "outcome": "mismatch",
+    }
+    with pytest.raises(SettingsError, match="no outcome for xcom"):
+        reconcile_outcome(lines, "xcom")

@@ -3,7 +3,7 @@
     from airflow_audit_operator import AirflowMetadataSyncOperator
 
 The operators import Airflow (2.10 or 3.x); the other modules (connection_settings,
-meltano_command, dag_specs, row_counts) do not, so they also run in Meltano's virtualenv and in
+meltano_command, dag_specs) do not, so they also run in Meltano's virtualenv and in
 the project's tests. The operators are loaded on first use for that reason.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AirflowMetadataReconcileOperator",
     "AirflowMetadataRowCountCheckOperator",
     "AirflowMetadataSyncOperator",
     "MeltanoRunOperator",

@@ -86,7 +86,7 @@ class PerTableConfig:
     service_connection_name: str
     meltano_run: tuple[str, ...]
     destination_schema: str | None
-    check_row_counts: bool
+    reconcile: bool
     tables: tuple[TableSpec, ...]
 
 
@@ -177,7 +177,7 @@ def load_per_table(path: Path) -> PerTableConfig:
         service_connection_name=data.get("service_connection_name") or "load_airflow",
         meltano_run=tuple(meltano_run),
         destination_schema=data.get("destination_schema") or None,
-        check_row_counts=bool(data.get("check_row_counts", True)),
+        reconcile=bool(data.get("reconcile", True)),
         tables=tuple(
             stagger(tables, data.get("window_start", "00:00"), data.get("window_end", "00:30"))
         ),

@@ -12,6 +12,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from airflow_audit_operator.connection_settings import SettingsError
 
@@ -45,6 +46,26 @@ def failure_reason(lines: Sequence[str]) -> str:
                 return earlier["message"].strip()
         return message
     return next((text for _, text in reversed(parsed) if text), "")
+
+
+_RECONCILED = re.compile(
+    r"^airflow-audit-reconcile: (?P<table>[^:]+): source (?P<source>\d+), "
+    r"warehouse (?P<warehouse>\d+): (?P<outcome>\w+)"
+)
+
+
+def reconcile_outcome(lines: Sequence[str], table: str) -> dict[str, Any]:
+    """`airflow-audit-reconcile`'s line for `table` -> its figures and outcome."""
+    for line in lines:
+        match = _RECONCILED.match(line.strip())
+        if match and match["table"] == table:
+            return {
+                "table": table,
+                "source_rows": int(match["source"]),
+                "warehouse_rows": int(match["warehouse"]),
+                "outcome": match["outcome"],
+            }
+    raise SettingsError(f"airflow-audit-reconcile printed no outcome for {table}.")
 
 
 def find_project_dir(explicit: str | os.PathLike | None, environ: Mapping[str, str]) -> Path:
@@ -153,18 +174,6 @@ def subprocess_environment(
     if bin_dir not in path.split(os.pathsep):
         env["PATH"] = f"{bin_dir}{os.pathsep}{path}" if path else bin_dir
     return env
-
-
-def python_next_to(meltano_bin: Path) -> Path:
-    """The Python of meltano's own virtualenv (runs the row-count helper)."""
-    for name in ("python", "python3"):
-        candidate = meltano_bin.parent / name
-        if os.access(candidate, os.X_OK):
-            return candidate
-    raise SettingsError(
-        f"No python next to {meltano_bin}: the row-count check runs in meltano's virtualenv; "
-        "set AIRFLOW_AUDIT_MELTANO_BIN to the meltano of a virtualenv."
-    )
 
 
 @contextlib.contextmanager

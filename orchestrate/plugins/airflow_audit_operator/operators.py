@@ -3,8 +3,8 @@
 * `MeltanoRunOperator`: `meltano run <blocks or job>` in the project, output in the task log.
 * `AirflowMetadataSyncOperator`: the drop-in for the Datacoves sync operators. It exports this
   Airflow's own metadata database into the warehouse named by an Airflow connection.
-* `AirflowMetadataRowCountCheckOperator`: after a load, a table's row count in the source
-  against the warehouse (DuckDB for now).
+* `AirflowMetadataReconcileOperator`: after a load, the table in the warehouse against the
+  source, key by key (airflow-audit-reconcile), on whichever warehouse was loaded.
 
 Meltano runs in its own virtualenv (the project's `.venv`), never inside Airflow's: the
 operators start it as a subprocess. Secrets reach it only through the child's environment.
@@ -12,7 +12,6 @@ operators start it as a subprocess. Secrets reach it only through the child's en
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -21,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_audit_core.warehouses import job_for
+from airflow_audit_core.warehouses import DEFAULT_WAREHOUSE, job_for
 from airflow_audit_operator import compat
 from airflow_audit_operator.compat import AirflowException, AirflowFailException, BaseOperator
 from airflow_audit_operator.connection_settings import (
@@ -38,7 +37,7 @@ from airflow_audit_operator.meltano_command import (
     find_meltano,
     find_project_dir,
     project_lock,
-    python_next_to,
+    reconcile_outcome,
     source_settings,
     subprocess_environment,
 )
@@ -293,13 +292,14 @@ class AirflowMetadataSyncOperator(_AirflowAuditOperator):
         self.run_subprocess([str(meltano), "run", *arguments], env=env, cwd=project)
 
 
-class AirflowMetadataRowCountCheckOperator(_AirflowAuditOperator):
-    """Fail unless `table` has as many rows in the warehouse as in the source database.
+class AirflowMetadataReconcileOperator(_AirflowAuditOperator):
+    """Fail unless `table` in the warehouse equals the source, key by key.
 
-    Counted right after the load, by `python -m airflow_audit_operator.row_counts` in meltano's
-    virtualenv (which has the DuckDB and PostgreSQL drivers). Rows the source gains or loses
-    between the load and the count (on a busy Airflow: log, job, task_instance) show up as a
-    difference; rerun the DAG. Rows archive mode keeps after their deletion are not counted.
+    Runs `meltano invoke airflow-audit-reconcile <warehouse> --table <table>` right after the
+    load, on the warehouse the connection names (any of the four): primary keys compared bucket
+    by bucket, rows deleted at the source deleted (mirror) or marked (archive), the outcome
+    appended to `_sync_audit`.  Rows the source changed after the load's snapshot are not a
+    difference (the next sync brings them), so a busy Airflow does not fail the check.
     """
 
     template_fields: Sequence[str] = (*_AirflowAuditOperator.template_fields, "table")
@@ -313,39 +313,32 @@ class AirflowMetadataRowCountCheckOperator(_AirflowAuditOperator):
         try:
             project = find_project_dir(self.project_dir, os.environ)
             meltano = find_meltano(self.meltano_bin, project, os.environ)
-            python = python_next_to(meltano)
             settings, clear = self.settings()
         except SettingsError as exc:
             raise AirflowFailException(str(exc)) from None
         env = subprocess_environment(
             os.environ, settings=settings, clear=clear, meltano_bin=meltano
         )
+        warehouse = self._resolved_warehouse or DEFAULT_WAREHOUSE
         command = [
-            str(python),
-            "-m",
-            "airflow_audit_operator.row_counts",
-            "--table",
-            self.table,
-            "--warehouse",
-            self._resolved_warehouse or "duckdb",
-            "--project-dir",
-            str(project),
+            *(str(meltano), "invoke", "airflow-audit-reconcile"),
+            *(warehouse, "--table", self.table),
         ]
         try:
             lines = self.run_subprocess(command, env=env, cwd=project)
         except AirflowException as exc:
             raise AirflowFailException(str(exc).split(": ", 1)[-1]) from None
-        result = json.loads(lines[-1])
-        if result["source_rows"] != result["warehouse_rows"]:
-            raise AirflowFailException(
-                f"{self.table} differs: {result['source_rows']} rows in the source, "
-                f"{result['warehouse_rows']} in {result['relation']} of the warehouse; rerun "
-                "the DAG (rows written to a busy Airflow during the run also differ)."
-            )
+        outcome = reconcile_outcome(lines, self.table)
         self.log.info(
-            "%s: %s rows in the source and in %s",
+            "%s: %s rows in the source, %s in the %s warehouse: %s",
             self.table,
-            result["source_rows"],
-            result["relation"],
+            outcome["source_rows"],
+            outcome["warehouse_rows"],
+            warehouse,
+            outcome["outcome"],
         )
-        return result
+        return outcome
+
+
+# The name of earlier releases, whose check counted DuckDB rows only.
+AirflowMetadataRowCountCheckOperator = AirflowMetadataReconcileOperator

@@ -29,12 +29,18 @@ def open_warehouse(warehouse: str) -> Warehouse:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", nargs="?", default=DEFAULT_WAREHOUSE, choices=WAREHOUSES)
+    parser.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        help="reconcile only this table (repeatable); default: every table the last sync read",
+    )
     args = parser.parse_args(argv)
     with exit_on_user_error(PROG):
-        reconcile(args.warehouse)
+        reconcile(args.warehouse, args.table)
 
 
-def reconcile(warehouse_name: str) -> None:
+def reconcile(warehouse_name: str, tables: list[str] | None = None) -> None:
     env = os.environ
     mode = parse_mode(env.get("AIRFLOW_AUDIT_MODE"))
     url = resolve_source_url(env.get("AIRFLOW_AUDIT_SOURCE_URL"))
@@ -49,7 +55,7 @@ def reconcile(warehouse_name: str) -> None:
                 f"sync first (meltano run {job_for(warehouse_name)})."
             )
         try:
-            outcomes = Reconciler(engine, source_schema, warehouse, mode).run()
+            outcomes = Reconciler(engine, source_schema, warehouse, mode).run(tables or None)
         except sa.exc.OperationalError as exc:
             raise UserError(connection_problem(url, exc)) from None
     finally:

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote
 from airflow_audit_loader.reconcile_adapter import KeyColumn, Warehouse, normalise
 from tap_airflow_metadb.policy import archived_table
@@ -74,8 +75,19 @@ class Reconciler:
         self.warehouse = warehouse
         self.mode = mode
 
-    def run(self) -> list[Outcome]:
+    def run(self, tables: list[str] | None = None) -> list[Outcome]:
+        """Reconcile every table the last syncs read, or only `tables`."""
         extracts = self.warehouse.extracts()
+        if tables:
+            read = {table for table, _ in extracts}
+            unknown = [t for t in tables if t not in read]
+            if unknown:
+                raise UserError(
+                    f"No sync has read {', '.join(unknown)} into schema "
+                    f"{self.warehouse.schema!r} {self.warehouse.location()}: sync "
+                    f"{'it' if len(unknown) == 1 else 'them'} first, or check the table name."
+                )
+            extracts = [(t, x) for t, x in extracts if t in tables]
         self.warehouse.ensure_audit_table()
         outcomes = []
         for table, snapshot_xmin in extracts:
