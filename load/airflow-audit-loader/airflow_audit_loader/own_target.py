@@ -20,6 +20,7 @@ created or widened, how one batch is upserted, and runs the full-read SQL.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -29,8 +30,9 @@ from typing import IO, Any
 
 import orjson
 
-from airflow_audit_core.errors import UserError
+from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
+from airflow_audit_core.settings import read_config
 from airflow_audit_loader.full_read import FullReadGate
 
 # The Singer metadata columns every table gets; the value is the column's kind.
@@ -140,6 +142,10 @@ class SingerLoader:
 
     # -- message handling ---------------------------------------------------------------
 
+    def check(self) -> list[str]:
+        """What `--check` verified, a line each (loaders that offer `--check`)."""
+        raise NotImplementedError
+
     def run(self, lines: IO[bytes]) -> None:
         for line in lines:
             if line.startswith(_RECORD_PREFIX):
@@ -248,3 +254,43 @@ class SingerLoader:
             self.close_connection()
         finally:
             shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+
+def command_line(
+    target_class: type[SingerLoader],
+    prog: str,
+    description: str,
+    argv: list[str] | None,
+    *,
+    checks: bool = False,
+) -> None:
+    """`<prog> --config FILE... [--about] [--check]`: Singer messages on stdin, STATE on stdout;
+    a UserError ends in one sentence and exit code 2, the target closed either way."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", action="append", default=[])
+    parser.add_argument("--about", action="store_true")
+    if checks:
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="connect, check the privileges (and S3 for copy), write nothing, and exit",
+        )
+    args = parser.parse_args(argv)
+    if args.about:
+        print(orjson.dumps({"name": prog, "capabilities": ["about", "activate-version"]}).decode())
+        return
+    opened: list[SingerLoader] = []
+
+    def close() -> None:
+        for target in opened:
+            target.close()
+
+    with exit_on_user_error(prog, cleanup=close):
+        target = target_class(read_config(args.config), sys.stdout.buffer)
+        opened.append(target)
+        if getattr(args, "check", False):
+            for line in target.check():
+                print(f"{prog}: {line}", file=sys.stderr)
+            print(f"{prog}: ready to load.", file=sys.stderr)
+            return
+        target.run(sys.stdin.buffer)

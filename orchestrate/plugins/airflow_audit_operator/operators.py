@@ -92,17 +92,22 @@ class MeltanoRunOperator(BaseOperator):
 
     # -- execution ------------------------------------------------------------------------------
 
-    def execute(self, context: Any) -> None:
+    def prepare(self) -> tuple[Path, Path, dict[str, str]]:
+        """The project, its meltano, and the environment to run it with (settings applied)."""
         try:
             project = find_project_dir(self.project_dir, os.environ)
             meltano = find_meltano(self.meltano_bin, project, os.environ)
             settings, clear = self.settings()
-            arguments = self.run_arguments()
         except SettingsError as exc:
             raise AirflowFailException(str(exc)) from None
         env = subprocess_environment(
             os.environ, settings=settings, clear=clear, meltano_bin=meltano
         )
+        return project, meltano, env
+
+    def execute(self, context: Any) -> None:
+        project, meltano, env = self.prepare()
+        arguments = self.run_arguments()
         self.run_subprocess([str(meltano), "run", *arguments], env=env, cwd=project)
 
     def run_subprocess(self, command: list[str], *, env: dict[str, str], cwd: Path) -> list[str]:
@@ -276,18 +281,10 @@ class AirflowMetadataSyncOperator(_AirflowAuditOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> None:
-        try:
-            project = find_project_dir(self.project_dir, os.environ)
-            meltano = find_meltano(self.meltano_bin, project, os.environ)
-            settings, clear = self.settings()
-        except SettingsError as exc:
-            raise AirflowFailException(str(exc)) from None
+        project, meltano, env = self.prepare()
         assert self._resolved_warehouse is not None
         arguments = (
             self.run_arguments() if self.meltano_run else [job_for(self._resolved_warehouse)]
-        )
-        env = subprocess_environment(
-            os.environ, settings=settings, clear=clear, meltano_bin=meltano
         )
         self.run_subprocess([str(meltano), "run", *arguments], env=env, cwd=project)
 
@@ -310,15 +307,7 @@ class AirflowMetadataReconcileOperator(_AirflowAuditOperator):
         self.table = table
 
     def execute(self, context: Any) -> dict[str, Any]:
-        try:
-            project = find_project_dir(self.project_dir, os.environ)
-            meltano = find_meltano(self.meltano_bin, project, os.environ)
-            settings, clear = self.settings()
-        except SettingsError as exc:
-            raise AirflowFailException(str(exc)) from None
-        env = subprocess_environment(
-            os.environ, settings=settings, clear=clear, meltano_bin=meltano
-        )
+        project, meltano, env = self.prepare()
         warehouse = self._resolved_warehouse or DEFAULT_WAREHOUSE
         command = [
             *(str(meltano), "invoke", "airflow-audit-reconcile"),

@@ -25,7 +25,6 @@ shared with the Redshift loader; what is DuckDB's is below.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 import time
@@ -33,18 +32,17 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
-import orjson
 
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.quoting import quote, sql_string
-from airflow_audit_core.settings import read_config
 from airflow_audit_loader.duckdb.settings import DEFAULT_BATCH_SIZE_ROWS, resolve_path
 from airflow_audit_loader.full_read import full_read_sql
 from airflow_audit_loader.own_target import (
     METADATA_COLUMNS,
     SingerLoader,
     StreamTable,
+    command_line,
     property_kind,
 )
 
@@ -205,24 +203,7 @@ def normalise_type(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[])
-    parser.add_argument("--about", action="store_true")
-    args = parser.parse_args(argv)
-    if args.about:
-        print(orjson.dumps({"name": PROG, "capabilities": ["about", "activate-version"]}).decode())
-        return
-    target = None
-    try:
-        config = read_config(args.config)
-        target = DuckDBTarget(config, sys.stdout.buffer)
-        target.run(sys.stdin.buffer)
-    except UserError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if target is not None:
-            target.close()
+    command_line(DuckDBTarget, PROG, (__doc__ or "").splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ string.  Timestamps are TIMESTAMPTZ, written in UTC.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import gzip
 import json
@@ -35,16 +34,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote, sql_string
-from airflow_audit_core.settings import read_config
 from airflow_audit_loader.full_read import full_read_sql
 from airflow_audit_loader.own_target import (
     METADATA_COLUMNS,
     SingerLoader,
     StreamTable,
+    command_line,
     property_kind,
 )
 from airflow_audit_loader.redshift.settings import target_config as redshift_target_config
@@ -611,35 +608,7 @@ class RedshiftTarget(SingerLoader):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--config", action="append", default=[])
-    parser.add_argument("--about", action="store_true")
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="connect, check the privileges (and S3 for copy), write nothing, and exit",
-    )
-    args = parser.parse_args(argv)
-    if args.about:
-        about = {"name": PROG, "capabilities": ["about", "activate-version"]}
-        print(orjson.dumps(about).decode())
-        return
-    target = None
-    try:
-        config = read_config(args.config)
-        target = RedshiftTarget(config, sys.stdout.buffer)
-        if args.check:
-            for line in target.check():
-                print(f"{PROG}: {line}", file=sys.stderr)
-            print(f"{PROG}: ready to load.", file=sys.stderr)
-            return
-        target.run(sys.stdin.buffer)
-    except UserError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if target is not None:
-            target.close()
+    command_line(RedshiftTarget, PROG, (__doc__ or "").splitlines()[0], argv, checks=True)
 
 
 if __name__ == "__main__":
