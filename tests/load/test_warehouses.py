@@ -281,8 +281,9 @@ SITECUSTOMIZE = r'''
 """Test-only (tests/load/test_warehouses.py): Snowflake clients talk to fakesnow."""
 
 import atexit
+import gzip
+import json
 import os
-import re
 import re
 import threading
 import uuid
@@ -346,11 +347,23 @@ def _install() -> None:
         original(self, f"CREATE TABLE {batch} (" + ", ".join(f"{a} {t}" for t, a in columns) + ")")
         with lock:
             files = list(staged.get(match["path"], []))
+        # SEQ8(): the order rows were read in, files in PUT order, lines in file order.  Each
+        # line gets its number here, so "ORDER BY SEQ8() DESC" keeps the last record of a key.
+        original(self, f"ALTER TABLE {batch} ADD COLUMN FS_SEQ BIGINT")
+        seq = 0
         for path in files:
+            opener = gzip.open if path.endswith(".gz") else open
+            numbered = path + ".seq.jsonl"
+            with opener(path, "rt") as lines, open(numbered, "w") as out:
+                for line in lines:
+                    if line.strip():
+                        seq += 1
+                        out.write(json.dumps({**json.loads(line), "FS_SEQ": seq}) + "\n")
             self._duck_conn.execute(
-                f"INSERT INTO {batch} BY NAME SELECT * FROM read_json_auto('{path}')"
+                f"INSERT INTO {batch} BY NAME SELECT * FROM read_json_auto('{numbered}')"
             )
-        dedup = match["dedup"].replace("ORDER BY SEQ8() DESC", "ORDER BY 1")
+        dedup = match["dedup"].replace("ORDER BY SEQ8() DESC", "ORDER BY FS_SEQ DESC")
+        assert "FS_SEQ" in dedup, dedup
         merge = f"merge into {match['table']} d using (select * from {batch} {dedup}) s {match['rest']}"
         result = original(self, merge, None, *args, **kwargs)
         self._duck_conn.execute(f"DROP TABLE IF EXISTS {batch}")
@@ -675,6 +688,36 @@ def test_snowflake_dbt_build_passes(snowflake_run):
     assert marts == [[raw[0][0], 1]]
 
 
+def test_snowflake_keeps_the_last_record_of_a_key_within_a_batch(snowflake_run, tmp_path):
+    """Two records of one key in one batch: the MERGE keeps the one sent last (target-snowflake's
+    `QUALIFY ... ORDER BY SEQ8() DESC`), in either order, so a row changed twice between two
+    reads of the tap lands in its latest form."""
+    fake, url = snowflake_run["fake"], snowflake_run["url"]
+    pools = extract(url, tables='["slot_pool"]')
+    messages = [json.loads(line) for line in pools.splitlines() if line.strip()]
+    schema = next(
+        m for m in messages if m["type"] == "SCHEMA" and m["stream"] == "public-slot_pool"
+    )
+    record = next(
+        m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "public-slot_pool"
+    )
+    config = resolved_config(tmp_path, "mirror")
+    landed = []
+    for order in (("first", "second"), ("second", "first")):
+        batch = [schema] + [
+            {"type": "RECORD", "stream": "public-slot_pool", "record": {**record, "description": d}}
+            for d in order
+        ]
+        load(fake, config, "\n".join(json.dumps(m) for m in batch) + "\n")
+        landed.append(
+            fake.query(f"select DESCRIPTION from {RAW}.SLOT_POOL where ID = {record['id']}")
+        )
+    # the row as the source has it again, for the row-by-row comparison below
+    restore = [schema, {"type": "RECORD", "stream": "public-slot_pool", "record": record}]
+    load(fake, config, "\n".join(json.dumps(m) for m in restore) + "\n")
+    assert landed == [[["second"]], [["first"]]]
+
+
 # ---- Snowflake reconciliation (airflow-audit-reconcile snowflake) on fakesnow ---------------
 
 
@@ -704,7 +747,7 @@ def fakesnow_write(fake: FakeSnowflake, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def snowflake_reconciled(snowflake_run) -> dict:
+def snowflake_reconciled(snowflake_run, tmp_path_factory) -> dict:
     """After the story's last load: rows deleted at the source are found by reconciliation
     (mirror deletes them, archive marks them), and a row the warehouse lost fails the run."""
     url, fake = snowflake_run["url"], snowflake_run["fake"]
@@ -741,6 +784,14 @@ def snowflake_reconciled(snowflake_run) -> dict:
     (lost,) = fake.query(f"select max(ID) from {RAW}.DAG_RUN where _SDC_DELETED_AT is null")[0]
     fakesnow_write(fake, f"delete from {RAW}.DAG_RUN where ID = {lost}")
     out["lost"] = reconcile_snowflake(snowflake_run, "archive")
+    # as the failure advises: a full read of dag_run brings the lost row back (the row-by-row
+    # comparison below needs the warehouse whole again)
+    load(
+        fake,
+        resolved_config(tmp_path_factory.mktemp("reload"), "archive"),
+        extract(url, tables='["dag_run"]', full_refresh="dag_run"),
+    )
+    out["after_reload"] = reconcile_snowflake(snowflake_run, "archive")
     return out
 
 
@@ -774,6 +825,8 @@ def test_snowflake_reconcile_fails_in_one_sentence_when_the_warehouse_lost_a_row
     assert last.startswith("airflow-audit-reconcile: Reconciliation failed: the warehouse table ")
     assert "dag_run lacks 1 rows" in last and "AIRFLOW_AUDIT_FULL_REFRESH=dag_run" in last
     assert "Traceback" not in result.stderr
+    reloaded = snowflake_reconciled["after_reload"]
+    assert reloaded.returncode == 0, reloaded.stderr[-3000:]
 
 
 # ---- BigQuery: the real target's code, up to the network -----------------------------------
@@ -890,7 +943,11 @@ def test_a_bad_setting_ends_in_one_sentence(warehouse, tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    (line,) = [line for line in result.stderr.splitlines() if line.startswith("airflow-audit-")]
+    (line,) = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith(f"target-airflow-audit-{warehouse}: ")
+    ]
     assert "cannot make a schema name" in line or "needs AIRFLOW_AUDIT_" in line
 
 
