@@ -86,10 +86,18 @@ def render_profile_schema(warehouse: str, env: dict[str, str]) -> str:
     return jinja2.Environment().from_string(template).render(env_var=env_var)
 
 
-@pytest.mark.parametrize("warehouse", ["snowflake", "redshift", "bigquery"])
+@pytest.mark.parametrize("warehouse", ["duckdb", "snowflake", "redshift", "bigquery"])
 @pytest.mark.parametrize(
     ("slug", "override"),
-    [(None, None), ("", ""), ("qwe123", None), ("prod-eu_1", " "), ("qwe123", "raw-airflow")],
+    [
+        (None, None),
+        ("", ""),
+        ("qwe123", None),
+        ("prod-eu_1", " "),
+        ("qwe123", "raw-airflow"),
+        (" spaced ", ""),
+        ("", " raw-x "),
+    ],
 )
 def test_profiles_compute_the_loaders_schema(warehouse, slug, override):
     env = {}
@@ -100,41 +108,24 @@ def test_profiles_compute_the_loaders_schema(warehouse, slug, override):
     assert render_profile_schema(warehouse, env) == raw_schema(warehouse, slug, override)
 
 
-def render_macro_schema(target_type: str, env: dict[str, str]) -> str:
-    """transform/macros/airflow_audit_raw_schema.sql, rendered the way dbt would."""
-    source = (ROOT / "transform/macros/airflow_audit_raw_schema.sql").read_text()
-    template = source[source.index("{% macro") :]
-    environment = jinja2.Environment(extensions=["jinja2.ext.do"])
-
-    class Returned(Exception):
-        pass
-
-    def do_return(value: Any) -> None:
-        raise Returned(value)
-
-    module = environment.from_string(template).make_module(
-        {
-            "env_var": lambda name, default=None: env.get(name, default),
-            "target": {"type": target_type},
-            "return": do_return,
-        }
+def test_dbt_reads_the_raw_schema_from_the_profile_only():
+    """The rule is in each warehouse's profile (checked above against naming.py); the macro and the
+    sources take the profile's schema, and nothing else in the dbt project reads the variables."""
+    macro = (ROOT / "transform/macros/airflow_audit_raw_schema.sql").read_text()
+    assert "return(target.schema)" in macro
+    sources = yaml.safe_load(
+        (ROOT / "transform/models/staging/airflow/_airflow__sources.yml").read_text()
     )
-    try:
-        module.airflow_audit_raw_schema()
-    except Returned as returned:
-        return str(returned.args[0])
-    raise AssertionError("airflow_audit_raw_schema() returned nothing")
-
-
-@pytest.mark.parametrize("warehouse", ["redshift", "bigquery"])
-def test_the_dbt_macro_computes_the_loaders_schema(warehouse):
-    env = {"AIRFLOW_AUDIT_ENV_SLUG": "prod-eu_1"}
-    assert render_macro_schema(warehouse, env) == raw_schema(warehouse, "prod-eu_1")
-
-
-def test_the_dbt_macro_computes_the_snowflake_loaders_schema():
-    env = {"AIRFLOW_AUDIT_ENV_SLUG": "prod-eu_1"}
-    assert render_macro_schema("snowflake", env) == raw_schema("snowflake", "prod-eu_1")
+    assert [s["schema"] for s in sources["sources"]] == ["{{ target.schema }}"]
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "transform").rglob("*")
+        if path.suffix in (".sql", ".yml")
+        and "profiles" not in path.parts
+        and "target" not in path.parts
+        and re.search(r"AIRFLOW_AUDIT_(ENV_SLUG|DESTINATION_SCHEMA)'", path.read_text())
+    ]
+    assert readers == []
 
 
 # ---- Meltano settings -> each target's configuration ----------------------------------------------

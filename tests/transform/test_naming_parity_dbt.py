@@ -1,8 +1,8 @@
-"""dbt's sources and the loader must name the raw schema alike: the Jinja twin of naming.py.
+"""dbt and the loader name the raw schema alike, as the real dbt renders it.
 
-Every case and warehouse is checked by rendering the macro with Jinja directly
-(tests/transform/test_naming_parity.py); here the real dbt renders two of them, which proves that
-stand-in renders the macro as dbt does.
+Every case and warehouse is checked by rendering each profile's rule with Jinja
+(tests/load/test_warehouse_config.py); here the real dbt renders the DuckDB profile and the macro
+that reads it (target.schema) for two cases, which proves that stand-in renders as dbt does.
 """
 
 from __future__ import annotations

@@ -39,13 +39,6 @@
         {{- return({'relation': source_relation, 'columns': columns}) -}}
     {%- endif -%}
 
-    {%- if source_relation.schema != airflow_audit_raw_schema() -%}
-        {{- exceptions.raise_compiler_error(
-            "Source " ~ source_relation ~ " is not in the raw schema " ~ airflow_audit_raw_schema()
-            ~ ": the schema rule in models/staging/airflow/_airflow__sources.yml and the macro "
-            ~ "airflow_audit_raw_schema() disagree; make them the same.") -}}
-    {%- endif -%}
-
     {#- `--vars '{airflow_audit_offline_compile: true}'`: compile without a warehouse (docs/warehouses.md). -#}
     {%- if var('airflow_audit_offline_compile', false) -%}
         {{- return({'relation': source_relation, 'columns': {}, 'offline': true}) -}}
