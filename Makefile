@@ -39,7 +39,7 @@ demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, 
 test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow"
 
-test-unit: $(VENV)/.requirements-installed ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
+test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
 	$(BIN)/pytest -m "not integration and not slow"
 
 test-all: install airflow lint ## Every test, the slow scenarios included
