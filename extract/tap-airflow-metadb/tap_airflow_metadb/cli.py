@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_audit_core.errors import UserError, exit_on_user_error
+from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.settings import read_config
 from tap_airflow_metadb.catalog import apply_policy
 from tap_airflow_metadb.grants import missing_grant_sentence
@@ -106,6 +107,12 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
                     f"leaving out {column_plan.table}.{column} ({why}); to copy it, add "
                     f"{column_plan.table}.{column} to AIRFLOW_AUDIT_ALLOW_COLUMNS."
                 )
+    unknown = [t for t in full_refresh if t != "*" and t not in scope.tables]
+    if unknown:
+        raise UserError(
+            f"AIRFLOW_AUDIT_FULL_REFRESH names {', '.join(unknown)}, which this sync does not "
+            f"copy: name tables it copies ({', '.join(scope.tables)}) or '*'; nothing was read."
+        )
     if check_grants:
         check_privileges(url.username, schema, info, columns)
     notice(
@@ -153,8 +160,7 @@ def destination_of(config: dict[str, Any]) -> str:
     Bookmarks carry it, so a state that reaches the wrong sync (two slugs run at once from one
     project share Meltano's run folder) makes that sync read in full instead of skipping rows.
     """
-    schema = str(config.get("destination_schema") or "").strip()
-    return schema or f"airflow-{str(config.get('env_slug') or '').strip() or 'local'}"
+    return destination_schema(config.get("env_slug"), config.get("destination_schema"))
 
 
 def parse_full_refresh(raw: object) -> list[str]:

@@ -23,6 +23,8 @@ The README's "Secrets never leave" section and the tests read this module.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -240,9 +242,28 @@ class ColumnPlan:
     redact: dict[str, str] = field(default_factory=dict)  # column -> LOG_EXTRA | FREE_TEXT
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (column, why) for notices
     refused: str | None = None  # why the whole table stays in (its key is left out)
+    types: dict[str, str] = field(default_factory=dict)  # column read -> its PostgreSQL type
+
+    @property
+    def fingerprint(self) -> str:
+        """What the warehouse table is made of: the columns read with their types, the flags and
+        the masking.  A bookmark is only good for the same fingerprint: when an Airflow upgrade
+        adds or retypes a column (or a user opts one in), the table is read in full once, so
+        the change reaches every warehouse row, not only the rows changed since."""
+        shape = {
+            "read": sorted((c, self.types.get(c, "")) for c in self.read),
+            "flags": sorted(self.flags),
+            "redact": sorted(self.redact.items()),
+        }
+        return hashlib.md5(json.dumps(shape).encode()).hexdigest()[:16]
 
     def to_config(self) -> dict[str, object]:
-        return {"read": self.read, "flags": self.flags, "redact": self.redact}
+        return {
+            "read": self.read,
+            "flags": self.flags,
+            "redact": self.redact,
+            "fingerprint": self.fingerprint,
+        }
 
 
 def plan_table(
@@ -275,6 +296,7 @@ def plan_table(
             plan.left_out.append((column, "a column no Airflow release airflow-audit knows has"))
         else:
             plan.read.append(column)
+            plan.types[column] = data_type
             how = REDACTED_COLUMNS.get(base or "", {}).get(column)
             if how:  # opting in never turns masking off
                 plan.redact[column] = how
@@ -284,7 +306,7 @@ def plan_table(
     hidden_key = [c for c in primary_key if c not in plan.read]
     if hidden_key:
         plan.refused = f"its primary key ({', '.join(hidden_key)}) does not leave the database"
-        plan.read, plan.flags, plan.redact = [], {}, {}
+        plan.read, plan.flags, plan.redact, plan.types = [], {}, {}, {}
     return plan
 
 

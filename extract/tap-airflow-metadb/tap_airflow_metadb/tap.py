@@ -104,7 +104,7 @@ class SnapshotStream(PostgresStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._full_read: bool | None = None
-        self._source_identity: str | None = None
+        self._source_identity: dict[str, str] | None = None
 
     @property
     def table(self) -> str:
@@ -139,31 +139,33 @@ class SnapshotStream(PostgresStream):
 
     @property
     def full_read(self) -> bool:
-        """Read the whole table (first sync, full refresh, or a table kept small)?"""
+        """Read the whole table (first sync, full refresh, a table kept small, or a bookmark that
+        no longer describes this table: see identity_change)?"""
         if self._full_read is None:
             refresh = self.config.get("airflow_audit_full_refresh") or []
-            same_source = self.stream_state.get(SOURCE_KEY) == self.source_identity
-            if self.stream_state.get(BOOKMARK_KEY) is not None and not same_source:
-                notice(
-                    f"{self.table}: the bookmark belongs to another database, an earlier copy of "
-                    "this table or another destination; reading in full."
-                )
+            change = None
+            if self.stream_state.get(BOOKMARK_KEY) is not None:
+                change = identity_change(self.stream_state.get(SOURCE_KEY), self.source_identity)
+                if change and is_incremental(self.table):
+                    notice(f"{self.table}: {change}; reading in full once.")
             self._full_read = (
                 not is_incremental(self.table)
                 or "*" in refresh
                 or self.table in refresh
                 or self.stream_state.get(BOOKMARK_KEY) is None
-                or not same_source
+                or change is not None
             )
         return self._full_read
 
     @property
-    def source_identity(self) -> str:
-        """Which table of which database a bookmark belongs to, synced to which destination: its
-        xids mean nothing elsewhere, and another destination has not received those rows.
+    def source_identity(self) -> dict[str, str]:
+        """What a bookmark is good for: its xids mean nothing in another cluster, database or
+        recreated table, nor after the server went back in time; another destination has not
+        received those rows; and rows stored before a column was added lack it.
 
-        The cluster's system identifier where the user may read it, the database's and the
-        table's OIDs (a restored or recreated table gets new ones), and the destination schema.
+        The cluster's system identifier and timeline (a restore, point-in-time recovery or
+        failover starts a new timeline), the database's and the table's OIDs, the fingerprint of
+        the columns read (policy.ColumnPlan.fingerprint), and the destination schema.
         """
         if self._source_identity is None:
             with self.connector._engine.connect() as conn:
@@ -173,15 +175,24 @@ class SnapshotStream(PostgresStream):
                         "cast(cast(:table as regclass) as oid)"
                     ).bindparams(table=str(self.fully_qualified_name))
                 ).one()
-                try:
-                    with conn.begin_nested():
-                        system_id = conn.execute(
-                            sa.text("select system_identifier from pg_control_system()")
-                        ).scalar()
-                except sa.exc.DBAPIError:
-                    system_id = None
-            destination = self.config.get("airflow_audit_destination") or "-"
-            self._source_identity = f"{system_id or '-'}/{database_oid}/{table_oid}>{destination}"
+                system_id = first_available(
+                    conn, "select cast(system_identifier as text) from pg_control_system()"
+                )
+                timeline = first_available(
+                    conn,
+                    "select cast(timeline_id as text) from pg_control_checkpoint()",
+                    # the WAL file name starts with the timeline, in hex (no pg_control_* grant)
+                    "select cast(cast(cast('x' || substr(pg_walfile_name(pg_current_wal_lsn()), "
+                    "1, 8) as bit(32)) as int) as text)",
+                )
+            self._source_identity = {
+                "system": system_id or "-",
+                "timeline": timeline or "-",
+                "database": str(database_oid),
+                "table": str(table_oid),
+                "columns": str(self.column_plan.get("fingerprint") or "-"),
+                "destination": self.config.get("airflow_audit_destination") or "-",
+            }
         return self._source_identity
 
     @property
@@ -251,6 +262,44 @@ class SnapshotStream(PostgresStream):
                 "source_rows": int(source_rows),
             }
         )
+
+
+# Why a bookmark no longer describes the table, by the first part of its identity that changed.
+IDENTITY_CHANGES = (
+    ("destination", "the bookmark belongs to another destination"),
+    ("system", "the bookmark belongs to another PostgreSQL cluster"),
+    ("database", "the bookmark belongs to another database (recreated or restored)"),
+    ("table", "the table was recreated since the bookmark"),
+    ("timeline", "the server's timeline changed (a restore, point-in-time recovery or failover)"),
+    (
+        "columns",
+        "the columns read changed (an Airflow upgrade, or AIRFLOW_AUDIT_ALLOW_COLUMNS), so rows "
+        "already in the warehouse lack them",
+    ),
+)
+
+
+def identity_change(stored: object, current: dict[str, str]) -> str | None:
+    """Why the stored bookmark's identity is not the current one, or None when it is."""
+    if not isinstance(stored, dict):
+        return "the bookmark was written by an earlier airflow-audit, without the table's shape"
+    for part, why in IDENTITY_CHANGES:
+        if stored.get(part) != current.get(part):
+            return why
+    return None
+
+
+def first_available(conn: Any, *queries: str) -> str | None:
+    """The first query's value that this user may read (each tried in a savepoint)."""
+    for query in queries:
+        try:
+            with conn.begin_nested():
+                value = conn.execute(sa.text(query)).scalar()
+        except sa.exc.DBAPIError:
+            continue
+        if value is not None:
+            return str(value)
+    return None
 
 
 def _chain(first: Any, then: Any) -> Any:

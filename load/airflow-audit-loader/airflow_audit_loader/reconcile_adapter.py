@@ -127,6 +127,10 @@ class Warehouse:
         """In one transaction: delete these keys' rows (mirror) or mark them (archive)."""
         raise NotImplementedError
 
+    def mark_table_deleted(self, table: str) -> int:
+        """Set _sdc_deleted_at on every live row (the table is gone at the source); how many."""
+        raise NotImplementedError
+
     def ensure_audit_table(self) -> None:
         raise NotImplementedError
 
@@ -249,6 +253,16 @@ class KeyTextWarehouse(Warehouse):
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
     ) -> None:
         self._script(self.delete_statements(table, keys, deleted, mode))
+
+    def mark_table_deleted(self, table: str) -> int:
+        live = self.live_rows(table)
+        self._script(
+            [
+                f"update {self.table(table)} set {self.column('_sdc_deleted_at')} = {self.now()} "
+                f"where {self.live()}"
+            ]
+        )
+        return live
 
     def ensure_audit_table(self) -> None:
         self._run(sync_audit_table(self.table(SYNC_AUDIT), self.text_type))

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from types import ModuleType
 
 import sqlalchemy as sa
 
@@ -13,17 +14,20 @@ from airflow_audit_core.contract import SYNC_AUDIT
 from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
 from airflow_audit_core.warehouses import DEFAULT_WAREHOUSE, WAREHOUSES, job_for
-from airflow_audit_loader.reconcile_adapter import Warehouse
 from airflow_audit_reconcile.compare import Outcome, Reconciler
 from tap_airflow_metadb.source import connection_problem, resolve_source_url
 
 PROG = "airflow-audit-reconcile"
 
 
-def open_warehouse(warehouse: str) -> Warehouse:
-    """The warehouse folder's adapter, logged in from the environment as its loader logs in."""
-    adapter = importlib.import_module(f"airflow_audit_loader.{warehouse}.reconcile")
-    return adapter.open_warehouse(os.environ, PROG)
+def adapter_of(warehouse: str) -> ModuleType:
+    """The warehouse folder's reconcile adapter module."""
+    return importlib.import_module(f"airflow_audit_loader.{warehouse}.reconcile")
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +49,8 @@ def reconcile(warehouse_name: str, tables: list[str] | None = None) -> None:
     mode = parse_mode(env.get("AIRFLOW_AUDIT_MODE"))
     url = resolve_source_url(env.get("AIRFLOW_AUDIT_SOURCE_URL"))
     source_schema = (env.get("AIRFLOW_AUDIT_SOURCE_SCHEMA") or "").strip() or "public"
-    warehouse = open_warehouse(warehouse_name)
+    adapter = adapter_of(warehouse_name)
+    warehouse = adapter.open_warehouse(env, PROG)
     engine = sa.create_engine(url, connect_args={"connect_timeout": 15})
     schema = warehouse.schema
     try:
@@ -58,11 +63,22 @@ def reconcile(warehouse_name: str, tables: list[str] | None = None) -> None:
             outcomes = Reconciler(engine, source_schema, warehouse, mode).run(tables or None)
         except sa.exc.OperationalError as exc:
             raise UserError(connection_problem(url, exc)) from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise UserError(
+                f"Reconciliation could not read the source database ({first_line(exc)}); the "
+                "warehouse is as the load left it: fix the source or its grants, then run again."
+            ) from None
+        except getattr(adapter, "DRIVER_ERRORS", ()) as exc:
+            raise UserError(
+                f"The {warehouse_name} warehouse refused reconciliation ({first_line(exc)}) in "
+                f"schema {schema!r} {warehouse.location()}; each table's deletes are one "
+                "transaction, so none is half done: fix it, then run again."
+            ) from None
     finally:
         warehouse.close()
         engine.dispose()
     report(outcomes)
-    bad = [o for o in outcomes if o.outcome != "ok"]
+    bad = [o for o in outcomes if o.outcome == "mismatch"]
     if bad:
         first = bad[0]
         what = (

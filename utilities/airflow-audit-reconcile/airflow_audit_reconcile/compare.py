@@ -23,6 +23,7 @@ in as that warehouse's loader does, from the same AIRFLOW_AUDIT_* variables.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +48,13 @@ class Outcome:
     buckets_compared: int
     started_at: dt.datetime
     ended_at: dt.datetime
+    # The table no longer exists at the source (an Airflow upgrade dropped it, or a user did).
+    gone_at_source: bool = False
 
     @property
     def outcome(self) -> str:
+        if self.gone_at_source:
+            return "gone"
         if self.missing_in_warehouse or self.duplicated_in_warehouse:
             return "mismatch"
         return "ok"
@@ -64,6 +69,10 @@ def key_kind(column_type: Any) -> str:
     if isinstance(column_type, sa.Boolean):
         return "boolean"
     return "text"
+
+
+def notice(message: str) -> None:
+    print(f"airflow-audit-reconcile: {message}", file=sys.stderr, flush=True)
 
 
 class Reconciler:
@@ -89,12 +98,44 @@ class Reconciler:
                 )
             extracts = [(t, x) for t, x in extracts if t in tables]
         self.warehouse.ensure_audit_table()
+        present = set(sa.inspect(self.source).get_table_names(schema=self.source_schema))
         outcomes = []
         for table, snapshot_xmin in extracts:
-            outcome = self.reconcile(table, int(snapshot_xmin))
+            if table not in present:
+                outcome = self.gone(table)
+            else:
+                outcome = self.reconcile(table, int(snapshot_xmin))
             self._record(outcome)
             outcomes.append(outcome)
         return outcomes
+
+    def gone(self, table: str) -> Outcome:
+        """A table read by earlier syncs that the source no longer has: its warehouse table is
+        kept; archive mode marks its rows deleted at the source, mirror mode leaves them."""
+        started = dt.datetime.now(dt.timezone.utc)
+        marked = self.warehouse.mark_table_deleted(table) if self.mode == "archive" else 0
+        kept = (
+            f"its {marked} rows marked deleted at the source"
+            if self.mode == "archive"
+            else "its rows kept as last synced"
+        )
+        notice(
+            f"{table}: no longer in the source database (dropped by an Airflow upgrade or by "
+            f"hand); the warehouse table stays, {kept}, and it is no longer synced."
+        )
+        return Outcome(
+            table=table,
+            source_rows=0,
+            warehouse_rows=self.warehouse.live_rows(table),
+            deleted_at_source=marked,
+            arrived_after_extract=0,
+            missing_in_warehouse=0,
+            duplicated_in_warehouse=0,
+            buckets_compared=0,
+            started_at=started,
+            ended_at=dt.datetime.now(dt.timezone.utc),
+            gone_at_source=True,
+        )
 
     def primary_key(self, table: str) -> list[KeyColumn]:
         inspector = sa.inspect(self.source)

@@ -27,6 +27,8 @@ from airflow_audit_loader.reconcile_adapter import (
 )
 
 LOCK_WAIT_SECONDS = 300
+# What reconciliation turns into one sentence (airflow-audit-reconcile's cli).
+DRIVER_ERRORS = (duckdb.Error,)
 
 
 def key_text(columns: Sequence[str]) -> str:
@@ -131,6 +133,13 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute("commit")
         finally:
             os.unlink(path)
+
+    def mark_table_deleted(self, table: str) -> int:
+        (marked,) = self.con.execute(
+            f"update {self.table(table)} set _sdc_deleted_at = ? where _sdc_deleted_at is null",
+            [dt.datetime.now(dt.timezone.utc)],
+        ).fetchone()
+        return int(marked)
 
     def ensure_audit_table(self) -> None:
         self.con.execute(sync_audit_table(self.table(SYNC_AUDIT), "varchar"))

@@ -152,6 +152,15 @@ class RedshiftWarehouse(Warehouse):
             self.conn.rollback()
             raise
 
+    def mark_table_deleted(self, table: str) -> int:
+        live = self.live_rows(table)
+        self._run(
+            f"update {self.table(table)} set _sdc_deleted_at = %s where _sdc_deleted_at is null",
+            [redshift_value(dt.datetime.now(dt.timezone.utc))],
+            fetch=False,
+        )
+        return live
+
     def ensure_audit_table(self) -> None:
         self._run(
             sync_audit_table(self.table(SYNC_AUDIT), "varchar(256)", "varchar(16)"),

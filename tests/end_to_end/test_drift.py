@@ -1,0 +1,159 @@
+"""Schema drift, dropped tables, restores and mistakes between two syncs: the warehouse stays exact
+and every problem ends in one sentence (issue: exact through upgrades, drift and restores).
+
+The drift is made the way Airflow's own migrations make it: a column a later release adds (known
+to the secrets policy, so it leaves the source) is added with `ALTER TABLE ... ADD COLUMN ...
+DEFAULT`, which rewrites no row, so no row version changes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tests.support.sync import (
+    assert_warehouse_equals_source,
+    execute,
+    extracts,
+    scalar,
+    sync,
+    sync_audit,
+)
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
+
+def ok(done) -> None:
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def admin(postgres, statement: str) -> None:
+    """A statement outside a transaction on the server's maintenance database."""
+    conn = postgres.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def warehouse_scalar(warehouse, sql: str):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+@pytest.mark.parametrize("default", ["'upgraded'", None], ids=["with-default", "no-default"])
+def test_a_column_an_upgrade_adds_reaches_every_warehouse_row(airflow_db, tmp_path, default):
+    """task_instance (read incrementally) and dag (read in full) gain 2.9's display names after
+    the first sync: every warehouse row then holds the source's value."""
+    name = "drift_add_default" if default else "drift_add_plain"
+    url = airflow_db("2.10.5", name)
+    execute(
+        url,
+        "alter table task_instance drop column task_display_name",
+        "alter table dag drop column dag_display_name",
+    )
+    warehouse, slug = tmp_path / "wh.duckdb", "drift"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug))
+    added = f" not null default {default}" if default else ""
+    execute(
+        url,
+        f"alter table task_instance add column task_display_name varchar(2000){added}",
+        f"alter table dag add column dag_display_name varchar(2000){added}",
+    )
+    if default is None:  # a later Airflow writes the new column on the rows it touches
+        execute(
+            url,
+            "update task_instance set task_display_name = 'shown ' || task_id "
+            "where ctid in (select ctid from task_instance limit 10)",
+        )
+    done = sync(url, warehouse, slug)
+    ok(done)
+    with_value = scalar(url, "select count(task_display_name) from task_instance")
+    assert with_value == (scalar(url, "select count(*) from task_instance") if default else 10)
+    assert (
+        warehouse_scalar(
+            warehouse, f'select count(task_display_name) from "{schema}".task_instance'
+        )
+        == with_value
+    )
+    assert_warehouse_equals_source(url, warehouse, schema, ["task_instance", "dag"])
+    assert "task_instance: the columns read changed" in done.stderr
+    assert extracts(warehouse, schema)["task_instance"][0] is True  # read in full once
+    # and the next sync is incremental again
+    done = sync(url, warehouse, slug)
+    ok(done)
+    assert extracts(warehouse, schema)["task_instance"][0] is False
+
+
+@pytest.mark.parametrize("mode", ["mirror", "archive"])
+def test_a_table_dropped_at_the_source_is_kept_and_skipped(airflow_db, tmp_path, mode):
+    """Airflow 3 drops task_fail: the next sync exits 0 with a notice, the warehouse keeps the
+    table (archive marks its rows deleted at the source), and no traceback is printed."""
+    url = airflow_db("2.10.5", f"drift_drop_{mode}")
+    warehouse, slug = tmp_path / "wh.duckdb", f"drop{mode}"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug, mode=mode))
+    rows = scalar(url, "select count(*) from task_fail")
+    assert rows > 0
+    execute(url, "drop table task_fail")
+    for _ in range(2):  # and on every later run
+        done = sync(url, warehouse, slug, mode=mode)
+        ok(done)
+        assert "Traceback" not in done.stderr
+        assert "task_fail: no longer in the source database" in done.stderr
+    assert warehouse_scalar(warehouse, f'select count(*) from "{schema}".task_fail') == rows
+    marked = warehouse_scalar(
+        warehouse, f'select count(*) from "{schema}".task_fail where _sdc_deleted_at is not null'
+    )
+    assert marked == (rows if mode == "archive" else 0)
+    gone = [r for r in sync_audit(warehouse, schema) if r[0] == "task_fail" and r[-1] == "gone"]
+    assert len(gone) == 2
+
+
+def test_a_misspelled_full_refresh_table_is_refused_before_anything_is_read(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "drift_misspelled", filled=False)
+    warehouse = tmp_path / "wh.duckdb"
+    done = sync(url, warehouse, "typo", full_refresh="task_instanse")
+    assert done.returncode != 0
+    assert (
+        "tap-airflow-metadb: AIRFLOW_AUDIT_FULL_REFRESH names task_instanse, which this sync does "
+        "not copy: name tables it copies (" in done.stderr
+    )
+    assert "nothing was read" in done.stderr and "Traceback" not in done.stderr
+    # the loader may have opened the file; nothing was loaded into it
+    assert (
+        not warehouse.exists()
+        or warehouse_scalar(warehouse, "select count(*) from duckdb_tables()") == 0
+    )
+
+
+def test_a_database_restored_from_an_earlier_copy_is_read_in_full(airflow_db, postgres, tmp_path):
+    """The same URL, now a database restored from a copy taken before the last sync (a new
+    database, as `pg_restore` into a fresh one makes): the bookmarks are of another database, so
+    the next sync reads in full and the warehouse equals the restored source."""
+    url = airflow_db("2.10.5", "drift_restored")
+    warehouse, slug = tmp_path / "wh.duckdb", "restored"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug))
+    admin(postgres, "create database drift_restored_copy template drift_restored")
+    execute(
+        url,
+        "update task_instance set queue = 'after_copy' where ctid in "
+        "(select ctid from task_instance limit 50)",
+    )
+    ok(sync(url, warehouse, slug))  # the bookmark moves past the copy
+    admin(postgres, "drop database drift_restored with (force)")
+    admin(postgres, "create database drift_restored template drift_restored_copy")
+    execute(
+        url,
+        "update task_instance set pool = 'after_restore' where ctid in "
+        "(select ctid from task_instance limit 7)",
+    )
+    done = sync(url, warehouse, slug)
+    ok(done)
+    assert "task_instance: the bookmark belongs to another database" in done.stderr
+    assert_warehouse_equals_source(url, warehouse, schema, ["task_instance", "dag_run"])
