@@ -8,12 +8,15 @@ DEFAULT`, which rewrites no row, so no row version changes.
 
 from __future__ import annotations
 
+import uuid
+
 import duckdb
 import pytest
 
 from tests.support.sync import (
     assert_warehouse_equals_source,
     execute,
+    extractions,
     extracts,
     scalar,
     sync,
@@ -22,6 +25,11 @@ from tests.support.sync import (
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
+
+
+def fresh_slug(name: str) -> str:
+    """A slug of this test run's own: Meltano's state (kept in .meltano/) starts empty for it."""
+    return f"{name}-{uuid.uuid4().hex[:6]}"
 
 
 def ok(done) -> None:
@@ -55,7 +63,7 @@ def test_a_column_an_upgrade_adds_reaches_every_warehouse_row(airflow_db, tmp_pa
         "alter table task_instance drop column task_display_name",
         "alter table dag drop column dag_display_name",
     )
-    warehouse, slug = tmp_path / "wh.duckdb", "drift"
+    warehouse, slug = tmp_path / "wh.duckdb", fresh_slug("drift")
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug))
     added = f" not null default {default}" if default else ""
@@ -87,6 +95,15 @@ def test_a_column_an_upgrade_adds_reaches_every_warehouse_row(airflow_db, tmp_pa
     done = sync(url, warehouse, slug)
     ok(done)
     assert extracts(warehouse, schema)["task_instance"][0] is False
+    assert extractions(warehouse, schema, "task_instance") == [
+        "full read: no bookmark yet (the table's first sync)",
+        "full read: the columns read changed (an Airflow upgrade, or AIRFLOW_AUDIT_ALLOW_COLUMNS), "
+        "so rows already in the warehouse lack them",
+        "incremental: the rows changed since the bookmark",
+    ]
+    assert set(extractions(warehouse, schema, "dag")) == {
+        "full read: a small table, read in full on every sync"
+    }
 
 
 @pytest.mark.parametrize("mode", ["mirror", "archive"])
@@ -94,7 +111,7 @@ def test_a_table_dropped_at_the_source_is_kept_and_skipped(airflow_db, tmp_path,
     """Airflow 3 drops task_fail: the next sync exits 0 with a notice, the warehouse keeps the
     table (archive marks its rows deleted at the source), and no traceback is printed."""
     url = airflow_db("2.10.5", f"drift_drop_{mode}")
-    warehouse, slug = tmp_path / "wh.duckdb", f"drop{mode}"
+    warehouse, slug = tmp_path / "wh.duckdb", fresh_slug(f"drop{mode}")
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug, mode=mode))
     rows = scalar(url, "select count(*) from task_fail")
@@ -112,12 +129,16 @@ def test_a_table_dropped_at_the_source_is_kept_and_skipped(airflow_db, tmp_path,
     assert marked == (rows if mode == "archive" else 0)
     gone = [r for r in sync_audit(warehouse, schema) if r[0] == "task_fail" and r[-1] == "gone"]
     assert len(gone) == 2
+    assert (
+        extractions(warehouse, schema, "task_fail")[-2:]
+        == ["skipped: the table is no longer in the source database"] * 2
+    )
 
 
 def test_a_misspelled_full_refresh_table_is_refused_before_anything_is_read(airflow_db, tmp_path):
     url = airflow_db("2.10.5", "drift_misspelled", filled=False)
     warehouse = tmp_path / "wh.duckdb"
-    done = sync(url, warehouse, "typo", full_refresh="task_instanse")
+    done = sync(url, warehouse, fresh_slug("typo"), full_refresh="task_instanse")
     assert done.returncode != 0
     assert (
         "tap-airflow-metadb: AIRFLOW_AUDIT_FULL_REFRESH names task_instanse, which this sync does "
@@ -136,7 +157,7 @@ def test_a_database_restored_from_an_earlier_copy_is_read_in_full(airflow_db, po
     database, as `pg_restore` into a fresh one makes): the bookmarks are of another database, so
     the next sync reads in full and the warehouse equals the restored source."""
     url = airflow_db("2.10.5", "drift_restored")
-    warehouse, slug = tmp_path / "wh.duckdb", "restored"
+    warehouse, slug = tmp_path / "wh.duckdb", fresh_slug("restored")
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug))
     admin(postgres, "create database drift_restored_copy template drift_restored")

@@ -79,6 +79,10 @@ class OnDuckDB:
         self.where = where
         self.statements: list[str] = []
 
+    def run_named(self, sql: str) -> tuple[list[str], list[tuple]]:
+        rows = self.run(sql)
+        return [d[0] for d in self.con.description], rows
+
     def run(self, sql: str) -> list[tuple]:
         self.statements.append(sql)
         parsed = sqlglot.parse(sql, read=self.dialect, error_level=ErrorLevel.RAISE)
@@ -101,6 +105,7 @@ def adapter(kind: str) -> tuple[KeyTextWarehouse, OnDuckDB]:
         warehouse = BigQueryWarehouse(None, "proj", "airflow_local")
         runner = OnDuckDB("bigquery", "t", "proj", "airflow_local")
     warehouse._run = runner.run  # type: ignore[method-assign]
+    warehouse._run_named = runner.run_named  # type: ignore[method-assign]
     warehouse._script = lambda statements: runner.run(  # type: ignore[method-assign]
         transaction(statements) if kind == "bigquery" else ";\n".join(statements)
     )
@@ -143,15 +148,41 @@ def test_deletes_hit_exactly_the_given_keys(kind, mode):
         assert left == [(1, True), (20, False), (300, True), (4000, False)]
 
 
+@pytest.mark.parametrize("earlier_release", [False, True], ids=["new", "from-an-earlier-release"])
 @pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
-def test_the_audit_table_takes_an_outcome(kind):
+def test_the_audit_table_takes_an_outcome(kind, earlier_release):
+    """_sync_audit is created, or an earlier release's (without `extraction`) gains the column;
+    either way a row lands in the named columns."""
     warehouse, runner = adapter(kind)
-    warehouse.ensure_audit_table()
-    now = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-    warehouse.record(["dag_run", "mirror", 4, 4, 0, 0, 0, 0, 0, now, now, "ok"])
     table = f"{runner.where}._SYNC_AUDIT" if kind == "snowflake" else f"{runner.where}._sync_audit"
-    (row,) = runner.con.execute(f"select * from {table}").fetchall()
-    assert row[0] == "dag_run" and row[-1] == "ok" and row[9] == now
+    if earlier_release:
+        runner.con.execute(
+            f"create table {table} (table_name varchar, mode varchar, source_rows bigint, "
+            "warehouse_rows bigint, deleted_at_source bigint, arrived_after_extract bigint, "
+            "missing_in_warehouse bigint, duplicated_in_warehouse bigint, buckets_compared bigint, "
+            "started_at timestamptz, ended_at timestamptz, outcome varchar)"
+        )
+    warehouse.ensure_audit_table()
+    warehouse.ensure_audit_table()  # a second run changes nothing
+    now = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    row = ["dag_run", "mirror", 4, 4, 0, 0, 0, 0, 0, now, now, "ok", "incremental: it's changed"]
+    warehouse.record(row)
+    (got,) = runner.con.execute(f"select * from {table}").fetchall()
+    assert list(got) == row
+
+
+@pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
+def test_extracts_read_with_or_without_the_extraction_column(kind):
+    warehouse, runner = adapter(kind)
+    table = "_AIRFLOW_AUDIT_EXTRACTS" if kind == "snowflake" else "_airflow_audit_extracts"
+    runner.con.execute(
+        f"create table {runner.where}.{table} (table_name varchar, snapshot_xmin bigint)"
+    )
+    runner.con.execute(f"insert into {runner.where}.{table} values ('log', 7), ('dag', 5)")
+    assert warehouse.extracts() == [("dag", 5, None), ("log", 7, None)]
+    runner.con.execute(f"alter table {runner.where}.{table} add column extraction varchar")
+    runner.con.execute(f"update {runner.where}.{table} set extraction = 'incremental'")
+    assert warehouse.extracts() == [("dag", 5, "incremental"), ("log", 7, "incremental")]
 
 
 def test_the_source_side_renders_the_same_text(postgres):

@@ -207,6 +207,19 @@ def extracts(warehouse: Path, schema: str) -> dict[str, tuple[bool, int, int]]:
         }
 
 
+def extractions(warehouse: Path, schema: str, table: str) -> list[str]:
+    """What the extractor did with `table`, sync after sync (_sync_audit.extraction)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [
+            e
+            for (e,) in con.execute(
+                f'select extraction from "{schema}"._sync_audit where table_name = ? '
+                "order by started_at",
+                [table],
+            ).fetchall()
+        ]
+
+
 def sync_audit(warehouse: Path, schema: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(

@@ -57,6 +57,8 @@ EXTRACTS_SCHEMA: dict[str, Any] = {
         "snapshot_xmax": {"type": ["integer"]},
         "previous_bookmark": {"type": ["integer", "null"]},
         "full_read": {"type": ["boolean"]},
+        # `incremental`, or `full read: <why>` (reconciliation copies it into _sync_audit)
+        "extraction": {"type": ["string", "null"]},
         "records_sent": {"type": ["integer"]},
         "source_rows": {"type": ["integer"]},
     },

@@ -105,6 +105,8 @@ class SnapshotStream(PostgresStream):
         super().__init__(*args, **kwargs)
         self._full_read: bool | None = None
         self._source_identity: dict[str, str] | None = None
+        # what this sync does with the table, and why (full_read sets it; _sync_audit shows it)
+        self.extraction = ""
 
     @property
     def table(self) -> str:
@@ -148,13 +150,17 @@ class SnapshotStream(PostgresStream):
                 change = identity_change(self.stream_state.get(SOURCE_KEY), self.source_identity)
                 if change and is_incremental(self.table):
                     notice(f"{self.table}: {change}; reading in full once.")
-            self._full_read = (
-                not is_incremental(self.table)
-                or "*" in refresh
-                or self.table in refresh
-                or self.stream_state.get(BOOKMARK_KEY) is None
-                or change is not None
-            )
+            if not is_incremental(self.table):
+                self.extraction = "full read: a small table, read in full on every sync"
+            elif "*" in refresh or self.table in refresh:
+                self.extraction = "full read: asked for by AIRFLOW_AUDIT_FULL_REFRESH"
+            elif self.stream_state.get(BOOKMARK_KEY) is None:
+                self.extraction = "full read: no bookmark yet (the table's first sync)"
+            elif change is not None:
+                self.extraction = f"full read: {change}"
+            else:
+                self.extraction = "incremental: the rows changed since the bookmark"
+            self._full_read = not self.extraction.startswith("incremental")
         return self._full_read
 
     @property
@@ -221,9 +227,12 @@ class SnapshotStream(PostgresStream):
             )
             if self.full_read or bookmark is None:
                 if not self.full_read:
+                    self.extraction = (
+                        "full read: the bookmark is unusable (more than two billion "
+                        "transactions old, or from a restored database)"
+                    )
                     notice(
-                        f"{self.table}: the bookmark is unusable (more than two billion "
-                        "transactions old, or from a restored database); reading in full."
+                        f"{self.table}: {self.extraction.removeprefix('full read: ')}; reading in full."
                     )
             else:
                 query = query.where(
@@ -258,6 +267,7 @@ class SnapshotStream(PostgresStream):
                 "snapshot_xmax": int(snap_xmax),
                 "previous_bookmark": bookmark if not self.full_read else None,
                 "full_read": full,
+                "extraction": self.extraction,
                 "records_sent": sent,
                 "source_rows": int(source_rows),
             }

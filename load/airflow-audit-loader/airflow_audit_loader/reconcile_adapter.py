@@ -34,7 +34,29 @@ SYNC_AUDIT_COLUMNS = (
     "started_at",
     "ended_at",
     "outcome",
+    # what the extractor did: `incremental`, `full read: <why>`, or `skipped: <why>`
+    "extraction",
 )
+EXTRACTION_COLUMN = "extraction"
+
+
+def extract_rows(
+    names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, int, str | None]]:
+    """`select *` of the extracts table -> (table, snapshot_xmin, extraction) by table name.
+
+    `extraction` is None for rows an earlier extractor wrote (the column is newer)."""
+    index = {str(n).lower(): i for i, n in enumerate(names)}
+    read = index.get(EXTRACTION_COLUMN)
+    out = [
+        (
+            str(row[index["table_name"]]),
+            int(row[index["snapshot_xmin"]]),
+            None if read is None else row[read],
+        )
+        for row in rows
+    ]
+    return sorted(out)
 
 
 @dataclass(frozen=True)
@@ -106,8 +128,8 @@ class Warehouse:
     def has_extracts(self) -> bool:
         raise NotImplementedError
 
-    def extracts(self) -> list[tuple[str, int]]:
-        """(table, snapshot_xmin) of every table the tap read, by table name."""
+    def extracts(self) -> list[tuple[str, int, str | None]]:
+        """(table, snapshot_xmin, extraction) of every table the tap read, by table name."""
         raise NotImplementedError
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
@@ -132,11 +154,23 @@ class Warehouse:
         raise NotImplementedError
 
     def ensure_audit_table(self) -> None:
+        """Create _sync_audit, or add the columns a _sync_audit of an earlier release lacks."""
         raise NotImplementedError
 
     def record(self, row: list[Any]) -> None:
         """Append one row to _sync_audit (SYNC_AUDIT_COLUMNS, in order)."""
         raise NotImplementedError
+
+    def audit_insert(self, placeholders: Sequence[str]) -> str:
+        """`insert into _sync_audit (<columns>) values (<placeholders>)`, columns named."""
+        return (
+            f"insert into {self.table(SYNC_AUDIT)} "
+            f"({', '.join(self.column(c) for c in SYNC_AUDIT_COLUMNS)}) "
+            f"values ({', '.join(placeholders)})"
+        )
+
+    def column(self, name: str) -> str:
+        return quote(name)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -204,12 +238,12 @@ class KeyTextWarehouse(Warehouse):
     def live(self) -> str:
         return f"{self.column('_sdc_deleted_at')} is null"
 
-    def extracts(self) -> list[tuple[str, int]]:
-        rows = self._run(
-            f"select {self.column('table_name')}, {self.column('snapshot_xmin')} "
-            f"from {self.table(self.extracts_table)} order by 1"
-        )
-        return [(str(t), int(x)) for t, x in rows]
+    def _run_named(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows."""
+        raise NotImplementedError
+
+    def extracts(self) -> list[tuple[str, int, str | None]]:
+        return extract_rows(*self._run_named(f"select * from {self.table(self.extracts_table)}"))
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         rows = self._run(
@@ -266,6 +300,10 @@ class KeyTextWarehouse(Warehouse):
 
     def ensure_audit_table(self) -> None:
         self._run(sync_audit_table(self.table(SYNC_AUDIT), self.text_type))
+        self._run(
+            f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
+            f"{self.column(EXTRACTION_COLUMN)} {self.text_type}"
+        )
 
     def record(self, row: list[Any]) -> None:
         values = []
@@ -278,7 +316,7 @@ class KeyTextWarehouse(Warehouse):
                 values.append(str(value))
             else:
                 values.append(self.literal(str(value)))
-        self._run(f"insert into {self.table(SYNC_AUDIT)} values ({', '.join(values)})")
+        self._run(self.audit_insert(values))
 
     def timestamp_literal(self, value: dt.datetime) -> str:
         text = value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -293,11 +331,12 @@ def sync_audit_table(schema_table: str, text: str, bounded_text: str = "") -> st
         deleted_at_source bigint, arrived_after_extract bigint,
         missing_in_warehouse bigint, duplicated_in_warehouse bigint,
         buckets_compared bigint, started_at timestamptz, ended_at timestamptz,
-        outcome {short})"""
+        outcome {short}, extraction {text})"""
 
 
 __all__ = [
     "BUCKET_CHARS",
+    "EXTRACTION_COLUMN",
     "SEPARATOR",
     "SYNC_AUDIT",
     "SYNC_AUDIT_COLUMNS",
@@ -305,6 +344,7 @@ __all__ = [
     "KeyColumn",
     "KeyTextWarehouse",
     "Warehouse",
+    "extract_rows",
     "joined_key_text",
     "key_value_text",
     "normalise",

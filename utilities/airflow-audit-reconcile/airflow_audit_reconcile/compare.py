@@ -50,6 +50,8 @@ class Outcome:
     ended_at: dt.datetime
     # The table no longer exists at the source (an Airflow upgrade dropped it, or a user did).
     gone_at_source: bool = False
+    # What the extractor did for this table in the sync (its `_airflow_audit_extracts` row).
+    extraction: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -88,7 +90,7 @@ class Reconciler:
         """Reconcile every table the last syncs read, or only `tables`."""
         extracts = self.warehouse.extracts()
         if tables:
-            read = {table for table, _ in extracts}
+            read = {table for table, _, _ in extracts}
             unknown = [t for t in tables if t not in read]
             if unknown:
                 raise UserError(
@@ -96,15 +98,16 @@ class Reconciler:
                     f"{self.warehouse.schema!r} {self.warehouse.location()}: sync "
                     f"{'it' if len(unknown) == 1 else 'them'} first, or check the table name."
                 )
-            extracts = [(t, x) for t, x in extracts if t in tables]
+            extracts = [e for e in extracts if e[0] in tables]
         self.warehouse.ensure_audit_table()
         present = set(sa.inspect(self.source).get_table_names(schema=self.source_schema))
         outcomes = []
-        for table, snapshot_xmin in extracts:
+        for table, snapshot_xmin, extraction in extracts:
             if table not in present:
                 outcome = self.gone(table)
             else:
                 outcome = self.reconcile(table, int(snapshot_xmin))
+                outcome.extraction = extraction
             self._record(outcome)
             outcomes.append(outcome)
         return outcomes
@@ -135,6 +138,7 @@ class Reconciler:
             started_at=started,
             ended_at=dt.datetime.now(dt.timezone.utc),
             gone_at_source=True,
+            extraction="skipped: the table is no longer in the source database",
         )
 
     def primary_key(self, table: str) -> list[KeyColumn]:
@@ -233,5 +237,6 @@ class Reconciler:
                 o.started_at,
                 o.ended_at,
                 o.outcome,
+                o.extraction,
             ]
         )

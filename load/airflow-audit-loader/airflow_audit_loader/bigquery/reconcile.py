@@ -72,6 +72,15 @@ class BigQueryWarehouse(KeyTextWarehouse):
         except GoogleAPIError as exc:
             raise UserError(refused(sql, exc)) from None
 
+    def _run_named(self, sql: str) -> tuple[list[str], list[tuple]]:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            result = self.client.query(sql).result()
+            return [f.name for f in result.schema], [tuple(row.values()) for row in result]
+        except GoogleAPIError as exc:
+            raise UserError(refused(sql, exc)) from None
+
     def _script(self, statements: list[str]) -> None:
         if statements:
             self._run(transaction(statements))
@@ -91,7 +100,10 @@ class BigQueryWarehouse(KeyTextWarehouse):
             deleted_at_source int64, arrived_after_extract int64,
             missing_in_warehouse int64, duplicated_in_warehouse int64,
             buckets_compared int64, started_at timestamp, ended_at timestamp,
-            outcome string)"""
+            outcome string, extraction string)"""
+        )
+        self._run(
+            f"alter table {self.table(SYNC_AUDIT)} add column if not exists extraction string"
         )
 
     def close(self) -> None:

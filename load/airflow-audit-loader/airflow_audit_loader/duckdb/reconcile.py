@@ -20,9 +20,11 @@ from airflow_audit_core.quoting import quote, sql_string
 from airflow_audit_loader.duckdb.settings import resolve_path
 from airflow_audit_loader.reconcile_adapter import (
     BUCKET_CHARS,
+    EXTRACTION_COLUMN,
     SEPARATOR,
     KeyColumn,
     Warehouse,
+    extract_rows,
     sync_audit_table,
 )
 
@@ -69,10 +71,9 @@ class DuckDBWarehouse(Warehouse):
             ).fetchone()[0]
         )
 
-    def extracts(self) -> list[tuple[str, int]]:
-        return self.con.execute(
-            f"select table_name, snapshot_xmin from {self.table(EXTRACTS_STREAM)} order by table_name"
-        ).fetchall()
+    def extracts(self) -> list[tuple[str, int, str | None]]:
+        rows = self.con.execute(f"select * from {self.table(EXTRACTS_STREAM)}").fetchall()
+        return extract_rows([d[0] for d in self.con.description], rows)
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         return dict(
@@ -143,12 +144,13 @@ class DuckDBWarehouse(Warehouse):
 
     def ensure_audit_table(self) -> None:
         self.con.execute(sync_audit_table(self.table(SYNC_AUDIT), "varchar"))
+        self.con.execute(
+            f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
+            f"{EXTRACTION_COLUMN} varchar"
+        )
 
     def record(self, row: list[Any]) -> None:
-        self.con.execute(
-            f"insert into {self.table(SYNC_AUDIT)} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
+        self.con.execute(self.audit_insert(["?"] * len(row)), row)
 
     def close(self) -> None:
         self.con.close()

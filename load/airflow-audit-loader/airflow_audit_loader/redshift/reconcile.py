@@ -16,10 +16,12 @@ from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote
 from airflow_audit_loader.reconcile_adapter import (
     BUCKET_CHARS,
+    EXTRACTION_COLUMN,
     SOURCE_TEXT,
     UTC_SESSION,
     KeyColumn,
     Warehouse,
+    extract_rows,
     joined_key_text,
     sync_audit_table,
     utc_source_bucket,
@@ -87,10 +89,19 @@ class RedshiftWarehouse(Warehouse):
             )
         )
 
-    def extracts(self) -> list[tuple[str, int]]:
-        return self._run(
-            f"select table_name, snapshot_xmin from {self.table(EXTRACTS_STREAM)} order by table_name"
-        )
+    def extracts(self) -> list[tuple[str, int, str | None]]:
+        import psycopg2
+
+        sql = f"select * from {self.table(EXTRACTS_STREAM)}"
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                names, rows = [d[0] for d in cur.description], cur.fetchall()
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise UserError(refused(sql, exc)) from None
+        return extract_rows(names, rows)
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         return dict(
@@ -166,11 +177,22 @@ class RedshiftWarehouse(Warehouse):
             sync_audit_table(self.table(SYNC_AUDIT), "varchar(256)", "varchar(16)"),
             fetch=False,
         )
+        # Redshift has no ADD COLUMN IF NOT EXISTS: a _sync_audit of an earlier release is asked.
+        if not self._run(
+            "select 1 from pg_catalog.pg_attribute a join pg_catalog.pg_class c on c.oid = a.attrelid "
+            "join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relname = %s and a.attname = %s and not a.attisdropped",
+            [self.schema, SYNC_AUDIT, EXTRACTION_COLUMN],
+        ):
+            self._run(
+                f"alter table {self.table(SYNC_AUDIT)} add column {EXTRACTION_COLUMN} "
+                "varchar(1024)",
+                fetch=False,
+            )
 
     def record(self, row: list[Any]) -> None:
         self._run(
-            f"insert into {self.table(SYNC_AUDIT)} values "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            self.audit_insert(["%s"] * len(row)),
             [redshift_value(v) for v in row],
             fetch=False,
         )

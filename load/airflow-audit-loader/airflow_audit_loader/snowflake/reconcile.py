@@ -65,6 +65,16 @@ class SnowflakeWarehouse(KeyTextWarehouse):
         except Error as exc:
             raise UserError(refused(sql, exc)) from None
 
+    def _run_named(self, sql: str) -> tuple[list[str], list[tuple]]:
+        from snowflake.connector.errors import Error
+
+        try:
+            cur = self.conn.cursor()
+            cur.execute(sql)
+            return [d[0] for d in cur.description], list(cur.fetchall() or [])
+        except Error as exc:
+            raise UserError(refused(sql, exc)) from None
+
     def _script(self, statements: list[str]) -> None:
         self._run("begin")
         try:
