@@ -207,3 +207,16 @@ def test_the_source_side_renders_the_same_text(postgres):
 test_the_source_side_renders_the_same_text = pytest.mark.integration(
     test_the_source_side_renders_the_same_text
 )
+
+
+@pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
+def test_a_table_gone_at_the_source_is_marked_whole(kind):
+    warehouse, runner = adapter(kind)
+    table = f"{runner.where}.{'T' if kind == 'snowflake' else 't'}"
+    runner.con.execute(f"update {table} set _sdc_deleted_at = now() where id = 1")
+    assert warehouse.mark_table_deleted("t") == 3
+    assert warehouse.live_rows("t") == 0
+    (marked,) = runner.con.execute(
+        f"select count(*) from {table} where _sdc_deleted_at is not null"
+    ).fetchone()
+    assert marked == 4
