@@ -191,9 +191,9 @@ AIRFLOW_CLI = {
 }
 
 
-def airflow_db_clean(url: str, version: str, home: Path, before: str, tables: str) -> str:
-    """Airflow's own `airflow db clean` of `tables` older than `before`, with that release's CLI: it
-    archives the rows into `_airflow_deleted__<table>__<timestamp>` and deletes them, as users run it."""
+def airflow_cli(version: str, url: str, home: Path, *args: str, timeout: int = 300) -> str:
+    """Airflow's own CLI of `version` (.airflow/venv-2 or -3, `make airflow`) on database `url`;
+    its stdout. It must succeed."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(home),
@@ -203,24 +203,31 @@ def airflow_db_clean(url: str, version: str, home: Path, before: str, tables: st
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
     }
     done = subprocess.run(
-        [
-            str(AIRFLOW_CLI[version]),
-            "db",
-            "clean",
-            "--clean-before-timestamp",
-            before,
-            "--tables",
-            tables,
-            "-y",
-        ],
+        [str(AIRFLOW_CLI[version]), *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def airflow_db_clean(url: str, version: str, home: Path, before: str, tables: str) -> str:
+    """Airflow's own `airflow db clean` of `tables` older than `before`, with that release's CLI: it
+    archives the rows into `_airflow_deleted__<table>__<timestamp>` and deletes them, as users run it."""
+    return airflow_cli(
+        version,
+        url,
+        home,
+        *("db", "clean", "--clean-before-timestamp", before, "--tables", tables, "-y"),
+    )
+
+
+def airflow_db_migrate(url: str, version: str, home: Path) -> str:
+    """Airflow's own `airflow db migrate` of `version`: an in-place upgrade, as users run it."""
+    return airflow_cli(version, url, home, "db", "migrate", timeout=900)
 
 
 def source_query(url: str, sql: str) -> list[tuple]:

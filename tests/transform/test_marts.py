@@ -106,6 +106,7 @@ EVENT_CATEGORIES = {
     "cli_webserver": "cli_run",
     "cli_api_server": "cli_run",
     "cli_cleanup_tables": "cli_run",
+    "cli_migratedb": "cli_run",  # `airflow db migrate`, an in-place upgrade
     # task lifecycle and the scheduler's interventions
     "running": "task_lifecycle",
     "up_for_retry": "task_lifecycle",

@@ -31,6 +31,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+# Tables whose primary key Airflow 3 changed, with the key that names the same row in every
+# release (a unique constraint in both).  The tap puts it in the stream's SCHEMA message as
+# NATURAL_KEY_KEYWORD; the project's own loaders then replace rows stored under the old key
+# instead of keeping them beside the re-keyed ones (an in-place upgrade, docs in the README).
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "task_instance": ("dag_id", "task_id", "run_id", "map_index"),
+    "task_instance_history": ("dag_id", "task_id", "run_id", "map_index", "try_number"),
+}
+
 # The tables the Datacoves Airflow sync operator copies by default.
 DEFAULT_TABLES: tuple[str, ...] = (
     "ab_permission",
@@ -243,6 +252,7 @@ class ColumnPlan:
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (column, why) for notices
     refused: str | None = None  # why the whole table stays in (its key is left out)
     types: dict[str, str] = field(default_factory=dict)  # column read -> its PostgreSQL type
+    natural_key: list[str] = field(default_factory=list)  # NATURAL_KEYS, when all are read
 
     @property
     def fingerprint(self) -> str:
@@ -263,6 +273,7 @@ class ColumnPlan:
             "flags": self.flags,
             "redact": self.redact,
             "fingerprint": self.fingerprint,
+            "natural_key": self.natural_key,
         }
 
 
@@ -303,6 +314,9 @@ def plan_table(
     for flag, source in SECRET_FLAGS.get(base or "", {}).items():
         if source in columns:
             plan.flags[flag] = source
+    natural = NATURAL_KEYS.get(base or "", ())
+    if natural and all(c in plan.read for c in natural):
+        plan.natural_key = list(natural)
     hidden_key = [c for c in primary_key if c not in plan.read]
     if hidden_key:
         plan.refused = f"its primary key ({', '.join(hidden_key)}) does not leave the database"

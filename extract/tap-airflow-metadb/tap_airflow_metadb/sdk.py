@@ -3,7 +3,8 @@
 `AirflowMetadbTap.sync_all` replaces `singer_sdk.Tap.sync_all` to send a second ACTIVATE_VERSION
 after each full-table stream's last record (the SDK sends one, before the records), so a loader
 deletes rows missing from a full read only once the read is known to be complete.  Doing that
-needs the SDK's own steps of `sync_all`, which are private.  Written against singer-sdk 0.54.9
+needs the SDK's own steps of `sync_all`, which are private; and the tap adds one keyword to its SCHEMA
+messages through the SDK's private `_generate_schema_messages`.  Written against singer-sdk 0.54.9
 (pinned in pyproject.toml, the version meltanolabs-tap-postgres 0.10.0 resolves); when the SDK
 moves, this module is the one place to follow it, and tests/extract/test_sdk_adapter.py names
 the attribute that went away.
@@ -11,6 +12,7 @@ the attribute that went away.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 SDK_VERSION = "0.54.9"
@@ -22,6 +24,7 @@ PRIVATE_NAMES = (
     ("Tap", "_state_writer"),
     ("Stream", "_write_activate_version_message"),
     ("Stream", "_write_state_message"),
+    ("Stream", "_generate_schema_messages"),
 )
 
 
@@ -47,3 +50,12 @@ def write_activate_version(stream: Any, version: int) -> None:
 def write_state(stream: Any) -> None:
     """Send the stream's STATE now (Stream._write_state_message)."""
     stream._write_state_message()
+
+
+def with_schema_keyword(messages: Iterable[Any], keyword: str, value: Any) -> Iterator[Any]:
+    """SCHEMA messages (from Stream._generate_schema_messages, which SnapshotStream overrides)
+    with one more top-level keyword in the schema; the SDK's catalog model keeps none of its own."""
+    for message in messages:
+        if value:
+            message.schema = {**message.schema, keyword: value}
+        yield message

@@ -29,7 +29,7 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
-from airflow_audit_core.contract import EXTRACTS_STREAM
+from airflow_audit_core.contract import EXTRACTS_STREAM, NATURAL_KEY_KEYWORD
 from airflow_audit_core.quoting import quote
 from tap_airflow_metadb import sdk
 from tap_airflow_metadb.policy import LOG_EXTRA
@@ -119,6 +119,14 @@ class SnapshotStream(PostgresStream):
         if self.table not in plans:
             raise RuntimeError(f"no column plan for {self.table}: run through tap-airflow-metadb")
         return plans[self.table]
+
+    def _generate_schema_messages(self) -> Iterable[Any]:
+        """The SDK's SCHEMA messages (a private hook: sdk.py), with the key naming the same row in
+        every Airflow release (policy.NATURAL_KEYS), for the loaders that re-key rows stored
+        before an in-place upgrade."""
+        natural = self.column_plan.get("natural_key")
+        messages = super()._generate_schema_messages()
+        yield from sdk.with_schema_keyword(messages, NATURAL_KEY_KEYWORD, natural)
 
     def build_query(self, *, context: Any = None) -> sa.Select:
         """The allowed columns and the flags; never a column the plan does not read."""

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import orjson
 
+from airflow_audit_core.contract import NATURAL_KEY_KEYWORD
 from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
 from airflow_audit_core.settings import read_config
@@ -79,6 +80,10 @@ class StreamTable:
     key_properties: list[str]
     spool: Path
     rows: int = 0
+    # The columns naming the same row in every Airflow release, where Airflow 3 changed the key
+    # (the extractor's NATURAL_KEY_KEYWORD); `legacy_rows`: live rows stored under the old key.
+    natural_key: list[str] = field(default_factory=list)
+    legacy_rows: bool = False
     handle: IO[bytes] | None = field(default=None, repr=False)
 
     def append(self, line: bytes) -> None:
@@ -206,6 +211,7 @@ class SingerLoader:
             columns=columns,
             key_properties=key_properties,
             spool=self.spool_dir / f"{len(self.streams)}.jsonl",
+            natural_key=list(message["schema"].get(NATURAL_KEY_KEYWORD) or []),
         )
         self.ensure_table(table)
         self.streams[stream] = table

@@ -47,6 +47,8 @@ from airflow_audit_loader.own_target import (
 )
 
 PROG = "target-airflow-audit-duckdb"
+# Type changes that keep every value (any type also widens to VARCHAR).
+WIDENINGS = {("BIGINT", "DOUBLE"), ("DATE", "TIMESTAMPTZ")}
 DUCKDB_TYPES = {
     "integer": "BIGINT",
     "number": "DOUBLE",
@@ -118,11 +120,45 @@ class DuckDBTarget(SingerLoader):
             if have is None:
                 self.con.execute(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {column_type}")
             elif normalise_type(have) != normalise_type(column_type):
-                raise UserError(
-                    f"Column {table.table}.{column} changed type in the source ({have} in the "
-                    f"warehouse, {column_type} now): rename or drop the warehouse table "
-                    f"{self.schema}.{table.table} and run again to reload it."
+                self.change_type(table, column, normalise_type(have), column_type)
+        if table.natural_key:
+            # Rows stored before Airflow 3 re-keyed the table lack the new key: replaced by natural
+            # key as the re-keyed rows arrive (load_batch), not kept beside them.
+            (legacy,) = self.con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE _sdc_deleted_at IS NULL AND ("
+                + " OR ".join(f"{quote(k)} IS NULL" for k in table.key_properties)
+                + ") LIMIT 1)"
+            ).fetchone()
+            table.legacy_rows = bool(legacy)
+            if table.legacy_rows:
+                print(
+                    f"{PROG}: {table.table}: rows stored under the key of an earlier Airflow "
+                    f"are replaced by {', '.join(table.natural_key)} as the re-keyed rows arrive.",
+                    file=sys.stderr,
+                    flush=True,
                 )
+
+    def change_type(self, table: StreamTable, column: str, have: str, wanted: str) -> None:
+        """A column an Airflow upgrade retyped (3.0: dag_run_note.user_id integer -> varchar):
+        widened in place, every value kept, archived rows included; a narrowing is refused."""
+        target = f"{quote(self.schema)}.{quote(table.table)}"
+        if (have, wanted) not in WIDENINGS and wanted != "VARCHAR":
+            raise UserError(
+                f"Column {table.table}.{column} changed type in the source ({have} in the "
+                f"warehouse, {wanted} now), and not to a type that holds every old value: rename "
+                f"the warehouse table {self.schema}.{table.table} (its history stays there) and "
+                "run again to reload it."
+            )
+        self.con.execute(
+            f"ALTER TABLE {target} ALTER COLUMN {quote(column)} SET DATA TYPE {wanted} "
+            f"USING CAST({quote(column)} AS {wanted})"
+        )
+        print(
+            f"{PROG}: {table.table}.{column}: {have} in the warehouse, {wanted} at the source "
+            "now (an Airflow upgrade?): widened in place, every row kept.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def load_batch(self, table: StreamTable) -> None:
         record_type = (
@@ -155,6 +191,12 @@ class DuckDBTarget(SingerLoader):
                 f"DELETE FROM {target} AS t USING __batch AS b WHERE "
                 + " AND ".join(f"t.{k} = b.{k}" for k in keys)
             )
+            if table.legacy_rows:
+                self.con.execute(
+                    f"DELETE FROM {target} AS t USING __batch AS b WHERE "
+                    "t._sdc_deleted_at IS NULL AND "
+                    + " AND ".join(f"t.{quote(k)} = b.{quote(k)}" for k in table.natural_key)
+                )
             self.con.execute(
                 f"INSERT INTO {target} ({', '.join(columns)}, _sdc_extracted_at, "
                 "_sdc_batched_at, _sdc_deleted_at, _sdc_table_version) "

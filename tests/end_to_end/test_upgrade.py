@@ -1,0 +1,148 @@
+"""An in-place upgrade between two syncs, with Airflow's own `airflow db migrate`: the database a
+2.10.5 Airflow filled is synced, upgraded in place to 3.3.2 (the release's real migrations: new
+columns, a retyped column, three re-keyed tables, task_fail dropped), and synced again. The
+warehouse equals the source row by row; archive mode keeps every row deleted before and after.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import duckdb
+import pytest
+
+from tests.support import airflow_db_migrate, source_query
+from tests.support.sync import (
+    ADDITIONAL,
+    assert_warehouse_equals_source,
+    execute,
+    extractions,
+    scalar,
+    sync,
+)
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
+SYNCED = [
+    "ab_permission",
+    "ab_role",
+    "ab_user",
+    "dag",
+    "dag_run",
+    "dag_tag",
+    "import_error",
+    "job",
+    "task_instance",
+    *ADDITIONAL.split(","),
+]
+
+
+def ok(done) -> None:
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def delete_logs(url: str, n: int) -> list[int]:
+    rows = source_query(url, f"select id from log order by id desc limit {n}")
+    ids = [i for (i,) in rows]
+    execute(url, f"delete from log where id in ({', '.join(map(str, ids))})")
+    return ids
+
+
+def columns(url: str, table: str) -> set[str]:
+    return {
+        c
+        for (c,) in source_query(
+            url,
+            "select column_name from information_schema.columns "
+            f"where table_schema = 'public' and table_name = '{table}'",
+        )
+    }
+
+
+@pytest.mark.parametrize("mode", ["mirror", "archive"])
+def test_an_in_place_upgrade_to_airflow_3_keeps_the_warehouse_exact(airflow_db, tmp_path, mode):
+    url = airflow_db("2.10.5", f"upgrade_{mode}", dags=4, days=3)
+    warehouse, slug = tmp_path / "wh.duckdb", f"up-{uuid.uuid4().hex[:6]}"
+    schema = f"airflow-{slug}"
+    ok(sync(url, warehouse, slug, mode=mode))
+    deleted_before = delete_logs(url, 3)
+    ok(sync(url, warehouse, slug, mode=mode))
+    before = {t: columns(url, t) for t in SYNCED}
+    task_fail_rows = scalar(url, "select count(*) from task_fail")
+
+    airflow_db_migrate(url, "3.3.2", tmp_path / "airflow-home")
+    assert "id" in columns(url, "task_instance") and "task_fail" not in {
+        t
+        for (t,) in source_query(url, "select tablename from pg_tables where schemaname = 'public'")
+    }
+    done = sync(url, warehouse, slug, mode=mode)
+    ok(done)
+    assert "Traceback" not in done.stderr
+    assert "dag_run_note.user_id: BIGINT in the warehouse, VARCHAR at the source" in done.stderr
+    present = [t for t in SYNCED if t != "task_fail"]
+    dropped = {t: before[t] - columns(url, t) for t in present}
+    assert_warehouse_equals_source(url, warehouse, schema, present, dropped)
+    # re-keyed: one live row per task instance and per try, none left under the 2.x key
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table, natural in (
+            ("task_instance", "dag_id, task_id, run_id, map_index"),
+            ("task_instance_history", "dag_id, task_id, run_id, map_index, try_number"),
+        ):
+            (duplicates,) = con.execute(
+                f'select count(*) - count(distinct ({natural})) from "{schema}".{table} '
+                "where _sdc_deleted_at is null"
+            ).fetchone()
+            assert duplicates == 0, table
+        (task_fail,) = con.execute(f'select count(*) from "{schema}".task_fail').fetchone()
+    assert task_fail == task_fail_rows  # kept after Airflow 3 dropped it
+    assert extractions(warehouse, schema, "task_instance")[-1].startswith(
+        "full read: the columns read changed"
+    )
+
+    deleted_after = delete_logs(url, 2)
+    ok(sync(url, warehouse, slug, mode=mode))
+    assert_warehouse_equals_source(url, warehouse, schema, present, dropped)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        kept = {
+            i
+            for (i,) in con.execute(
+                f'select id from "{schema}".log where _sdc_deleted_at is not null'
+            ).fetchall()
+        }
+        # archive: every row deleted before and after the upgrade is still there, marked
+        (archived_task_instances,) = con.execute(
+            f'select count(*) from "{schema}".task_instance where _sdc_deleted_at is not null'
+        ).fetchone()
+    if mode == "archive":
+        assert kept == set(deleted_before) | set(deleted_after)
+    else:
+        assert kept == set()
+    # the re-keyed rows replaced the 2.x rows: none of them counts as deleted at the source
+    assert archived_task_instances == 0
+
+
+def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_path):
+    """The whole job (every table, dbt build) on 2.10.5, `airflow db migrate` to 3.3.2, the job
+    again: every mart figure equals the same figure computed by SQL on the upgraded source."""
+    from tests.support.sync import dbt_paths, run_job
+    from tests.transform.test_marts import approx_rows, mart_figures, source_figures
+
+    url = airflow_db("2.10.5", "upgrade_marts", dags=4, days=3)
+    warehouse = tmp_path / "airflow_audit.duckdb"
+    env = {
+        "AIRFLOW_AUDIT_SOURCE_URL": url,
+        "AIRFLOW_AUDIT_TABLES": "[]",
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        **dbt_paths(tmp_path),
+    }
+    system_db = f"sqlite:///{tmp_path / 'meltano.db'}"
+    run_job(env, system_db)
+    airflow_db_migrate(url, "3.3.2", tmp_path / "airflow-home")
+    run_job(env, system_db)
+    in_marts, at_source = mart_figures(warehouse, "3.3.2"), source_figures(url, "3.3.2")
+    durations = "average_success_duration"
+    assert in_marts.pop(durations) == approx_rows(at_source.pop(durations))
+    assert in_marts == at_source
+    # not empty equal to empty: most figures hold rows
+    assert len([name for name, value in in_marts.items() if value]) >= 12, in_marts
