@@ -49,7 +49,7 @@ def failure_reason(lines: Sequence[str]) -> str:
 
 
 _RECONCILED = re.compile(
-    r"^airflow-audit-reconcile: (?P<table>[^:]+): source (?P<source>\d+), "
+    r"airflow-audit-reconcile: (?P<table>[^:\s]+): source (?P<source>\d+), "
     r"warehouse (?P<warehouse>\d+): (?P<outcome>\w+)"
 )
 
@@ -57,7 +57,7 @@ _RECONCILED = re.compile(
 def reconcile_outcome(lines: Sequence[str], table: str) -> dict[str, Any]:
     """`airflow-audit-reconcile`'s line for `table` -> its figures and outcome."""
     for line in lines:
-        match = _RECONCILED.match(line.strip())
+        match = _RECONCILED.search(line)
         if match and match["table"] == table:
             return {
                 "table": table,
