@@ -20,6 +20,7 @@ import pytest
 from tests.support import BIN, ROOT, VERSIONS, own_process
 from tests.support.sync import (
     ADDITIONAL,
+    DEFAULT,
     SYNC,
     assert_warehouse_equals_source,
     columns_of,
@@ -34,19 +35,6 @@ from tests.support.sync import (
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
-
-DEFAULT = [
-    "ab_permission",
-    "ab_role",
-    "ab_user",
-    "dag",
-    "dag_run",
-    "dag_tag",
-    "import_error",
-    "job",
-    "task_fail",
-    "task_instance",
-]
 
 
 def synced_tables(url: str) -> list[str]:

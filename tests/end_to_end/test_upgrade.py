@@ -14,6 +14,7 @@ import pytest
 from tests.support import airflow_db_migrate, source_query
 from tests.support.sync import (
     ADDITIONAL,
+    DEFAULT,
     assert_warehouse_equals_source,
     execute,
     extractions,
@@ -24,17 +25,8 @@ from tests.support.sync import (
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
 
-DEFAULT = [
-    "ab_permission",
-    "ab_role",
-    "ab_user",
-    "dag",
-    "dag_run",
-    "dag_tag",
-    "import_error",
-    "job",
-    "task_instance",
-]
+# task_fail is left out: Airflow 3 drops it (the test checks what became of it)
+UPGRADED = [t for t in DEFAULT if t != "task_fail"]
 
 
 def ok(done) -> None:
@@ -74,7 +66,7 @@ def test_an_in_place_upgrade_to_airflow_3_keeps_the_warehouse_exact(
     url = airflow_db(start, f"upgrade_{start.replace('.', '_')}_{mode}", dags=4, days=3)
     warehouse, slug = tmp_path / "wh.duckdb", f"up-{uuid.uuid4().hex[:6]}"
     schema = f"airflow-{slug}"
-    synced = [*DEFAULT, *ADDITIONAL_TABLES[start].split(",")]
+    synced = [*UPGRADED, *ADDITIONAL_TABLES[start].split(",")]
 
     def sync_once():
         return sync(url, warehouse, slug, mode=mode, additional_tables=ADDITIONAL_TABLES[start])

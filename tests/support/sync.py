@@ -25,6 +25,19 @@ SYNC = (
     "target-airflow-audit-duckdb",
     "airflow-audit-reconcile:duckdb",
 )
+# The default tables, as the README documents them (an independent copy of policy.DEFAULT_TABLES).
+DEFAULT = [
+    "ab_permission",
+    "ab_role",
+    "ab_user",
+    "dag",
+    "dag_run",
+    "dag_tag",
+    "import_error",
+    "job",
+    "task_fail",
+    "task_instance",
+]
 # The default set plus the growing tables Airflow deletes from (db clean, UI deletes).
 ADDITIONAL = "log,task_reschedule,task_instance_history,dag_run_note"
 
