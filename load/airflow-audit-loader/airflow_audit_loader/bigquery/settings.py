@@ -30,7 +30,7 @@ SETTINGS = (
 
 
 def target_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Meltano's target-bigquery settings -> z3z1ma's target-bigquery configuration."""
+    """Meltano's target-airflow-audit-bigquery settings -> z3z1ma's target-bigquery configuration."""
     target, schema, mode = split(config, "bigquery")
     require(target, {"project": "AIRFLOW_AUDIT_BIGQUERY_PROJECT"}, "BigQuery")
     if target.get("credentials_path") and target.get("credentials_json"):

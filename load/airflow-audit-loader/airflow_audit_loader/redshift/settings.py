@@ -51,7 +51,7 @@ REDSHIFT_DEFAULT_BATCH_SIZE_ROWS = 100_000
 
 
 def target_config(config: Mapping[str, Any], *, staging: bool = True) -> dict[str, Any]:
-    """Meltano's target-redshift settings -> the checked configuration of the Redshift loader.
+    """Meltano's target-airflow-audit-redshift settings -> the checked configuration of the Redshift loader.
 
     Authentication is a password, or IAM: temporary credentials from
     `redshift:GetClusterCredentials` (a provisioned cluster, `cluster_identifier`) or

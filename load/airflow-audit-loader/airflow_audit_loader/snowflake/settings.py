@@ -39,7 +39,7 @@ SETTINGS = (
 
 
 def target_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Meltano's target-snowflake settings -> the MeltanoLabs target-snowflake configuration."""
+    """Meltano's target-airflow-audit-snowflake settings -> the MeltanoLabs target-snowflake configuration."""
     target, schema, mode = split(config, "snowflake")
     require(
         target,
