@@ -91,7 +91,7 @@ def main() -> None:
             "state",
             "clear",
             "--force",
-            "prod:tap-airflow-metadb-to-target-airflow-audit-duckdb",
+            "prod:tap-airflow-metadb-to-target-airflow-audit-duckdb:bench",
         ],
         cwd=ROOT,
         capture_output=True,
