@@ -245,3 +245,15 @@ def test_the_catalog_holds_no_secret_and_the_flags():
     crumbs = {m["breadcrumb"][-1] for m in conn["metadata"] if m["breadcrumb"]}
     assert crumbs == {"id", "conn_id", "host", "has_password", "has_extra"}
     assert set(by_table["variable"]["schema"]["properties"]) == {"id", "key"}
+
+
+def test_the_natural_key_is_sent_only_where_airflow_3_rekeyed_the_table():
+    columns = {c: "character varying" for c in ("id", "dag_id", "task_id", "run_id")}
+    columns["map_index"] = "integer"
+    two = plan_table(
+        "task_instance", columns, primary_key=("dag_id", "task_id", "run_id", "map_index")
+    )
+    three = plan_table("task_instance", columns, primary_key=("id",))
+    assert two.natural_key == []
+    assert three.natural_key == ["dag_id", "task_id", "run_id", "map_index"]
+    assert three.to_config()["natural_key"] == three.natural_key

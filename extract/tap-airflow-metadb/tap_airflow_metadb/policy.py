@@ -290,6 +290,7 @@ def plan_table(
     primary key is left out (`revoked_token.jti`) cannot be synced by key: it is refused whole.
     """
     allowed = set(allowed)
+    primary_key = tuple(primary_key)
     base = policy_table(table)
     plan = ColumnPlan(table=table, read=[])
     secrets = SECRET_COLUMNS.get(base or "", {})
@@ -315,7 +316,8 @@ def plan_table(
         if source in columns:
             plan.flags[flag] = source
     natural = NATURAL_KEYS.get(base or "", ())
-    if natural and all(c in plan.read for c in natural):
+    # Only where the key is another one (Airflow 3's); on 2.x the natural key is the key itself.
+    if natural and all(c in plan.read for c in natural) and list(natural) != list(primary_key):
         plan.natural_key = list(natural)
     hidden_key = [c for c in primary_key if c not in plan.read]
     if hidden_key:
