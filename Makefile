@@ -37,7 +37,7 @@ demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, 
 	$(BIN)/python -m scripts.demo --airflow-version $(AIRFLOW_VERSION)
 
 test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" --durations=20
 
 test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
 	$(BIN)/pytest -m "not integration and not slow"
