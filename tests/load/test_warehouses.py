@@ -362,6 +362,7 @@ def _install() -> None:
             self._duck_conn.execute(
                 f"INSERT INTO {batch} BY NAME SELECT * FROM read_json_auto('{numbered}')"
             )
+            os.remove(numbered)
         dedup = match["dedup"].replace("ORDER BY SEQ8() DESC", "ORDER BY FS_SEQ DESC")
         assert "FS_SEQ" in dedup, dedup
         merge = f"merge into {match['table']} d using (select * from {batch} {dedup}) s {match['rest']}"
@@ -510,7 +511,9 @@ def fakesnow_overlay(tmp_path_factory) -> Path:
 
 
 def extract(url: str, **settings: str) -> str:
-    env = {"AIRFLOW_AUDIT_SOURCE_URL": url}
+    """The tap's messages, as records unless `handoff` says otherwise: tests replay them, and a
+    file handed over is removed once loaded."""
+    env = {"AIRFLOW_AUDIT_SOURCE_URL": url, "AIRFLOW_AUDIT_HANDOFF": "records"}
     env.update({f"AIRFLOW_AUDIT_{k.upper()}": v for k, v in settings.items()})
     result = meltano("invoke", "tap-airflow-metadb", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
