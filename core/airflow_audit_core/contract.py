@@ -13,3 +13,10 @@ from __future__ import annotations
 EXTRACTS_STREAM = "_airflow_audit_extracts"
 SYNC_AUDIT = "_sync_audit"
 NATURAL_KEY_KEYWORD = "x-airflow-audit-natural-key"
+
+# The extractor hands each table it reads over in files (a Singer BATCH message per read, its
+# manifest the files' file:// URIs) in this format: PostgreSQL's CSV (pg_csv.py), one record a
+# row, no header.  Booleans are t/f, timestamps ISO 8601 in UTC, bytea hex, JSON as text.
+# The message's `encoding` also holds `columns` (the file's columns, in order) and
+# `extracted_at`.  The loader that reads a file removes it once its rows are committed.
+BATCH_FORMAT = "postgresql-csv"

@@ -13,16 +13,19 @@ from tests.support import ROOT
 
 PYTHON = ROOT / ".meltano/extractors/tap-airflow-metadb/venv/bin/python"
 PROBE = """
-import json, sys
+import importlib, json, sys
 from importlib.metadata import version
 import singer_sdk
-names = json.loads(sys.argv[1])
+names, imports = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 owners = {"Tap": singer_sdk.Tap, "Stream": singer_sdk.Stream}
 missing = []
 for owner, name in names:
     cls = owners[owner]
     if not hasattr(cls, name) and name not in getattr(cls.__init__, "__code__").co_names:
         missing.append(f"{owner}.{name}")
+for module, name in imports:
+    if not hasattr(importlib.import_module(module), name):
+        missing.append(f"{module}.{name}")
 print(json.dumps({"version": version("singer-sdk"), "missing": missing}))
 """
 
@@ -30,7 +33,13 @@ print(json.dumps({"version": version("singer-sdk"), "missing": missing}))
 @pytest.mark.integration
 def test_the_private_sdk_names_exist_in_the_taps_sdk():
     result = subprocess.run(
-        [str(PYTHON), "-c", PROBE, json.dumps(sdk.PRIVATE_NAMES)],
+        [
+            str(PYTHON),
+            "-c",
+            PROBE,
+            json.dumps(sdk.PRIVATE_NAMES),
+            json.dumps(sdk.PRIVATE_IMPORTS),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -291,7 +291,12 @@ def warehouse_text(url: str) -> dict[str, str]:
 
 
 def extract(url: str) -> str:
-    result = meltano("invoke", "tap-airflow-metadb", env={"AIRFLOW_AUDIT_SOURCE_URL": url})
+    """The tap's messages, as records: a test replays them (files would be gone after one load)."""
+    result = meltano(
+        "invoke",
+        "tap-airflow-metadb",
+        env={"AIRFLOW_AUDIT_SOURCE_URL": url, "AIRFLOW_AUDIT_HANDOFF": "records"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -40,7 +40,10 @@ OWN_SETTINGS = (
     "allow_columns",
     "env_slug",
     "destination_schema",
+    "handoff",
+    "batch_dir",
 )
+HANDOFFS = ("files", "records")
 
 
 def notice(message: str) -> None:
@@ -125,6 +128,8 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
     tap_config["sqlalchemy_url"] = url.render_as_string(hide_password=False)
     tap_config["filter_schemas"] = [schema]
     tap_config["emit_activate_version_messages"] = True
+    tap_config["airflow_audit_handoff"] = parse_handoff(config.get("handoff"))
+    tap_config["airflow_audit_batch_dir"] = (config.get("batch_dir") or "").strip() or None
     tap_config["airflow_audit_full_refresh"] = full_refresh
     tap_config["airflow_audit_destination"] = destination_of(config)
     tap_config["airflow_audit_columns"] = {t: p.to_config() for t, p in columns.items()}
@@ -161,6 +166,18 @@ def destination_of(config: dict[str, Any]) -> str:
     project share Meltano's run folder) makes that sync read in full instead of skipping rows.
     """
     return destination_schema(config.get("env_slug"), config.get("destination_schema"))
+
+
+def parse_handoff(raw: object) -> str:
+    """AIRFLOW_AUDIT_HANDOFF: `files` (the default: COPY into files, BATCH messages) or `records`
+    (a RECORD message per row, for a Singer target outside this project)."""
+    value = str(raw or "").strip().lower() or "files"
+    if value not in HANDOFFS:
+        raise UserError(
+            f"AIRFLOW_AUDIT_HANDOFF is {raw!r}: use 'files' (the default, for the project's "
+            "loaders) or 'records' (for any other Singer target); nothing was read."
+        )
+    return value
 
 
 def parse_full_refresh(raw: object) -> list[str]:

@@ -3,8 +3,9 @@
 `AirflowMetadbTap.sync_all` replaces `singer_sdk.Tap.sync_all` to send a second ACTIVATE_VERSION
 after each full-table stream's last record (the SDK sends one, before the records), so a loader
 deletes rows missing from a full read only once the read is known to be complete.  Doing that
-needs the SDK's own steps of `sync_all`, which are private; and the tap adds one keyword to its SCHEMA
-messages through the SDK's private `_generate_schema_messages`.  Written against singer-sdk 0.54.9
+needs the SDK's own steps of `sync_all`, which are private; the tap adds one keyword to its SCHEMA
+messages through the SDK's private `_generate_schema_messages`; and its BATCH messages use the
+SDK's batch classes, which the SDK keeps in a private module (`singer_sdk.helpers._batch`).  Written against singer-sdk 0.54.9
 (pinned in pyproject.toml, the version meltanolabs-tap-postgres 0.10.0 resolves); when the SDK
 moves, this module is the one place to follow it, and tests/extract/test_sdk_adapter.py names
 the attribute that went away.
@@ -13,6 +14,7 @@ the attribute that went away.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from importlib import import_module
 from typing import Any
 
 SDK_VERSION = "0.54.9"
@@ -26,6 +28,21 @@ PRIVATE_NAMES = (
     ("Stream", "_write_state_message"),
     ("Stream", "_generate_schema_messages"),
 )
+# (module, name) of every name imported from a private SDK module (through __getattr__ below).
+PRIVATE_IMPORTS = (
+    ("singer_sdk.helpers._batch", "BaseBatchFileEncoding"),
+    ("singer_sdk.helpers._batch", "BatchConfig"),
+    ("singer_sdk.helpers._batch", "StorageTarget"),
+)
+
+
+def __getattr__(name: str) -> Any:
+    """`from tap_airflow_metadb.sdk import BatchConfig`: the SDK's batch classes, imported when
+    first used (this module is also read where the SDK is not installed)."""
+    for module, attribute in PRIVATE_IMPORTS:
+        if attribute == name:
+            return getattr(import_module(module), name)
+    raise AttributeError(name)
 
 
 def begin_sync(tap: Any) -> None:

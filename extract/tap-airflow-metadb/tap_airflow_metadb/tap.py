@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +32,17 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
-from airflow_audit_core.contract import EXTRACTS_STREAM, NATURAL_KEY_KEYWORD
+from airflow_audit_core.contract import BATCH_FORMAT, EXTRACTS_STREAM, NATURAL_KEY_KEYWORD
 from airflow_audit_core.quoting import quote
 from tap_airflow_metadb import sdk
+from tap_airflow_metadb.files import (
+    batch_root,
+    copy_to_file,
+    file_uri,
+    json_mask,
+    mask_file,
+    new_run_dir,
+)
 from tap_airflow_metadb.policy import LOG_EXTRA
 from tap_airflow_metadb.redact import redact_free_text_or_json, sanitise_log_extra
 from tap_airflow_metadb.replication import (
@@ -41,6 +52,7 @@ from tap_airflow_metadb.replication import (
     is_incremental,
     usable_bookmark,
 )
+from tap_airflow_metadb.sdk import BaseBatchFileEncoding, BatchConfig, StorageTarget
 
 
 def notice(message: str) -> None:
@@ -215,7 +227,11 @@ class SnapshotStream(PostgresStream):
         # mark) rows the read did not return, once the tap says the read is complete.
         return self.full_read
 
-    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+    @contextmanager
+    def _snapshot_read(self, context: Any) -> Iterator[SnapshotRead]:
+        """One read of the table in its own REPEATABLE READ, read-only transaction: the query
+        (changes since the bookmark, or everything), then the source's row count in the same
+        snapshot.  The bookmark and the extract record follow only a read that got to the end."""
         query = self.build_query(context=context)
         engine = self.connector._engine
         with (
@@ -250,21 +266,12 @@ class SnapshotStream(PostgresStream):
                 )
             full = self.full_read or bookmark is None
             notice(f"{self.table}: reading {'in full' if full else 'changes only'}.")
-            converters = self.record_converters(query)
-            sent = 0
-            result = conn.execution_options(stream_results=True, max_row_buffer=5000)
-            for row in result.execute(query).mappings():
-                sent += 1
-                record = dict(row)
-                for name, convert in converters.items():
-                    value = record[name]
-                    if value is not None:
-                        record[name] = convert(value)
-                yield record
+            read = SnapshotRead(conn=conn, query=query)
+            yield read
             source_rows = conn.execute(
                 sa.text(f"select count(*) from {self.fully_qualified_name}")
             ).scalar_one()
-        notice(f"{self.table}: {sent} of {source_rows} rows read.")
+        notice(f"{self.table}: {read.sent} of {source_rows} rows read.")
         self.stream_state[BOOKMARK_KEY] = int(snap_xmin)
         self.stream_state[SOURCE_KEY] = self.source_identity
         self.state_manager.is_flushed = False
@@ -276,10 +283,86 @@ class SnapshotStream(PostgresStream):
                 "previous_bookmark": bookmark if not self.full_read else None,
                 "full_read": full,
                 "extraction": self.extraction,
-                "records_sent": sent,
+                "records_sent": read.sent,
                 "source_rows": int(source_rows),
             }
         )
+
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """The records path (AIRFLOW_AUDIT_HANDOFF=records): a RECORD message per row."""
+        with self._snapshot_read(context) as read:
+            converters = self.record_converters(read.query)
+            result = read.conn.execution_options(stream_results=True, max_row_buffer=5000)
+            for row in result.execute(read.query).mappings():
+                read.sent += 1
+                record = dict(row)
+                for name, convert in converters.items():
+                    value = record[name]
+                    if value is not None:
+                        record[name] = convert(value)
+                yield record
+
+    def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:
+        """Files (the default): the SDK then syncs the stream through get_batches."""
+        if (config.get("airflow_audit_handoff") or "files") != "files":
+            return None
+        return BatchConfig(
+            encoding=BaseBatchFileEncoding(format=BATCH_FORMAT),
+            storage=StorageTarget(root=str(self._tap.batch_dir)),
+        )
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Any = None
+    ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        """The table read by COPY into one file (files.py), handed over in one BATCH message."""
+        directory = self._tap.batch_dir
+        path = directory / f"{self.table}.csv"
+        with self._snapshot_read(context) as read:
+            # Columns deselected in Meltano's `select` are left out, as the records path does.
+            read.query = read.query.with_only_columns(
+                *(
+                    c
+                    for c in read.query.selected_columns
+                    if self.mask.get(("properties", c.name), True)
+                )
+            )
+            masks = self.file_masks(read.query)
+            raw = directory / f"{self.table}.unmasked.csv" if masks else path
+            extracted_at = datetime.now(timezone.utc).isoformat()
+            read.sent = copy_to_file(read.conn, read.query, raw)
+            columns = [c.name for c in read.query.selected_columns]
+            if masks:
+                mask_file(raw, path, columns, masks)
+        encoding = BatchFileEncoding(
+            format=BATCH_FORMAT, columns=columns, extracted_at=extracted_at
+        )
+        yield encoding, [file_uri(path)]
+
+    def file_masks(self, query: sa.Select) -> dict[str, Any]:
+        """The masks of the redacted columns, on their text in a file (record_converters)."""
+        types = {c.name: c.type for c in query.selected_columns}
+        masks: dict[str, Any] = {}
+        for column, how in self.column_plan["redact"].items():
+            mask = sanitise_log_extra if how == LOG_EXTRA else redact_free_text_or_json
+            masks[column] = json_mask(mask) if isinstance(types[column], sa.JSON) else mask
+        return masks
+
+
+@dataclass
+class SnapshotRead:
+    """A read in progress: its connection (transaction), its query, the rows sent so far."""
+
+    conn: sa.Connection
+    query: sa.Select
+    sent: int = 0
+
+
+@dataclass(slots=True)
+class BatchFileEncoding(BaseBatchFileEncoding):
+    """The SDK's encoding, with what contract.BATCH_FORMAT adds: the columns and the time."""
+
+    columns: list[str] = field(default_factory=list)
+    extracted_at: str | None = None
 
 
 # Why a bookmark no longer describes the table, by the first part of its identity that changed.
@@ -341,6 +424,14 @@ class AirflowMetadbTap(TapPostgres):
             for entry in self.catalog_dict["streams"]
         ]
 
+    @property
+    def batch_dir(self) -> Path:
+        """This run's private directory for the files it hands over (files.py)."""
+        if getattr(self, "_batch_dir", None) is None:
+            root = batch_root(self.config.get("airflow_audit_batch_dir"))
+            self._batch_dir = new_run_dir(root)
+        return self._batch_dir
+
     def write_extract(self, record: dict[str, Any]) -> None:
         if not getattr(self, "_extracts_schema_sent", False):
             self.write_message(
@@ -367,3 +458,5 @@ class AirflowMetadbTap(TapPostgres):
             sdk.write_state(stream)
         for stream in self.streams.values():
             stream.log_sync_costs()
+        # The run's directory is the loader's to remove, once it has loaded every file
+        # (batch_files.remove_directories); files.new_run_dir removes one left a day ago.

@@ -32,6 +32,11 @@ class FullReadGate:
         self.opened.add(key)
         return False
 
+    def open_version(self, stream: str) -> int | None:
+        """The version of the full read of `stream` in progress (its rows carry it), if any."""
+        versions = [version for name, version in self.opened if name == stream]
+        return max(versions) if versions else None
+
     def unfinished(self) -> list[str]:
         """Streams whose full read was opened and never closed (an interrupted tap)."""
         return sorted({stream for stream, _ in self.opened})

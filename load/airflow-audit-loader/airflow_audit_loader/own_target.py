@@ -12,6 +12,9 @@ What every one of them does the same way, whatever the warehouse:
   ACTIVATE_VERSION(v) once the tap has read the whole table (full_read.FullReadGate); only
   then are rows of other versions deleted (`mirror`) or marked (`archive`).  An interrupted
   run therefore never removes anything;
+* files the extractor hands over (BATCH messages, batch_files.py) are loaded in turn with the
+  records, then removed: natively where a warehouse can (`load_file`), else as the records they
+  stand for;
 * a stream without a primary key is refused in one sentence: an upsert needs one.
 
 A warehouse subclass says how a JSON-schema property becomes a column type, how a table is
@@ -34,6 +37,12 @@ from airflow_audit_core.contract import NATURAL_KEY_KEYWORD
 from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
 from airflow_audit_core.settings import read_config
+from airflow_audit_loader.batch_files import (
+    HandedOver,
+    file_records,
+    remove,
+    remove_directories,
+)
 from airflow_audit_loader.full_read import FullReadGate
 
 # The Singer metadata columns every table gets; the value is the column's kind.
@@ -123,6 +132,7 @@ class SingerLoader:
         self.streams: dict[str, StreamTable] = {}
         self.gate = FullReadGate()
         self.pending_state: bytes | None = None
+        self.handed_over: list[Path] = []  # the extractor's files loaded (and removed)
         self.spool_dir = Path(tempfile.mkdtemp(prefix=f"{self.prog}-"))
 
     # -- what a warehouse provides ------------------------------------------------------
@@ -168,11 +178,13 @@ class SingerLoader:
                 self._schema(message)
             elif kind == "STATE":
                 self.pending_state = orjson.dumps(message["value"])
-                if not any(s.rows for s in self.streams.values()):
-                    self._emit_state()
+                self._emit_state_if_nothing_pending()
             elif kind == "ACTIVATE_VERSION":
                 self._activate_version(message["stream"], int(message["version"]))
+            elif kind == "BATCH":
+                self._batch(HandedOver.from_message(message))
         self.flush_all()
+        remove_directories(self.handed_over)
         for stream in self.gate.unfinished():
             table = self.streams[stream].table if stream in self.streams else stream
             print(
@@ -216,6 +228,39 @@ class SingerLoader:
         self.ensure_table(table)
         self.streams[stream] = table
 
+    def _batch(self, batch: HandedOver) -> None:
+        """Files from the extractor: loaded after the stream's earlier records, then removed."""
+        table = self.streams.get(batch.stream)
+        if table is None:
+            raise UserError(f"The tap sent files for stream {batch.stream!r} before its schema.")
+        self._flush(table)
+        version = self.gate.open_version(batch.stream)
+        for path in batch.files:
+            rows = self.load_file(table, path, batch, version)
+            remove(path)
+            self.handed_over.append(path)
+            self._count(table, rows)
+        self._emit_state_if_nothing_pending()
+
+    def load_file(
+        self, table: StreamTable, path: Path, batch: HandedOver, version: int | None
+    ) -> int:
+        """Load one file of the extractor's, returning the rows loaded that _flush did not count.
+
+        By default: as the records it stands for, through the same spool and upserts as RECORD
+        messages (so _flush counts them)."""
+        kinds = {name: property_kind(prop) for name, prop in table.properties.items()}
+        extracted = batch.extracted_at
+        for record in file_records(path, batch.columns, kinds):
+            message = {"type": "RECORD", "stream": batch.stream, "record": record}
+            if version is not None:
+                message["version"] = version
+            if extracted:
+                message["time_extracted"] = extracted
+            self._record(batch.stream, orjson.dumps(message))
+        self._flush(table)
+        return 0  # counted by _flush, batch by batch
+
     def _activate_version(self, stream: str, version: int) -> None:
         table = self.streams.get(stream)
         if table is None:
@@ -236,15 +281,24 @@ class SingerLoader:
             return
         table.close_spool()
         self.load_batch(table)
-        self.loaded[table.table] = self.loaded.get(table.table, 0) + table.rows
+        self._count(table, table.rows)
+        table.rows = 0
+
+    def _count(self, table: StreamTable, rows: int) -> None:
+        if not rows:
+            return
+        self.loaded[table.table] = self.loaded.get(table.table, 0) + rows
         # Progress a person can follow on a long first sync: one line per committed batch.
         print(
-            f"{self.prog}: {table.table}: {table.rows:,} rows loaded "
+            f"{self.prog}: {table.table}: {rows:,} rows loaded "
             f"({self.loaded[table.table]:,} this run).",
             file=sys.stderr,
             flush=True,
         )
-        table.rows = 0
+
+    def _emit_state_if_nothing_pending(self) -> None:
+        if not any(s.rows for s in self.streams.values()):
+            self._emit_state()
 
     def _emit_state(self) -> None:
         if self.pending_state is None:

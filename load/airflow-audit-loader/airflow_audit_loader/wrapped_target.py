@@ -26,7 +26,14 @@ from typing import Any
 
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.settings import read_config
+from airflow_audit_loader.batch_files import (
+    HandedOver,
+    file_records,
+    remove,
+    remove_directories,
+)
 from airflow_audit_loader.full_read import FullReadGate
+from airflow_audit_loader.own_target import property_kind
 
 LOG = logging.getLogger("airflow_audit_loader")
 
@@ -67,6 +74,9 @@ class FullReadMixin:
     table_name_only = False
     _airflow_audit_gate: FullReadGate | None = None
     _airflow_audit_json: dict[str, list[str]] | None = None
+    _airflow_audit_properties: dict[str, dict] | None = None
+    _airflow_audit_files: list | None = None
+    _airflow_audit_loaded: list | None = None
 
     @property
     def full_read_gate(self) -> FullReadGate:
@@ -87,6 +97,9 @@ class FullReadMixin:
 
     def _process_schema_message(self, message_dict: dict) -> None:
         message_dict = self._rename(message_dict)
+        self.original_properties[message_dict["stream"]] = copy.deepcopy(
+            message_dict["schema"].get("properties") or {}
+        )
         columns = json_properties(message_dict["schema"])
         self.json_columns[message_dict["stream"]] = columns
         if columns:
@@ -104,7 +117,51 @@ class FullReadMixin:
         super()._process_record_message(message_dict)  # type: ignore[misc]
 
     def _process_batch_message(self, message_dict: dict) -> None:
-        super()._process_batch_message(self._rename(message_dict))  # type: ignore[misc]
+        """The extractor's files, as the records they stand for (batch_files.py): third-party
+        targets read neither its format nor its columns' text forms."""
+        batch = HandedOver.from_message(message_dict)
+        stream = self._rename({"stream": batch.stream})["stream"]
+        kinds = {name: property_kind(prop) for name, prop in self.schema_properties(stream).items()}
+        version = self.full_read_gate.open_version(stream)
+        for path in batch.files:
+            for record in file_records(path, batch.columns, kinds):
+                message = {"type": "RECORD", "stream": batch.stream, "record": record}
+                if version is not None:
+                    message["version"] = version
+                if batch.extracted_at:
+                    message["time_extracted"] = batch.extracted_at
+                self._process_record_message(message)
+        # Removed once their rows are committed: after the next drain, not before.
+        self.handed_over_files.extend(batch.files)
+
+    def schema_properties(self, stream: str) -> dict:
+        """The stream's properties as the extractor sent them (before JSON became text)."""
+        return self.original_properties.get(stream, {})
+
+    @property
+    def original_properties(self) -> dict[str, dict]:
+        if self._airflow_audit_properties is None:
+            self._airflow_audit_properties = {}
+        return self._airflow_audit_properties
+
+    @property
+    def handed_over_files(self) -> list:
+        if self._airflow_audit_files is None:
+            self._airflow_audit_files = []
+        return self._airflow_audit_files
+
+    def remove_loaded_files(self) -> None:
+        """The extractor's files whose records every sink has written (after a drain)."""
+        for path in self.handed_over_files:
+            remove(path)
+        self.loaded_files.extend(self.handed_over_files)
+        self.handed_over_files.clear()
+
+    @property
+    def loaded_files(self) -> list:
+        if self._airflow_audit_loaded is None:
+            self._airflow_audit_loaded = []
+        return self._airflow_audit_loaded
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         message_dict = self._rename(message_dict)
@@ -121,7 +178,14 @@ class FullReadMixin:
         """What the second ACTIVATE_VERSION does: by default, the target's own handling."""
         super()._process_activate_version_message(message_dict)  # type: ignore[misc]
 
-    def report_unfinished(self) -> None:
+    def drain_all(self, *args: Any, **kwargs: Any) -> None:
+        super().drain_all(*args, **kwargs)  # type: ignore[misc]
+        self.remove_loaded_files()
+
+    def finish(self) -> None:
+        """After the last message: the extractor's emptied run directories go, and a full read
+        that never closed is reported."""
+        remove_directories(self.loaded_files)
         for stream in self.full_read_gate.unfinished():
             LOG.warning(
                 "%s: the full read did not finish; its rows were upserted, but rows deleted at "
@@ -167,4 +231,4 @@ def run(
         print(f"{prog}: {exc}", file=sys.stderr)
         sys.exit(2)
     if target is not None:
-        target.report_unfinished()
+        target.finish()

@@ -16,7 +16,33 @@ SETTINGS = (
     Setting("path", "AIRFLOW_AUDIT_DUCKDB_PATH", login=True),
     Setting("batch_size_rows", kind="integer", value=200000),
     Setting("lock_timeout_seconds", kind="integer", value=600),
+    # DuckDB's own limits, for the loader and for dbt (transform/macros/airflow_audit_duckdb_limits.sql);
+    # empty: DuckDB's defaults (80% of the memory, a thread per core).
+    Setting("memory_limit", "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT"),
+    Setting("threads", "AIRFLOW_AUDIT_DUCKDB_THREADS"),
 )
+
+
+def limits(config: dict) -> list[str]:
+    """The SET statements for DuckDB's memory limit and threads, where configured."""
+    statements = []
+    memory = str(config.get("memory_limit") or "").strip()
+    if memory:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory, re.IGNORECASE):
+            raise UserError(
+                f"AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT is {memory!r}: give an amount such as 4GB or "
+                "512MiB (empty: DuckDB's default, 80% of the memory)."
+            )
+        statements.append(f"SET memory_limit = '{memory}'")
+    threads = str(config.get("threads") or "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise UserError(
+                f"AIRFLOW_AUDIT_DUCKDB_THREADS is {threads!r}: give a whole number of threads, 1 "
+                "or more (empty: one per core)."
+            )
+        statements.append(f"SET threads = {int(threads)}")
+    return statements
 
 
 def resolve_path(configured: str | None) -> Path:

@@ -36,7 +36,8 @@ import duckdb
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.quoting import quote, sql_string
-from airflow_audit_loader.duckdb.settings import DEFAULT_BATCH_SIZE_ROWS, resolve_path
+from airflow_audit_loader.batch_files import HandedOver
+from airflow_audit_loader.duckdb.settings import DEFAULT_BATCH_SIZE_ROWS, limits, resolve_path
 from airflow_audit_loader.full_read import full_read_sql
 from airflow_audit_loader.own_target import (
     METADATA_COLUMNS,
@@ -83,6 +84,8 @@ class DuckDBTarget(SingerLoader):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = open_duckdb(self.path, int(config.get("lock_timeout_seconds") or 600))
         self.con.execute("SET TimeZone = 'UTC'")
+        for statement in limits(config):
+            self.con.execute(statement)
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
 
     def column_type(self, schema: dict[str, Any]) -> str:
@@ -161,6 +164,7 @@ class DuckDBTarget(SingerLoader):
         )
 
     def load_batch(self, table: StreamTable) -> None:
+        """Spooled RECORD messages, read by DuckDB's JSON reader with the columns' types."""
         record_type = (
             "STRUCT(" + ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items()) + ")"
         )
@@ -170,10 +174,9 @@ class DuckDBTarget(SingerLoader):
             f"'time_extracted': 'TIMESTAMPTZ'}}, maximum_object_size=268435456)"
         )
         keys = [quote(k) for k in table.key_properties]
-        target = f"{quote(self.schema)}.{quote(table.table)}"
         columns = [quote(c) for c in table.columns]
         # Message-level fields get names no Airflow column has (Airflow 3's dag_bundle has a
-        # `version` column of its own).
+        # `version` column of its own); the last message of a key wins.
         batch = (
             "SELECT * FROM ("
             "SELECT row_number() OVER () AS __airflow_audit_seq, "
@@ -183,10 +186,54 @@ class DuckDBTarget(SingerLoader):
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
             "ORDER BY __airflow_audit_seq DESC) = 1"
         )
+        self.upsert(table, batch, [])
+
+    def load_file(
+        self, table: StreamTable, path: Path, batch: HandedOver, version: int | None
+    ) -> int:
+        """A file of the extractor's, read by DuckDB's CSV reader with the columns' types, in
+        one transaction; no row passes through Python.  A snapshot holds each key once."""
+        missing = [c for c in batch.columns if c not in table.columns]
+        if missing:
+            raise UserError(
+                f"The file for {table.table} has columns its SCHEMA message did not announce "
+                f"({', '.join(missing)}): the extractor and loader disagree; rerun the sync."
+            )
+        file_types = {c: file_type(table.columns[c]) for c in batch.columns}
+        reader = (
+            f"read_csv({sql_string(str(path))}, header=false, auto_detect=false, "
+            "delim=',', quote='\"', escape='\"', allow_quoted_nulls=false, "
+            f"columns={{{', '.join(f'{sql_string(c)}: {sql_string(t)}' for c, t in file_types.items())}}})"
+        )
+        selected = ", ".join(
+            f"json({quote(c)}) AS {quote(c)}" if table.columns[c] == "JSON" else quote(c)
+            for c in batch.columns
+        )
+        source = (
+            f"SELECT {selected}, CAST(? AS TIMESTAMPTZ) AS __airflow_audit_extracted_at, "
+            f"CAST(? AS BIGINT) AS __airflow_audit_version FROM {reader}"
+        )
+        return self.upsert(
+            table, source, [batch.extracted_at, version], columns=list(batch.columns)
+        )
+
+    def upsert(
+        self,
+        table: StreamTable,
+        source: str,
+        params: list[Any],
+        *,
+        columns: list[str] | None = None,
+    ) -> int:
+        """The rows of `source` (the columns, __airflow_audit_extracted_at and
+        __airflow_audit_version) replace the rows with their keys, in one transaction."""
+        keys = [quote(k) for k in table.key_properties]
+        target = f"{quote(self.schema)}.{quote(table.table)}"
+        columns = [quote(c) for c in (columns if columns is not None else table.columns)]
         batched_at = dt.datetime.now(dt.timezone.utc)
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE __batch AS {batch}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE __batch AS {source}", params)
             self.con.execute(
                 f"DELETE FROM {target} AS t USING __batch AS b WHERE "
                 + " AND ".join(f"t.{k} = b.{k}" for k in keys)
@@ -197,18 +244,19 @@ class DuckDBTarget(SingerLoader):
                     "t._sdc_deleted_at IS NULL AND "
                     + " AND ".join(f"t.{quote(k)} = b.{quote(k)}" for k in table.natural_key)
                 )
-            self.con.execute(
+            (inserted,) = self.con.execute(
                 f"INSERT INTO {target} ({', '.join(columns)}, _sdc_extracted_at, "
                 "_sdc_batched_at, _sdc_deleted_at, _sdc_table_version) "
                 f"SELECT {', '.join(columns)}, __airflow_audit_extracted_at, ?, NULL, "
                 "__airflow_audit_version FROM __batch",
                 [batched_at],
-            )
+            ).fetchone()
             self.con.execute("DROP TABLE __batch")
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
+        return int(inserted)
 
     def close_connection(self) -> None:
         self.con.close()
@@ -237,6 +285,11 @@ def open_duckdb(path: Path, wait_seconds: int) -> duckdb.DuckDBPyConnection:
                 )
                 waited = True
             time.sleep(1)
+
+
+def file_type(column_type: str) -> str:
+    """The type the CSV reader gives a column: JSON arrives as text and is parsed (json())."""
+    return "VARCHAR" if column_type == "JSON" else column_type
 
 
 def normalise_type(name: str) -> str:

@@ -1,0 +1,121 @@
+"""Reading a table by PostgreSQL's COPY into a file, for the loaders to take by reference.
+
+The fast path (contract.BATCH_FORMAT): one `COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)` per
+read, in the read's own snapshot, written straight to a file; no row passes through Python
+unless the table has a column to mask (policy.REDACTED_COLUMNS), and then only that column is
+touched.  The SELECT reads exactly the columns the records path reads (the plan's columns and
+flags), each in the text form the records path would send:
+
+* bytea as hex, NaN and infinities as NULL, timestamps without time zone taken as UTC;
+* everything else in PostgreSQL's own text form (the session's TimeZone is UTC).
+
+Files go to a private directory per run under AIRFLOW_AUDIT_BATCH_DIR (the system's temporary
+directory by default); the loader removes each file once its rows are committed, and a run's
+directory left by an interrupted run is removed by the next run a day later.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from airflow_audit_core.pg_csv import format_record, read_records
+
+STALE_AFTER_SECONDS = 24 * 3600
+RUN_PREFIX = "run-"
+
+
+def batch_root(configured: str | None) -> Path:
+    root = Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-audit-batches"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def new_run_dir(root: Path) -> Path:
+    """A directory only this user can read (the files hold Airflow's metadata), after removing
+    the directories of runs interrupted more than a day ago."""
+    now = time.time()
+    for old in root.glob(f"{RUN_PREFIX}*"):
+        try:
+            if now - old.stat().st_mtime > STALE_AFTER_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=root))
+
+
+def text_form(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The column as the records path would send it (tap.value_converters), in SQL."""
+    kind = column.type
+    if isinstance(kind, sa.LargeBinary):
+        return sa.func.encode(column, "hex")
+    if isinstance(kind, (sa.Float, sa.Numeric)):
+        finite = sa.cast(column, postgresql.DOUBLE_PRECISION).notin_(
+            [
+                sa.literal_column("'NaN'"),
+                sa.literal_column("'Infinity'"),
+                sa.literal_column("'-Infinity'"),
+            ]
+        )
+        return sa.case((finite, column), else_=sa.null())
+    if isinstance(kind, sa.DateTime) and not kind.timezone:
+        return sa.literal_column(f"({_sql(column)}) AT TIME ZONE 'UTC'")
+    return column
+
+
+def _sql(element: Any) -> str:
+    return str(
+        element.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
+
+
+def copy_sql(query: sa.Select) -> str:
+    """`COPY (the query, each column in its text form) TO STDOUT` as one statement."""
+    columns = [text_form(c).label(c.name) for c in query.selected_columns]
+    return f"COPY ({_sql(query.with_only_columns(*columns))}) TO STDOUT WITH (FORMAT csv)"
+
+
+def copy_to_file(conn: sa.Connection, query: sa.Select, path: Path) -> int:
+    """Run the COPY in `conn`'s transaction (its snapshot) into `path`; the rows written."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("SET LOCAL TimeZone = 'UTC'")
+        with path.open("wb") as handle:
+            cursor.copy_expert(copy_sql(query), handle, size=1 << 20)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def mask_file(
+    raw: Path, path: Path, columns: list[str], masks: dict[str, Callable[[str], str]]
+) -> None:
+    """`raw` rewritten to `path` with each masked column's values through its mask."""
+    positions = [(columns.index(name), mask) for name, mask in masks.items()]
+    with raw.open(newline="", encoding="utf-8") as lines, path.open("w", encoding="utf-8") as out:
+        for values in read_records(lines):
+            for position, mask in positions:
+                value = values[position]
+                if value is not None:
+                    values[position] = mask(value)
+            out.write(format_record(values))
+    raw.unlink()
+
+
+def json_mask(mask: Callable[[Any], Any]) -> Callable[[str], str]:
+    """A mask of parsed JSON values, for a JSON column's text."""
+    return lambda text: json.dumps(
+        mask(json.loads(text)), ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def file_uri(path: Path) -> str:
+    return path.resolve().as_uri()

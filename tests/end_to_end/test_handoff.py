@@ -1,0 +1,132 @@
+"""The fast path hands tables over as files (PostgreSQL's COPY, Singer BATCH messages): the
+warehouse it builds equals, table for table and value for value, the one the records path
+(a RECORD message per row, AIRFLOW_AUDIT_HANDOFF=records) builds from the same database.
+
+Both run over every table of a filled Airflow database (its planted secrets included, so the
+masked columns go through the file masking), with values made to trip a CSV reader: an empty
+string beside a NULL, quotes, commas, line breaks, a backslash-N, non-ASCII text, JSON with
+both.  No file outlives the run.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support import meltano
+from tests.support.sync import execute
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
+EL = ("run", "tap-airflow-metadb", "target-airflow-audit-duckdb")
+# Run metadata, which differs between two runs by nature.
+RUN_COLUMNS = {"_sdc_extracted_at", "_sdc_batched_at", "_sdc_table_version", "extracted_at"}
+AWKWARD = 'a "quoted", comma\nnew line\r\nand \\N, é ✓'
+
+
+def load(url: str, warehouse: Path, batches: Path, handoff: str) -> str:
+    slug = f"handoff-{handoff}-{uuid.uuid4().hex[:6]}"
+    done = meltano(
+        *EL,
+        env={
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_ENV_SLUG": slug,
+            "AIRFLOW_AUDIT_TABLES": "[]",
+            "AIRFLOW_AUDIT_HANDOFF": handoff,
+            "AIRFLOW_AUDIT_BATCH_DIR": str(batches),
+        },
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return f"airflow-{slug}"
+
+
+def test_files_and_records_build_the_same_warehouse(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "handoff_files_records")
+    execute(
+        url,
+        "update dag set description = '' where dag_id = (select min(dag_id) from dag)",
+        "update dag set description = null where dag_id = (select max(dag_id) from dag)",
+        f"update dag_tag set name = {sql(AWKWARD)} where ctid = (select min(ctid) from dag_tag)",
+        "update task_instance set hostname = '', operator = null "
+        "where ctid = (select min(ctid) from task_instance)",
+        "insert into log (dttm, dag_id, event, owner, extra) values "
+        f"(now(), 'awkward', 'cli_task_run', {sql(AWKWARD)}, {sql(json.dumps({'host_name': AWKWARD}))}), "
+        "(now(), 'empty', '', '', '')",
+    )
+    batches = tmp_path / "batches"
+    files_db, records_db = tmp_path / "files.duckdb", tmp_path / "records.duckdb"
+    files = load(url, files_db, batches, "files")
+    records = load(url, records_db, batches, "records")
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{files_db}' as f (read_only)")
+        con.execute(f"attach '{records_db}' as r (read_only)")
+        tables = sorted(
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_catalog = 'f' and table_schema = ?",
+                [files],
+            ).fetchall()
+        )
+        assert len(tables) > 40
+        for table in tables:
+            columns = [
+                c
+                for (c,) in con.execute(
+                    "select column_name from information_schema.columns where table_catalog = 'f' "
+                    "and table_schema = ? and table_name = ? order by ordinal_position",
+                    [files, table],
+                ).fetchall()
+                if c not in RUN_COLUMNS
+            ]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            by_files = con.execute(f'select {listed} from f."{files}"."{table}"').fetchall()
+            by_records = con.execute(f'select {listed} from r."{records}"."{table}"').fetchall()
+            assert sorted(by_files, key=repr) == sorted(by_records, key=repr), table
+        descriptions = {
+            d for (d,) in con.execute(f'select description from f."{files}".dag').fetchall()
+        }
+        assert {"", None} <= descriptions
+        assert con.execute(
+            f'select count(*) from f."{files}".dag_tag where name = ?', [AWKWARD]
+        ).fetchone() == (1,)
+        assert con.execute(
+            f"select owner, extra ->> 'host_name' from f.\"{files}\".log where dag_id = 'awkward'"
+        ).fetchone() == (AWKWARD, AWKWARD)
+        assert con.execute(
+            f"select event, owner, extra from f.\"{files}\".log where dag_id = 'empty'"
+        ).fetchone() == ("", "", "")
+        # the file path carried the versions of the full reads, as records do
+        assert (
+            con.execute(
+                f'select count(*), count(_sdc_table_version) from f."{files}".dag'
+            ).fetchone()[1]
+            > 0
+        )
+    assert list(batches.rglob("*")) == [], "the loader removes every file it loaded"
+
+
+def test_an_unknown_handoff_is_refused_in_one_sentence(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "handoff_unknown", filled=False)
+    done = meltano(
+        *EL,
+        env={
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+            "AIRFLOW_AUDIT_HANDOFF": "parquet",
+        },
+    )
+    assert done.returncode != 0
+    assert "AIRFLOW_AUDIT_HANDOFF is 'parquet': use 'files'" in done.stderr
+    assert "Traceback" not in done.stderr.split("AIRFLOW_AUDIT_HANDOFF is")[0][-2000:]
+
+
+def sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
