@@ -55,8 +55,8 @@ lint: install ## ruff on the Python code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install ## Sync throughput against PostgreSQL COPY, measured in the same run (prints figures)
-	$(BIN)/python -m bench.sync_throughput $(BENCH_ARGS)
+bench: install ## Sync and job costs against COPY and dlt, side by side (writes docs/benchmarks.md); BENCH_ARGS="--sizes 10000000" for 10M
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 docs: install ## Generate the dbt docs and serve them on http://localhost:8080
 	$(MELTANO) invoke dbt-duckdb:docs-generate

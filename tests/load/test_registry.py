@@ -98,7 +98,7 @@ def test_every_warehouse_job_loads_reconciles_and_builds():
     for warehouse in WAREHOUSES:
         assert jobs[job_for(warehouse)] == [
             f"tap-airflow-metadb target-airflow-audit-{warehouse} "
-            f"airflow-audit-reconcile:{warehouse} dbt-{warehouse}:build"
+            f"airflow-audit-reconcile:{warehouse} dbt-{warehouse}:build-changed"
         ]
     (utility,) = yaml.safe_load((ROOT / "utilities/reconcile.meltano.yml").read_text())["plugins"][
         "utilities"

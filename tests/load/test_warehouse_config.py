@@ -519,7 +519,7 @@ def test_the_redshift_loader_is_the_projects_own_with_exact_pins():
     }
     # Reconciled after every load, as DuckDB is: deletes in growing tables, corruption.
     assert jobs["airflow-audit-redshift"] == [
-        "tap-airflow-metadb target-airflow-audit-redshift airflow-audit-reconcile:redshift dbt-redshift:build"
+        "tap-airflow-metadb target-airflow-audit-redshift airflow-audit-reconcile:redshift dbt-redshift:build-changed"
     ]
     (reconcile,) = yaml.safe_load((ROOT / "utilities/reconcile.meltano.yml").read_text())[
         "plugins"

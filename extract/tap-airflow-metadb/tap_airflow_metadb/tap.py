@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from singer_sdk import singerlib as singer
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 

@@ -53,7 +53,11 @@ INFERRED_WAREHOUSE = {
 # Every variable a warehouse's loader reads; the operator clears them before setting its own,
 # so a value left in the worker's environment never mixes with the connection's.
 WAREHOUSE_VARIABLES: dict[str, tuple[str, ...]] = {
-    "duckdb": ("AIRFLOW_AUDIT_DUCKDB_PATH",),
+    "duckdb": (
+        "AIRFLOW_AUDIT_DUCKDB_PATH",
+        "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
+        "AIRFLOW_AUDIT_DUCKDB_THREADS",
+    ),
     "snowflake": tuple(
         f"AIRFLOW_AUDIT_SNOWFLAKE_{name}"
         for name in (
@@ -257,7 +261,13 @@ def _duckdb(conn: ConnectionLike, extras: dict[str, Any]) -> dict[str, Any]:
             f"Connection {conn.conn_id!r} names no DuckDB file: put the file's path in its host "
             'field, or in its extra as {"path": "/data/airflow_audit.duckdb"}.'
         )
-    return {"AIRFLOW_AUDIT_DUCKDB_PATH": path}
+    values = {"AIRFLOW_AUDIT_DUCKDB_PATH": path}
+    # DuckDB's own limits, for the loader and dbt (extra: {"memory_limit": "4GB", "threads": 2}).
+    for name in ("memory_limit", "threads"):
+        value = _field(extras, name)
+        if value not in (None, ""):
+            values[f"AIRFLOW_AUDIT_DUCKDB_{name.upper()}"] = str(value)
+    return values
 
 
 _SNOWFLAKE_AUTHENTICATORS = ("snowflake", "snowflake_jwt")

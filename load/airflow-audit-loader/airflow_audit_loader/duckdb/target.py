@@ -84,6 +84,8 @@ class DuckDBTarget(SingerLoader):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = open_duckdb(self.path, int(config.get("lock_timeout_seconds") or 600))
         self.con.execute("SET TimeZone = 'UTC'")
+        # Rows have no order worth keeping; without it DuckDB streams large loads in less memory.
+        self.con.execute("SET preserve_insertion_order = false")
         for statement in limits(config):
             self.con.execute(statement)
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
@@ -226,14 +228,42 @@ class DuckDBTarget(SingerLoader):
         columns: list[str] | None = None,
     ) -> int:
         """The rows of `source` (the columns, __airflow_audit_extracted_at and
-        __airflow_audit_version) replace the rows with their keys, in one transaction."""
+        __airflow_audit_version) replace the rows with their keys, in one transaction.
+
+        A row equal to the live row stored under its key is not rewritten: only its version and
+        extraction time move, so `_sdc_batched_at` is when a row's content last changed (what
+        the incremental marts and the job's "nothing changed" check read), not when it was last
+        read in full.  Returns the rows written or confirmed."""
         keys = [quote(k) for k in table.key_properties]
         target = f"{quote(self.schema)}.{quote(table.table)}"
         columns = [quote(c) for c in (columns if columns is not None else table.columns)]
         batched_at = dt.datetime.now(dt.timezone.utc)
+        on_key = " AND ".join(f"t.{k} = b.{k}" for k in keys)
+        same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM b.{c}" for c in columns)
         self.con.execute("BEGIN TRANSACTION")
         try:
+            if self.is_empty(target):
+                # A first sync: nothing to compare or replace, straight in.
+                (inserted,) = self.con.execute(
+                    f"INSERT INTO {target} ({', '.join(columns)}, _sdc_extracted_at, "
+                    "_sdc_batched_at, _sdc_deleted_at, _sdc_table_version) "
+                    f"SELECT {', '.join(columns)}, __airflow_audit_extracted_at, ?, NULL, "
+                    f"__airflow_audit_version FROM ({source})",
+                    [batched_at, *params],
+                ).fetchone()
+                self.con.execute("COMMIT")
+                return int(inserted)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE __batch AS {source}", params)
+            (confirmed,) = self.con.execute(
+                f"UPDATE {target} AS t SET _sdc_table_version = b.__airflow_audit_version, "
+                "_sdc_extracted_at = b.__airflow_audit_extracted_at FROM __batch AS b "
+                f"WHERE {on_key} AND t._sdc_deleted_at IS NULL AND {same}"
+            ).fetchone()
+            if confirmed:
+                self.con.execute(
+                    f"DELETE FROM __batch AS b USING {target} AS t WHERE {on_key} "
+                    f"AND t._sdc_deleted_at IS NULL AND {same}"
+                )
             self.con.execute(
                 f"DELETE FROM {target} AS t USING __batch AS b WHERE "
                 + " AND ".join(f"t.{k} = b.{k}" for k in keys)
@@ -256,7 +286,10 @@ class DuckDBTarget(SingerLoader):
         except Exception:
             self.con.execute("ROLLBACK")
             raise
-        return int(inserted)
+        return int(inserted) + int(confirmed)
+
+    def is_empty(self, target: str) -> bool:
+        return self.con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()[0]
 
     def close_connection(self) -> None:
         self.con.close()

@@ -1,0 +1,404 @@
+"""`make bench`: what a sync costs, against PostgreSQL's own COPY and a peer, in one run.
+
+For each size (task instances; 100k and 1M by default, 10M on request with --sizes), on one
+throwaway PostgreSQL holding the Airflow schema filled by the project's generator:
+
+* COPY: `COPY (SELECT * FROM t) TO STDOUT` of each default table, read to the end (best of 3);
+* the full sync of the default tables, `meltano run tap-airflow-metadb target-airflow-audit-duckdb`,
+  by file (the default) and by record (AIRFLOW_AUDIT_HANDOFF=records);
+* dlt's `sql_database` with the connectorx and the pyarrow backends, into DuckDB (a venv of its
+  own, bench/requirements-dlt.txt);
+* the whole job (`meltano run airflow-audit`: extract, load, reconcile, dbt build): first run,
+  again with nothing changed, again after 1% of the task instances and DAG runs changed, each
+  block timed from Meltano's log;
+* `dbt build` alone;
+* the peak RSS of every process (bench/measure.py).
+
+Every figure is a wall time on a shared machine: compare the ratios within one run.  The table is
+printed and written, with the machine it ran on, to docs/benchmarks.md.  Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import psycopg2
+
+from bench.measure import Measured, run
+from tests.fixtures.airflow_history import fill, load_schema
+from tests.fixtures.postgres import ThrowawayPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+MELTANO = str(ROOT / ".venv/bin/meltano")
+DEFAULT_TABLES = (
+    "ab_permission",
+    "ab_role",
+    "ab_user",
+    "dag",
+    "dag_run",
+    "dag_tag",
+    "import_error",
+    "job",
+    "task_fail",
+    "task_instance",
+)
+DLT_VENV = ROOT / ".bench/venv-dlt"
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)Z \[\w+\s*\] (\S+)")
+BLOCKS = {
+    "tap-airflow-metadb": "extract+load",
+    "target-airflow-audit-duckdb": "extract+load",
+    "airflow-audit-reconcile": "reconcile",
+    "dbt-duckdb": "dbt build",
+}
+
+
+class NullSink(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        return len(b)
+
+
+def copy_seconds(url: str, tables: list[str]) -> float:
+    started = time.perf_counter()
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for table in tables:
+            cur.copy_expert(f'copy (select * from "{table}") to stdout', NullSink())
+    return time.perf_counter() - started
+
+
+def source_rows(url: str, tables: list[str]) -> dict[str, int]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        counts = {}
+        for table in tables:
+            cur.execute(f'select count(*) from "{table}"')
+            counts[table] = cur.fetchone()[0]
+        return counts
+
+
+def present_tables(url: str) -> list[str]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = 'public'"
+        )
+        found = {t for (t,) in cur.fetchall()}
+    return [t for t in DEFAULT_TABLES if t in found]
+
+
+def meltano_env(url: str, warehouse: Path, slug: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_AUDIT_")}
+    env.update(
+        AIRFLOW_AUDIT_SOURCE_URL=url,
+        AIRFLOW_AUDIT_DUCKDB_PATH=str(warehouse),
+        AIRFLOW_AUDIT_ENV_SLUG=slug,
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        PATH=f"{ROOT / '.venv/bin'}{os.pathsep}{env['PATH']}",
+    )
+    env.update({f"AIRFLOW_AUDIT_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def warehouse_rows(warehouse: Path, schema: str, tables: list[str]) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            t: con.execute(f'select count(*) from "{schema}"."{t}"').fetchone()[0] for t in tables
+        }
+
+
+def block_seconds(log: str) -> dict[str, float]:
+    """Per block of the job, in order: from the previous block's last log line (the first
+    block: its own first line) to its own last line.  The blocks run one after the other."""
+    first: dt.datetime | None = None
+    ends: dict[str, dt.datetime] = {}
+    for line in log.splitlines():
+        match = LOG_LINE.match(line)
+        if not match or match[2] not in BLOCKS:
+            continue
+        at = dt.datetime.fromisoformat(match[1])
+        first = first or at
+        ends[BLOCKS[match[2]]] = max(ends.get(BLOCKS[match[2]], at), at)
+    spans, previous = {}, first
+    for block, end in sorted(ends.items(), key=lambda item: item[1]):
+        spans[block] = (end - previous).total_seconds()
+        previous = end
+    return spans
+
+
+def start_up_seconds(log: str, wall: float) -> float:
+    """Meltano's own share of a run: the wall time minus the span from the first plugin's
+    first log line to the last plugin's last one."""
+    stamps = [
+        dt.datetime.fromisoformat(m[1])
+        for m in map(LOG_LINE.match, log.splitlines())
+        if m and m[2] in BLOCKS
+    ]
+    if not stamps:
+        return wall
+    return max(0.0, wall - (max(stamps) - min(stamps)).total_seconds())
+
+
+def dlt_venv() -> Path:
+    python = DLT_VENV / "bin/python"
+    if not python.exists():
+        subprocess.run(
+            [str(ROOT / ".venv/bin/uv"), "venv", "-q", "-p", sys.executable, str(DLT_VENV)],
+            check=True,
+        )
+    subprocess.run(
+        [
+            str(ROOT / ".venv/bin/uv"),
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            "-r",
+            str(ROOT / "bench/requirements-dlt.txt"),
+        ],
+        check=True,
+    )
+    return python
+
+
+def change_one_percent(url: str) -> int:
+    """1% of the task instances and of the DAG runs change (state, try, priority), as a day of
+    Airflow would change them; the rows changed."""
+    changed = 0
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update task_instance set priority_weight = priority_weight + 1, "
+            "try_number = try_number + 1 "
+            "where abs(hashtext(dag_id || task_id || run_id || map_index::text)) % 100 = 0"
+        )
+        changed += cur.rowcount
+        cur.execute(
+            "update dag_run set last_scheduling_decision = now() where abs(hashtext(run_id)) % 100 = 0"
+        )
+        changed += cur.rowcount
+    return changed
+
+
+def clear_state(slug: str) -> None:
+    for job in ("tap-airflow-metadb-to-target-airflow-audit-duckdb",):
+        subprocess.run(
+            [MELTANO, "state", "clear", "--force", f"prod:{job}:{slug}"],
+            cwd=ROOT,
+            capture_output=True,
+        )
+
+
+def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp: Path) -> dict:
+    url = pg.create_database(f"bench_{size}")
+    load_schema(url, version)
+    print(f"bench: filling {size:,} task instances (Airflow {version})...", flush=True)
+    fill(
+        url,
+        version,
+        dags=max(20, size // 5000),
+        target_task_instances=size,
+        task_log_events="none",
+    )
+    tables = present_tables(url)
+    rows = source_rows(url, tables)
+    result: dict = {"size": size, "rows": rows, "total_rows": sum(rows.values())}
+    result["copy"] = min(copy_seconds(url, tables) for _ in range(3))
+    run_id = uuid.uuid4().hex[:6]
+
+    for handoff in ("files", "records"):
+        slug = f"bench-el-{handoff}-{run_id}"
+        warehouse = tmp / f"el-{handoff}-{size}.duckdb"
+        measured = run(
+            [MELTANO, "run", "tap-airflow-metadb", "target-airflow-audit-duckdb"],
+            env=meltano_env(url, warehouse, slug, handoff=handoff),
+            cwd=ROOT,
+        ).check(f"the full sync by {handoff}")
+        loaded = warehouse_rows(warehouse, f"airflow-{slug}", tables)
+        if loaded != rows:
+            raise SystemExit(f"bench: the sync by {handoff} loaded {loaded}, the source has {rows}")
+        result[f"el_{handoff}"] = measured
+        clear_state(slug)
+        print(f"bench: sync by {handoff}: {measured.seconds:.1f} s", flush=True)
+
+    if peers:
+        python = dlt_venv()
+        for backend in ("connectorx", "pyarrow"):
+            warehouse = tmp / f"dlt-{backend}-{size}.duckdb"
+            measured = run(
+                [
+                    str(python),
+                    str(ROOT / "bench/peer_dlt.py"),
+                    url,
+                    str(warehouse),
+                    backend,
+                    ",".join(tables),
+                ],
+                env={**os.environ, "RUNTIME__LOG_LEVEL": "WARNING"},
+                cwd=tmp,
+            ).check(f"dlt with {backend}")
+            result[f"dlt_{backend}"] = measured
+            print(f"bench: dlt {backend}: {measured.seconds:.1f} s", flush=True)
+
+    slug = f"bench-job-{run_id}"
+    warehouse = tmp / f"job-{size}.duckdb"
+    env = meltano_env(url, warehouse, slug)
+    for label in ("job_first", "job_nochange", "job_one_percent"):
+        if label == "job_one_percent":
+            result["changed"] = change_one_percent(url)
+        measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT).check(label)
+        measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
+        measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
+        result[label] = measured
+        print(f"bench: {label}: {measured.seconds:.1f} s {measured.blocks}", flush=True)  # type: ignore[attr-defined]
+    result["dbt_alone"] = run([MELTANO, "invoke", "dbt-duckdb:build"], env=env, cwd=ROOT).check(
+        "dbt build"
+    )
+    print(f"bench: dbt build alone: {result['dbt_alone'].seconds:.1f} s", flush=True)
+    clear_state(slug)
+    return result
+
+
+def rate_row(label: str, m: Measured, total: int, copy: float) -> str:
+    peaks = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(m.peak_mb.items()) if k != "other")
+    return f"| {label} | {m.seconds:.1f} | {total / m.seconds:,.0f} | {copy / m.seconds:.0%} | {peaks} |"
+
+
+def report(results: list[dict], version: str, peers: bool) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"project at {git_revision()}; {machine()}.",
+        "",
+        "Wall times of one run on a shared machine: read the ratios, measured side by side. "
+        f"Airflow {version} schema, the project's generator; the default tables "
+        "(" + ", ".join(DEFAULT_TABLES) + "). Peak RSS in MB, per process (sampled every 50 ms).",
+    ]
+    for r in results:
+        copy, total = r["copy"], r["total_rows"]
+        lines += [
+            "",
+            f"## {r['size']:,} task instances ({total:,} rows in the default tables)",
+            "",
+            "### A first sync of the default tables into DuckDB",
+            "",
+            "| path | wall s | rows/s | share of COPY throughput | peak RSS MB |",
+            "|---|---|---|---|---|",
+            f"| `COPY (select * from t) TO STDOUT`, each table, best of 3 | {copy:.1f} | "
+            f"{total / copy:,.0f} | 100% | |",
+            rate_row(
+                "`meltano run tap-airflow-metadb target-airflow-audit-duckdb` (by file)",
+                r["el_files"],
+                total,
+                copy,
+            ),
+            rate_row("the same, AIRFLOW_AUDIT_HANDOFF=records", r["el_records"], total, copy),
+        ]
+        if peers:
+            lines += [
+                rate_row(
+                    "dlt 1.31 `sql_database`, connectorx backend", r["dlt_connectorx"], total, copy
+                ),
+                rate_row("dlt 1.31 `sql_database`, pyarrow backend", r["dlt_pyarrow"], total, copy),
+            ]
+        first = r["job_first"]
+        lines += [
+            "",
+            "### The whole job (`meltano run airflow-audit`)",
+            "",
+            "| run | wall s | Meltano start-up s | extract+load s | reconcile s | dbt build s "
+            "| share of the first run | net of start-up | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label, name in (
+            ("job_first", "first run"),
+            ("job_nochange", "nothing changed"),
+            ("job_one_percent", f"{r['changed']:,} rows changed (1%)"),
+        ):
+            m = r[label]
+            net = (m.seconds - m.start_up) / max(first.seconds - first.start_up, 1e-9)
+            peaks = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(m.peak_mb.items()) if k != "other")
+            lines.append(
+                f"| {name} | {m.seconds:.1f} | {m.start_up:.1f} | "
+                f"{m.blocks.get('extract+load', 0):.1f} | {m.blocks.get('reconcile', 0):.1f} | "
+                f"{m.blocks.get('dbt build', 0):.1f} | {m.seconds / first.seconds:.0%} | {net:.0%} "
+                f"| {peaks} |"
+            )
+        dbt = r["dbt_alone"]
+        lines += [
+            "",
+            f"`meltano invoke dbt-duckdb:build` alone, after those runs: {dbt.seconds:.1f} s, "
+            f"peak RSS {dbt.peak_mb.get('dbt', 0):,.0f} MB.",
+        ]
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        factor = large["size"] / small["size"]
+        lines += [
+            "",
+            f"### Peak RSS, {factor:.0f}x the rows",
+            "",
+            f"| process | {small['size']:,} | {large['size']:,} | ratio |",
+            "|---|---|---|---|",
+        ]
+        for label in ("el_files", "job_first"):
+            for kind, peak in sorted(large[label].peak_mb.items()):
+                if kind == "other":
+                    continue
+                base = small[label].peak_mb.get(kind, 0)
+                ratio = f"{peak / base:.2f}x" if base else "-"
+                lines.append(f"| {kind} ({label}) | {base:,.0f} | {peak:,.0f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def git_revision() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "?"
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.platform()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="task instances, comma-separated")
+    parser.add_argument("--version", default="2.10.5")
+    parser.add_argument("--no-peers", action="store_true", help="skip dlt")
+    parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
+    args = parser.parse_args()
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    results = []
+    with ThrowawayPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            results.append(bench_size(pg, size, args.version, not args.no_peers, Path(tmp)))
+    text = report(results, args.version, not args.no_peers)
+    Path(args.out).write_text(text)
+    print(text)
+    print(f"bench: written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Hourly runs cost what changed: the job's dbt step (`dbt-duckdb:build-changed`) builds only when
+something the marts read changed, and the loader leaves rows a read brings back unchanged alone.
+
+One database, one warehouse, four runs of `meltano run airflow-audit` (mirror mode):
+1. the first builds and records the build;
+2. nothing changed at the source: the loader rewrites no row (`_sdc_batched_at` of the tables read in
+   full stays put), the dbt step says the marts are current and builds nothing;
+3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the build runs
+   and the mart shows the new state;
+4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): the row count
+   changes, the build runs and the mart no longer has it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import duckdb
+import psycopg2
+import pytest
+
+from tests.support import meltano
+from tests.support.sync import dbt_paths
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
+CURRENT = "build-changed: nothing the marts read changed since the last passing build"
+BUILDING = "build-changed: the raw tables or the project changed since the last passing build"
+
+
+def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "build_changed", dags=4, days=2)
+    slug = f"changed-{uuid.uuid4().hex[:6]}"
+    raw, marts = f"airflow-{slug}", f"airflow-{slug}_marts"
+    warehouse = tmp_path / "w.duckdb"
+    env = {
+        "AIRFLOW_AUDIT_SOURCE_URL": url,
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        "AIRFLOW_AUDIT_ENV_SLUG": slug,
+        **dbt_paths(tmp_path),
+    }
+
+    def job() -> str:
+        done = meltano("run", "airflow-audit", env=env)
+        assert done.returncode == 0, done.stderr[-4000:]
+        return done.stderr
+
+    def query(sql: str, params: list | None = None):
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    first = job()
+    assert "Done. PASS=" in first and "ERROR=0" in first
+    batched = query(f'select dag_id, _sdc_batched_at from "{raw}".dag order by 1')
+    runs = query(f'select count(*) from "{marts}".fct_dag_runs')
+    assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(1,)]
+
+    second = job()
+    assert CURRENT in second
+    assert "Done. PASS=" not in second, "nothing changed: dbt builds nothing"
+    assert query(f'select dag_id, _sdc_batched_at from "{raw}".dag order by 1') == batched
+    assert query(f'select count(*) from "{marts}".fct_dag_runs') == runs
+    assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(1,)]
+
+    dag_id, run_id = execute_returning(
+        url,
+        "update dag_run set state = 'failed' where id = (select min(id) from dag_run "
+        "where state = 'success') returning dag_id, run_id",
+    )
+    third = job()
+    assert BUILDING in third and "Done. PASS=" in third
+    assert query(
+        f'select state from "{marts}".fct_dag_runs where dag_id = ? and run_id = ?',
+        [dag_id, run_id],
+    ) == [("failed",)]
+    changed = query(
+        f'select count(*) from "{raw}".dag_run where _sdc_batched_at > '
+        f'(select min(_sdc_batched_at) from "{raw}".dag_run)'
+    )
+    assert changed == [(1,)], "only the changed DAG run was rewritten"
+
+    (key,) = execute_returning(
+        url,
+        "delete from task_instance where ctid = (select min(ctid) from task_instance) "
+        "returning dag_id || '|' || task_id || '|' || run_id || '|' || map_index",
+    )
+    fourth = job()
+    assert BUILDING in fourth and "Done. PASS=" in fourth
+    left = query(
+        f'select count(*) from "{marts}".fct_task_instances '
+        "where dag_id || '|' || task_id || '|' || run_id || '|' || map_index = ?",
+        [key],
+    )
+    assert left == [(0,)]
+
+
+def execute_returning(url: str, statement: str) -> tuple:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchone()
+    finally:
+        conn.close()
