@@ -7,6 +7,10 @@ MELTANO := $(BIN)/meltano
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # uv's cache is shared between the project venv and every plugin venv.
 export UV_LINK_MODE ?= copy
+# Bytecode compiled at install: a plugin then starts without compiling its imports, also where
+# PYTHONDONTWRITEBYTECODE is set (container images often set it), which would redo that on every
+# run of every plugin (about a second for the tap, more for dbt and Airflow).
+export UV_COMPILE_BYTECODE ?= 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 AIRFLOW_VERSION ?= 2.10.5
 

@@ -1,17 +1,21 @@
-"""`meltano invoke dbt-<warehouse>:build-changed`: `dbt build`, unless nothing it reads changed.
+"""`meltano invoke dbt-<warehouse>:build-changed`: `dbt build` of what the latest load changed.
 
-The hourly job's last step.  It asks the warehouse, in one query, for each raw table's row
-count, the time a row's content last changed (`_sdc_batched_at`: the loaders leave it alone
-when a read brings a row back unchanged) and the time a row was last marked deleted, and for
-the latest build recorded in `<schema>_marts._airflow_audit_builds`.  When those figures and
-the dbt project (its files, dbt's version) are what the last passing build started from, and
-that build is less than a day old, the marts are current: it says so and stops.  Otherwise it
-runs `dbt build` and, once every model and test passed, records the figures it started from
-(the macro airflow_audit_record_build).  dbt parses the project once for all three steps.
+The hourly job's last step.  It asks the warehouse, in one query, for each raw table's row count,
+the time a row's content last changed (`_sdc_batched_at`: the loaders leave it alone when a read
+brings a row back unchanged) and the time a row was last marked deleted, and for the figures the
+latest passing build started from (`<schema>_marts._airflow_audit_builds`).  Then:
 
-Anything it cannot read (a first run, a dropped marts schema, an error) means: build.  Extra
-arguments (`--full-refresh`, `--select ...`) always build.  Runs in the dbt plugin's venv, with
-the DBT_* variables Meltano sets for it.
+* nothing changed, same project, last build less than a day old: the marts are current; it says
+  so and builds nothing;
+* some tables changed: `dbt build --select source:airflow.<table>+ ...`, the models and tests
+  downstream of those tables only (the others read nothing new);
+* anything else (a first run, another dbt project or dbt version, a build more than a day old,
+  an unreadable state, arguments such as `--full-refresh`): `dbt build` of everything.
+
+After a build that passed, it records the figures it started from (airflow_audit_record_build).
+dbt parses the project once for all of it.  Runs in the dbt plugin's venv, with the DBT_*
+variables Meltano sets for it.  A day-old build is redone anyway: the flags measured against the
+time of the latest sync (dormant accounts, late heartbeats) move with time, not only with rows.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dbt.cli.main import dbtRunner
 
 PROG = "build-changed"
 REBUILD_AFTER = dt.timedelta(hours=24)
-PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
+PROJECT_PARTS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 
 def say(message: str) -> None:
@@ -36,45 +40,97 @@ def say(message: str) -> None:
 
 def project_hash(project: Path, profiles: Path) -> str:
     """The dbt project as it would build: its files, the profile, dbt's version, and the
-    AIRFLOW_AUDIT_* variables the profile and models read."""
+    AIRFLOW_AUDIT_* variables the profile and models read (secrets left out)."""
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("dbt-core").encode())
     files = [project / "dbt_project.yml", profiles / "profiles.yml"]
-    for part in PROJECT_PARTS[1:]:
+    for part in PROJECT_PARTS:
         folder = project / part
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.is_file())
     for path in files:
         if path.exists():
-            digest.update(str(path.relative_to(project.parent)).encode())
+            digest.update(path.name.encode())
             digest.update(path.read_bytes())
     for name in sorted(os.environ):
-        if name.startswith("AIRFLOW_AUDIT_") and "PASSWORD" not in name and "KEY" not in name:
+        if name.startswith("AIRFLOW_AUDIT_") and not any(
+            word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "CREDENTIALS")
+        ):
             digest.update(f"{name}={os.environ[name]}".encode())
     return digest.hexdigest()[:32]
 
 
-def warehouse_state(runner: dbtRunner) -> tuple[str, dict[str, str]] | None:
-    """(the change marker, the latest build's {marker, project_hash}) or None when unreadable."""
+def warehouse_state(runner: dbtRunner) -> tuple[dict[str, list[str]], dict[str, str]] | None:
+    """(figures per raw table now, the latest passing build {figures, project_hash, built_at}),
+    or None when the warehouse cannot say."""
     done = runner.invoke(
         ["show", "--inline", "{{ airflow_audit_build_state() }}", "--limit", "-1", "--quiet"]
     )
     if not done.success or done.result is None:
         return None
-    table = done.result.results[0].agate_table
-    tables, built = [], {}
-    for row in table.rows:
-        name, count, changed, deleted = (
-            (row[0], row[1], row[2], row[3]) if len(row) > 3 else (row[0], None, None, None)
-        )
+    figures: dict[str, list[str]] = {}
+    built: dict[str, str] = {}
+    for row in done.result.results[0].agate_table.rows:
+        values = [None if v is None else str(v) for v in row]
+        name = values[0]
         if name == "__built__":
-            project, _, built_at = str(deleted or "").partition("|")
-            built = {"marker": str(changed or ""), "project_hash": project, "built_at": built_at}
-        elif name != "none":
-            tables.append([str(name), str(count), str(changed), str(deleted)])
-    marker = hashlib.sha256(json.dumps(sorted(tables)).encode()).hexdigest()[:32]
-    return marker, built
+            built = {
+                "figures": values[1] or "",
+                "project_hash": values[2] or "",
+                "built_at": values[3] or "",
+            }
+        elif name != "none" and len(values) >= 4:
+            figures[name] = [values[1] or "", values[2] or "", values[3] or ""]
+    return figures, built
+
+
+def changed_tables(now: dict[str, list[str]], before: str) -> list[str] | None:
+    """The tables whose figures differ from the recorded ones; None when those are unreadable."""
+    try:
+        recorded = json.loads(before)
+    except ValueError:
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    return sorted(t for t in set(now) | set(recorded) if now.get(t) != recorded.get(t))
+
+
+def too_old(built_at: str) -> bool:
+    try:
+        at = dt.datetime.fromisoformat(built_at.strip())
+    except ValueError:
+        return True
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc) - at > REBUILD_AFTER
+
+
+def plan(state, phash: str, argv: list[str]) -> list[str] | None:
+    """The `dbt build` arguments, or None when nothing needs building."""
+    if argv or state is None:
+        say("building everything (arguments given, or no readable record of an earlier build).")
+        return ["build", *argv]
+    figures, built = state
+    if not built or built.get("project_hash") != phash or too_old(built.get("built_at", "")):
+        say("building everything (a first build, another project or dbt, or a day since the last).")
+        return ["build"]
+    changed = changed_tables(figures, built.get("figures", ""))
+    if changed is None:
+        say("building everything (the last build's record is unreadable).")
+        return ["build"]
+    if not changed:
+        say(
+            "nothing the marts read changed since the last passing build (same rows, same "
+            "project): they are current; `meltano invoke dbt-<warehouse>:build` rebuilds anyway."
+        )
+        return None
+    gone = [t for t in changed if t not in figures]
+    if gone:
+        say(f"building everything ({', '.join(gone)} left the warehouse).")
+        return ["build"]
+    say(f"building what depends on the tables that changed: {', '.join(changed)}.")
+    return ["build", "--select", *(f"source:airflow.{t}+" for t in changed)]
 
 
 def main(argv: list[str]) -> int:
@@ -83,48 +139,30 @@ def main(argv: list[str]) -> int:
     parsed = dbtRunner().invoke(["parse", "--quiet"])
     runner = dbtRunner(manifest=parsed.result) if parsed.success else dbtRunner()
     phash = project_hash(project, profiles)
-    state = None if argv else warehouse_state(runner)
-    if state is not None:
-        marker, built = state
-        current = built.get("marker") == marker and built.get("project_hash") == phash
-        if current and not too_old(built["built_at"]):
-            say(
-                "nothing the marts read changed since the last passing build (same rows, same "
-                "project): they are current; `meltano invoke dbt-<warehouse>:build` rebuilds "
-                "anyway."
-            )
-            return 0
-        say("the raw tables or the project changed since the last passing build: building.")
-    else:
-        say("no earlier passing build to compare with (or arguments were given): building.")
-    done = runner.invoke(["build", *argv])
+    state = warehouse_state(runner)
+    args = plan(state, phash, argv)
+    if args is None:
+        return 0
+    done = runner.invoke(args)
     if not done.success:
         return 1
-    if state is not None:
+    # A build of everything (or the changed tables' part of it) brings every mart up to the
+    # figures read before it: recorded.  A build of a user's own selection does not.
+    if state is not None and all(a == "--full-refresh" for a in argv):
         recorded = runner.invoke(
             [
                 "run-operation",
                 "airflow_audit_record_build",
                 "--args",
-                json.dumps({"marker": state[0], "project_hash": phash}),
+                json.dumps(
+                    {"figures": json.dumps(state[0], sort_keys=True), "project_hash": phash}
+                ),
                 "--quiet",
             ]
         )
         if not recorded.success:
-            say("the build passed but could not be recorded: the next run builds again.")
+            say("the build passed but could not be recorded: the next run builds everything.")
     return 0
-
-
-def too_old(built_at: str) -> bool:
-    """A build more than a day old is redone anyway: flags measured against the time of the
-    latest sync (dormant accounts, late heartbeats) move with time, not only with rows."""
-    try:
-        at = dt.datetime.fromisoformat(built_at.strip())
-    except ValueError:
-        return True
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc) - at > REBUILD_AFTER
 
 
 if __name__ == "__main__":

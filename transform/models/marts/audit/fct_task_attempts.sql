@@ -157,14 +157,26 @@ unmatched_failures as (
         task_fails.deleted_at_source_at
 
     from task_fails
-    left join known_tries
-        on
-            task_fails.task_instance_key = known_tries.task_instance_key
-            and (
-                task_fails.started_at = known_tries.started_at
-                or (task_fails.started_at is null and task_fails.ended_at = known_tries.ended_at)
+    -- Two anti-joins on equalities (a try with the same start; without a start, the same end)
+    -- rather than one join on an OR, which warehouses run as a nested loop.
+    where
+        not exists (
+            select 1
+            from known_tries
+            where
+                known_tries.task_instance_key = task_fails.task_instance_key
+                and known_tries.started_at = task_fails.started_at
+        )
+        and not (
+            task_fails.started_at is null
+            and exists (
+                select 1
+                from known_tries
+                where
+                    known_tries.task_instance_key = task_fails.task_instance_key
+                    and known_tries.ended_at = task_fails.ended_at
             )
-    where known_tries.task_instance_key is null
+        )
 
 ),
 
