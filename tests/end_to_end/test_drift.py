@@ -13,6 +13,9 @@ import uuid
 import duckdb
 import pytest
 
+from tests.fixtures.airflow_history import fill, load_schema
+from tests.fixtures.postgres import ThrowawayPostgres
+from tests.support import TEST_FILL
 from tests.support.sync import (
     assert_warehouse_equals_source,
     execute,
@@ -178,3 +181,50 @@ def test_a_database_restored_from_an_earlier_copy_is_read_in_full(airflow_db, po
     ok(done)
     assert "task_instance: the bookmark belongs to another database" in done.stderr
     assert_warehouse_equals_source(url, warehouse, schema, ["task_instance", "dag_run"])
+
+
+def test_a_point_in_time_recovery_is_read_in_full(tmp_path):
+    """The same URL, now the cluster recovered from a physical backup (pg_basebackup) taken before
+    the last sync: same system id, database and table OIDs, and, once the recovered server has
+    used as many transactions again, xids past the old bookmark.  Rows changed after the backup
+    are back to their old values with old row versions, which an incremental read would never
+    see again; the new timeline says so, and the next sync reads in full."""
+    replica = {"wal_level": "replica", "max_wal_senders": "4"}
+    with ThrowawayPostgres(settings=replica, use_env=False) as server:
+        url = server.create_database("drift_pitr")
+        load_schema(url, "2.10.5")
+        fill(url, "2.10.5", **{**TEST_FILL, "dags": 4, "days": 2})
+        warehouse, slug = tmp_path / "wh.duckdb", fresh_slug("pitr")
+        schema = f"airflow-{slug}"
+        ok(sync(url, warehouse, slug))
+        backup = server.base_backup(tmp_path / "backup")
+        execute(
+            url,
+            "update task_instance set queue = 'after_backup' where ctid in "
+            "(select ctid from task_instance limit 50)",
+        )
+        done = sync(url, warehouse, slug)  # the warehouse now holds the changed rows
+        ok(done)
+        bookmark = max(x for (_, x) in extract_xmins(warehouse, schema))
+        server.restore(backup)
+        # The recovered server reuses the xids since the backup: past the old bookmark, an
+        # incremental read would take it at its word.
+        while int(scalar(url, "select txid_current()")) <= bookmark + 10:
+            pass
+        execute(
+            url,
+            "update task_instance set pool = 'after_recovery' where ctid in "
+            "(select ctid from task_instance limit 7)",
+        )
+        done = sync(url, warehouse, slug)
+        ok(done)
+        assert "task_instance: the server's timeline changed" in done.stderr
+        assert_warehouse_equals_source(url, warehouse, schema, ["task_instance", "dag_run"])
+        assert scalar(url, "select count(*) from task_instance where queue = 'after_backup'") == 0
+
+
+def extract_xmins(warehouse, schema: str) -> list[tuple[str, int]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            f'select table_name, snapshot_xmin from "{schema}"._airflow_audit_extracts'
+        ).fetchall()
