@@ -282,10 +282,13 @@ def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
     assert_warehouse_equals_source(url, warehouse, schema, tables)
 
 
-def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path):
-    """A run that already has a bookmark, killed while the loader writes the changed rows."""
-    url = airflow_db("2.10.5", "kill_incremental", dags=40, days=40)
-    warehouse, slug = tmp_path / "wh.duckdb", "killinc"
+@pytest.mark.parametrize("handoff", ["files", "records"])
+def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path, handoff):
+    """A run that already has a bookmark, killed while the loader writes the changed rows: by
+    records, some batches are committed and others not; by file, the table's file is loaded in
+    one transaction, so all or none of it.  Either way the rerun makes the warehouse exact."""
+    url = airflow_db("2.10.5", f"kill_incremental_{handoff}", dags=40, days=40)
+    warehouse, slug = tmp_path / "wh.duckdb", f"killinc-{handoff}"
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug))
     changed = execute(
@@ -294,17 +297,25 @@ def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path):
         "(select ctid from task_instance tablesample bernoulli (60) repeatable (7))",
     )
     assert changed > 4000
+    trigger = (
+        r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded"
+        if handoff == "records"
+        else r"tap-airflow-metadb: task_instance: \d+ of \d+ rows read"
+    )
     code = _run_and_kill(
-        _kill_settings(url, warehouse, slug),
+        {**_kill_settings(url, warehouse, slug), "AIRFLOW_AUDIT_HANDOFF": handoff},
         "bin/target-airflow-audit-duckdb",
-        r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded",
+        trigger,
     )
     assert code != 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
         (arrived,) = con.execute(
             f"select count(*) from \"{schema}\".task_instance where queue = 'after_kill'"
         ).fetchone()
-    assert 0 < arrived < changed, f"{arrived} of {changed} changed rows arrived before the kill"
+    if handoff == "records":
+        assert 0 < arrived < changed, f"{arrived} of {changed} changed rows arrived before the kill"
+    else:
+        assert arrived in (0, changed), f"{arrived} of {changed}: a file is loaded whole or not"
     ok(sync(url, warehouse, slug))
     assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
 
@@ -321,6 +332,8 @@ def _start_sync(url: str, warehouse: Path, slug: str, log: Path) -> subprocess.P
             "AIRFLOW_AUDIT_ENV_SLUG": slug,
             "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
             "TARGET_AIRFLOW_AUDIT_DUCKDB_BATCH_SIZE_ROWS": "2000",
+            # batches of records, so that a loader can be held between two commits of a table
+            "AIRFLOW_AUDIT_HANDOFF": "records",
         }
     )
     with log.open("w") as out:
