@@ -130,3 +130,22 @@ def test_an_unknown_handoff_is_refused_in_one_sentence(airflow_db, tmp_path):
 
 def sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def test_an_unwritable_batch_directory_is_one_sentence(airflow_db, tmp_path):
+    url = airflow_db("2.10.5", "handoff_unwritable", filled=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    done = meltano(
+        *EL,
+        env={
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+            "AIRFLOW_AUDIT_BATCH_DIR": str(blocker / "batches"),
+        },
+    )
+    assert done.returncode != 0
+    assert f"Cannot write the extractor's files to {blocker / 'batches'}" in done.stderr
+    assert "point AIRFLOW_AUDIT_BATCH_DIR at a writable directory" in done.stderr
+    tap_lines = [line for line in done.stderr.splitlines() if "tap-airflow-metadb" in line]
+    assert not any("Traceback" in line for line in tap_lines)

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from airflow_audit_core.errors import UserError
 from airflow_audit_core.pg_csv import format_record, read_records
 
 STALE_AFTER_SECONDS = 24 * 3600
@@ -35,7 +36,14 @@ RUN_PREFIX = "run-"
 
 def batch_root(configured: str | None) -> Path:
     root = Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-audit-batches"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write the extractor's files to {root} ({exc.strerror}): point "
+            "AIRFLOW_AUDIT_BATCH_DIR at a writable directory with room for the largest table; "
+            "nothing was read."
+        ) from None
     return root
 
 
@@ -91,6 +99,13 @@ def copy_to_file(conn: sa.Connection, query: sa.Select, path: Path) -> int:
         with path.open("wb") as handle:
             cursor.copy_expert(copy_sql(query), handle, size=1 << 20)
         return int(cursor.rowcount)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise UserError(
+            f"Writing {path} failed ({exc.strerror}): free space in AIRFLOW_AUDIT_BATCH_DIR or "
+            "point it at a disk with room for the largest table, then rerun; nothing of this read "
+            "was loaded."
+        ) from None
     finally:
         cursor.close()
 

@@ -215,9 +215,15 @@ class DuckDBTarget(SingerLoader):
             f"SELECT {selected}, CAST(? AS TIMESTAMPTZ) AS __airflow_audit_extracted_at, "
             f"CAST(? AS BIGINT) AS __airflow_audit_version FROM {reader}"
         )
-        return self.upsert(
-            table, source, [batch.extracted_at, version], columns=list(batch.columns)
-        )
+        try:
+            return self.upsert(
+                table, source, [batch.extracted_at, version], columns=list(batch.columns)
+            )
+        except duckdb.Error as exc:
+            raise UserError(
+                f"Loading the extractor's file {path} into {self.schema}.{table.table} failed "
+                f"and nothing of it was loaded ({str(exc).splitlines()[0]}): rerun the sync."
+            ) from None
 
     def upsert(
         self,
