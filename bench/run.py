@@ -37,23 +37,12 @@ import duckdb
 import psycopg2
 
 from bench.measure import Measured, run
+from tap_airflow_metadb.policy import DEFAULT_TABLES
 from tests.fixtures.airflow_history import fill, load_schema
 from tests.fixtures.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(ROOT / ".venv/bin/meltano")
-DEFAULT_TABLES = (
-    "ab_permission",
-    "ab_role",
-    "ab_user",
-    "dag",
-    "dag_run",
-    "dag_tag",
-    "import_error",
-    "job",
-    "task_fail",
-    "task_instance",
-)
 DLT_VENV = ROOT / ".bench/venv-dlt"
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)Z \[\w+\s*\] (\S+)")
 BLOCKS = {

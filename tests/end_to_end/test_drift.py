@@ -164,19 +164,11 @@ def test_a_database_restored_from_an_earlier_copy_is_read_in_full(airflow_db, po
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug))
     admin(postgres, "create database drift_restored_copy template drift_restored")
-    execute(
-        url,
-        "update task_instance set queue = 'after_copy' where ctid in "
-        "(select ctid from task_instance limit 50)",
-    )
+    change_task_instances(url, "queue", "after_copy", 50)
     ok(sync(url, warehouse, slug))  # the bookmark moves past the copy
     admin(postgres, "drop database drift_restored with (force)")
     admin(postgres, "create database drift_restored template drift_restored_copy")
-    execute(
-        url,
-        "update task_instance set pool = 'after_restore' where ctid in "
-        "(select ctid from task_instance limit 7)",
-    )
+    change_task_instances(url, "pool", "after_restore", 7)
     done = sync(url, warehouse, slug)
     ok(done)
     assert "task_instance: the bookmark belongs to another database" in done.stderr
@@ -198,11 +190,7 @@ def test_a_point_in_time_recovery_is_read_in_full(tmp_path):
         schema = f"airflow-{slug}"
         ok(sync(url, warehouse, slug))
         backup = server.base_backup(tmp_path / "backup")
-        execute(
-            url,
-            "update task_instance set queue = 'after_backup' where ctid in "
-            "(select ctid from task_instance limit 50)",
-        )
+        change_task_instances(url, "queue", "after_backup", 50)
         done = sync(url, warehouse, slug)  # the warehouse now holds the changed rows
         ok(done)
         bookmark = max(x for (_, x) in extract_xmins(warehouse, schema))
@@ -211,11 +199,7 @@ def test_a_point_in_time_recovery_is_read_in_full(tmp_path):
         # incremental read would take it at its word.
         while int(scalar(url, "select txid_current()")) <= bookmark + 10:
             pass
-        execute(
-            url,
-            "update task_instance set pool = 'after_recovery' where ctid in "
-            "(select ctid from task_instance limit 7)",
-        )
+        change_task_instances(url, "pool", "after_recovery", 7)
         done = sync(url, warehouse, slug)
         ok(done)
         assert "task_instance: the server's timeline changed" in done.stderr
@@ -228,3 +212,12 @@ def extract_xmins(warehouse, schema: str) -> list[tuple[str, int]]:
         return con.execute(
             f'select table_name, snapshot_xmin from "{schema}"._airflow_audit_extracts'
         ).fetchall()
+
+
+def change_task_instances(url: str, column: str, value: str, rows: int) -> None:
+    """`rows` task instances get `value` in `column`, as an Airflow change would."""
+    execute(
+        url,
+        f"update task_instance set {column} = '{value}' where ctid in "
+        f"(select ctid from task_instance limit {rows})",
+    )
