@@ -2,8 +2,9 @@
 warehouse it builds equals, table for table and value for value, the one the records path
 (a RECORD message per row, AIRFLOW_AUDIT_HANDOFF=records) builds from the same database.
 
-Both run over every table of a filled Airflow database (its planted secrets included, so the
-masked columns go through the file masking), with values made to trip a CSV reader: an empty
+Both run over every table of a filled Airflow 2.10.5 and 3.3.2 database (their planted secrets
+included, so the masked columns go through the file masking; 3.3.2 adds uuid keys, jsonb and
+`task_instance.retry_reason`), with values made to trip a CSV reader: an empty
 string beside a NULL, quotes, commas, line breaks, a backslash-N, non-ASCII text, JSON with
 both.  No file outlives the run.
 """
@@ -46,8 +47,9 @@ def load(url: str, warehouse: Path, batches: Path, handoff: str) -> str:
     return f"airflow-{slug}"
 
 
-def test_files_and_records_build_the_same_warehouse(airflow_db, tmp_path):
-    url = airflow_db("2.10.5", "handoff_files_records")
+@pytest.mark.parametrize("version", ["2.10.5", "3.3.2"])
+def test_files_and_records_build_the_same_warehouse(airflow_db, tmp_path, version):
+    url = airflow_db(version, f"handoff_{version.replace('.', '_')}")
     execute(
         url,
         "update dag set description = '' where dag_id = (select min(dag_id) from dag)",
