@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.fixtures.airflow_history import load_schema
 from tests.support import meltano
 from tests.support.sync import execute
 
@@ -30,7 +31,7 @@ RUN_COLUMNS = {"_sdc_extracted_at", "_sdc_batched_at", "_sdc_table_version", "ex
 AWKWARD = 'a "quoted", comma\nnew line\r\nand \\N, é ✓'
 
 
-def load(url: str, warehouse: Path, batches: Path, handoff: str) -> str:
+def load(url: str, warehouse: Path, batches: Path, handoff: str, tables: str = "[]") -> str:
     slug = f"handoff-{handoff}-{uuid.uuid4().hex[:6]}"
     done = meltano(
         *EL,
@@ -38,7 +39,7 @@ def load(url: str, warehouse: Path, batches: Path, handoff: str) -> str:
             "AIRFLOW_AUDIT_SOURCE_URL": url,
             "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
             "AIRFLOW_AUDIT_ENV_SLUG": slug,
-            "AIRFLOW_AUDIT_TABLES": "[]",
+            "AIRFLOW_AUDIT_TABLES": tables,
             "AIRFLOW_AUDIT_HANDOFF": handoff,
             "AIRFLOW_AUDIT_BATCH_DIR": str(batches),
         },
@@ -151,3 +152,29 @@ def test_an_unwritable_batch_directory_is_one_sentence(airflow_db, tmp_path):
     assert "point AIRFLOW_AUDIT_BATCH_DIR at a writable directory" in done.stderr
     tap_lines = [line for line in done.stderr.splitlines() if "tap-airflow-metadb" in line]
     assert not any("Traceback" in line for line in tap_lines)
+
+
+def test_a_database_in_another_encoding_arrives_as_utf8(postgres, tmp_path):
+    """Airflow's database in LATIN1 (older installations): the files are UTF-8 all the same."""
+    conn = postgres.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("drop database if exists handoff_latin1 with (force)")
+        cur.execute(
+            "create database handoff_latin1 encoding 'LATIN1' template template0 "
+            "lc_collate 'C' lc_ctype 'C'"
+        )
+    conn.close()
+    url = postgres.url_for("handoff_latin1")
+    load_schema(url, "2.10.5")
+    execute(
+        url,
+        "insert into import_error (timestamp, filename, stacktrace) "
+        "values (now(), 'dags/café.py', 'naïve: señal not found')",
+    )
+    warehouse = tmp_path / "w.duckdb"
+    slug = load(url, warehouse, tmp_path / "batches", "files", tables="import_error")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            f'select filename, stacktrace from "{slug}".import_error'
+        ).fetchall() == [("dags/café.py", "naïve: señal not found")]

@@ -7,7 +7,8 @@ touched.  The SELECT reads exactly the columns the records path reads (the plan'
 flags), each in the text form the records path would send:
 
 * bytea as hex, NaN and infinities as NULL, timestamps without time zone taken as UTC;
-* everything else in PostgreSQL's own text form (the session's TimeZone is UTC).
+* everything else in PostgreSQL's own text form (the session's TimeZone is UTC, its client
+  encoding UTF-8).
 
 Files go to a private directory per run under AIRFLOW_AUDIT_BATCH_DIR (the system's temporary
 directory by default); the loader removes each file once its rows are committed, and a run's
@@ -92,13 +93,23 @@ def copy_sql(query: sa.Select) -> str:
 
 
 def copy_to_file(conn: sa.Connection, query: sa.Select, path: Path) -> int:
-    """Run the COPY in `conn`'s transaction (its snapshot) into `path`; the rows written."""
+    """Run the COPY in `conn`'s transaction (its snapshot) into `path`; the rows written.
+
+    Timestamps in UTC and text in UTF-8, whatever the database's own encoding (the loaders read
+    UTF-8); the driver's encoding is set back afterwards, for what the transaction reads next."""
     cursor = conn.connection.cursor()
     try:
+        cursor.execute("SHOW client_encoding")
+        (encoding,) = cursor.fetchone()
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        with path.open("wb") as handle:
-            cursor.copy_expert(copy_sql(query), handle, size=1 << 20)
-        return int(cursor.rowcount)
+        cursor.execute("SET LOCAL client_encoding = 'UTF8'")
+        try:
+            with path.open("wb") as handle:
+                cursor.copy_expert(copy_sql(query), handle, size=1 << 20)
+            rows = int(cursor.rowcount)
+        finally:
+            cursor.execute("SET LOCAL client_encoding = %s", [encoding])
+        return rows
     except OSError as exc:
         path.unlink(missing_ok=True)
         raise UserError(
