@@ -22,9 +22,8 @@ from tests.support.sync import (
     ADDITIONAL,
     DEFAULT,
     SYNC,
+    airflow_changes,
     assert_warehouse_equals_source,
-    columns_of,
-    copy_rows,
     execute,
     extracts,
     scalar,
@@ -49,56 +48,6 @@ def synced_tables(url: str) -> list[str]:
 
 def ok(done) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
-
-
-def airflow_changes(url: str) -> dict[str, int]:
-    """Change the source the way Airflow does, often without touching updated_at."""
-    has_uuid_id = "id" in columns_of(url, "task_instance")
-    date_col = "logical_date" if "logical_date" in columns_of(url, "dag_run") else "execution_date"
-    run = "(select dag_id, run_id from dag_run where state = '{}' order by id limit 1 offset {})"
-    execute(
-        url,
-        # mark success of a failed run's failed tasks (no updated_at bump)
-        f"update task_instance set state = 'success' where (dag_id, run_id) in {run.format('failed', 0)} and state = 'failed'",
-        # a retry: a try more, up for retry
-        "update task_instance set try_number = try_number + 1, state = 'up_for_retry' "
-        "where ctid in (select ctid from task_instance where state = 'success' order by dag_id, task_id, run_id limit 5)",
-        # clear a run: tasks reset, the run queued again, clear_number up
-        f"update task_instance set state = null, max_tries = max_tries + try_number where (dag_id, run_id) in {run.format('success', 1)}",
-        f"update dag_run set state = 'queued', clear_number = clear_number + 1 where (dag_id, run_id) in {run.format('success', 1)}",
-        # mark a run failed
-        f"update dag_run set state = 'failed' where (dag_id, run_id) in {run.format('success', 2)}",
-    )
-    # a backfill: an old run, created now, with its task instances
-    source = run.format("success", 3)
-    copy_rows(
-        url,
-        "dag_run",
-        f"(dag_id, run_id) in {source}",
-        {
-            "run_id": "'backfill__' || run_id",
-            "run_type": "'backfill'",
-            date_col: f"{date_col} - interval '900 days'",
-        },
-    )
-    ti_overrides = {"run_id": "'backfill__' || run_id"}
-    if has_uuid_id:
-        ti_overrides["id"] = "gen_random_uuid()"
-    copy_rows(url, "task_instance", f"(dag_id, run_id) in {source}", ti_overrides)
-    # new audit events
-    copy_rows(url, "log", "id in (select id from log order by id limit 5)", {"dttm": "now()"})
-    deleted_runs = scalar(
-        url, f"select count(*) from dag_run where (dag_id, run_id) in {run.format('failed', 1)}"
-    )
-    execute(
-        url,
-        # a run deleted in the UI (its task instances go with it: ON DELETE CASCADE)
-        f"delete from dag_run where (dag_id, run_id) in {run.format('failed', 1)}",
-        # `airflow db clean`: the oldest log events and jobs
-        "delete from log where id in (select id from log order by dttm limit 20)",
-        "delete from job where id in (select id from job order by latest_heartbeat limit 1)",
-    )
-    return {"deleted_runs": deleted_runs}
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -194,6 +194,17 @@ AIRFLOW_CLI = {
 def airflow_cli(version: str, url: str, home: Path, *args: str, timeout: int = 300) -> str:
     """Airflow's own CLI of `version` (.airflow/venv-2 or -3, `make airflow`) on database `url`;
     its stdout. It must succeed."""
+    return _airflow(version, url, home, [str(AIRFLOW_CLI[version]), *args], timeout)
+
+
+def airflow_python(version: str, url: str, home: Path, script: str, *args: str) -> str:
+    """A Python script run with Airflow `version` installed and configured for database `url`
+    (Airflow's own models writing rows as Airflow does); its stdout. It must succeed."""
+    python = AIRFLOW_CLI[version].with_name("python")
+    return _airflow(version, url, home, [str(python), "-c", script, *args], 300)
+
+
+def _airflow(version: str, url: str, home: Path, command: list[str], timeout: int) -> str:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(home),
@@ -203,7 +214,7 @@ def airflow_cli(version: str, url: str, home: Path, *args: str, timeout: int = 3
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
     }
     done = subprocess.run(
-        [str(AIRFLOW_CLI[version]), *args],
+        command,
         env=env,
         capture_output=True,
         text=True,
