@@ -1,16 +1,23 @@
 """`meltano invoke dbt-<warehouse>:build-changed`: `dbt build` of what the latest load changed.
 
-The hourly job's last step.  It asks the warehouse, in one query, for each raw table's row count,
-the time a row's content last changed (`_sdc_batched_at`: the loaders leave it alone when a read
-brings a row back unchanged) and the time a row was last marked deleted, and for the figures the
-latest passing build started from (`<schema>_marts._airflow_audit_builds`).  Then:
+The hourly job's last step.  It asks the warehouse, in one query, for each raw table's figures
+(row count; when a row's content last changed, `_sdc_batched_at`, which the loaders leave alone
+when a read brings a row back unchanged; when a row was last marked deleted; how many rows mirror
+mode deleted outright; its column set), and for the figures the latest passing build started
+from (`<schema>_marts._airflow_audit_builds`).  Then:
 
 * nothing changed, same project, last build less than a day old: the marts are current; it says
   so and builds nothing;
 * some tables changed: `dbt build --select source:airflow.<table>+ ...`, the models and tests
   downstream of those tables only (the others read nothing new);
-* anything else (a first run, another dbt project or dbt version, a build more than a day old,
-  an unreadable state, arguments such as `--full-refresh`): `dbt build` of everything.
+* a build more than a day old: `dbt build` of everything;
+* a first run, another dbt project or dbt version, an unreadable record, a table gone from the
+  warehouse: `dbt build --full-refresh`.
+
+Each build but a full refresh gets the var `airflow_audit_since`: per raw table, what changed since
+the recorded build (macros/airflow_audit_incremental.sql), so that the incremental marts replace
+only the partitions those rows touch.  Arguments given (`--select ...`, `--full-refresh`) are
+passed to one `dbt build`, with the var unless they ask for a full refresh.
 
 After a build that passed, it records the figures it started from (airflow_audit_record_build).
 dbt parses the project once for all of it.  Runs in the dbt plugin's venv, with the DBT_*
@@ -80,8 +87,8 @@ def warehouse_state(runner: dbtRunner) -> tuple[dict[str, list[str]], dict[str, 
                 "project_hash": values[2] or "",
                 "built_at": values[3] or "",
             }
-        elif name != "none" and len(values) >= 4:
-            figures[name] = [values[1] or "", values[2] or "", values[3] or ""]
+        elif name != "none" and len(values) >= 6:
+            figures[name] = [v or "" for v in values[1:6]]
     return figures, built
 
 
@@ -96,6 +103,37 @@ def changed_tables(now: dict[str, list[str]], before: str) -> list[str] | None:
     return sorted(t for t in set(now) | set(recorded) if now.get(t) != recorded.get(t))
 
 
+def since(now: dict[str, list[str]], before: str) -> dict[str, object]:
+    """The var airflow_audit_since: per raw table, what changed since the recorded figures
+    (macros/airflow_audit_incremental.sql says what each form means)."""
+    try:
+        recorded = json.loads(before)
+    except ValueError:
+        recorded = {}
+    out: dict[str, object] = {}
+    for table, figures in now.items():
+        count, _, _, mirror, columns = figures
+        if not count:
+            out[table] = "absent"
+            continue
+        earlier = recorded.get(table) if isinstance(recorded, dict) else None
+        if not isinstance(earlier, list) or len(earlier) != len(figures):
+            out[table] = "all"
+            continue
+        e_count, e_loaded, e_deleted, e_mirror, e_columns = earlier
+        if (
+            not e_loaded
+            or int(count) < int(e_count or 0)
+            or mirror != e_mirror
+            or columns != e_columns
+        ):
+            # Rows deleted outright or another column set: what changed cannot be told by row.
+            out[table] = "all"
+        else:
+            out[table] = {"loaded_after": e_loaded, "deleted_after": e_deleted or None}
+    return out
+
+
 def too_old(built_at: str) -> bool:
     try:
         at = dt.datetime.fromisoformat(built_at.strip())
@@ -108,29 +146,46 @@ def too_old(built_at: str) -> bool:
 
 def plan(state, phash: str, argv: list[str]) -> list[str] | None:
     """The `dbt build` arguments, or None when nothing needs building."""
-    if argv or state is None:
-        say("building everything (arguments given, or no readable record of an earlier build).")
-        return ["build", *argv]
+    if state is None:
+        say("building everything (no readable record of an earlier build).")
+        return ["build", *argv] if argv else ["build", "--full-refresh"]
     figures, built = state
-    if not built or built.get("project_hash") != phash or too_old(built.get("built_at", "")):
-        say("building everything (a first build, another project or dbt, or a day since the last).")
-        return ["build"]
-    changed = changed_tables(figures, built.get("figures", ""))
+    recorded = built.get("figures", "") if built else ""
+    since_var = ["--vars", json.dumps({"airflow_audit_since": since(figures, recorded)})]
+    if argv:
+        say("building as asked.")
+        return ["build", *argv] if "--full-refresh" in argv else ["build", *argv, *since_var]
+    if not built or built.get("project_hash") != phash:
+        say("building everything from scratch (a first build, or another project or dbt).")
+        return ["build", "--full-refresh"]
+    changed = changed_tables(figures, recorded)
     if changed is None:
-        say("building everything (the last build's record is unreadable).")
-        return ["build"]
+        say("building everything from scratch (the last build's record is unreadable).")
+        return ["build", "--full-refresh"]
+    gone = [t for t in changed if not figures.get(t, [""])[0]]
+    if gone:
+        say(f"building everything from scratch ({', '.join(gone)} left the warehouse).")
+        return ["build", "--full-refresh"]
+    if too_old(built.get("built_at", "")):
+        say("building everything, and testing every row (a day since the last build).")
+        return [
+            "build",
+            "--vars",
+            json.dumps(
+                {
+                    "airflow_audit_since": since(figures, recorded),
+                    "airflow_audit_test_everything": True,
+                }
+            ),
+        ]
     if not changed:
         say(
             "nothing the marts read changed since the last passing build (same rows, same "
             "project): they are current; `meltano invoke dbt-<warehouse>:build` rebuilds anyway."
         )
         return None
-    gone = [t for t in changed if t not in figures]
-    if gone:
-        say(f"building everything ({', '.join(gone)} left the warehouse).")
-        return ["build"]
     say(f"building what depends on the tables that changed: {', '.join(changed)}.")
-    return ["build", "--select", *(f"source:airflow.{t}+" for t in changed)]
+    return ["build", "--select", *(f"source:airflow.{t}+" for t in changed), *since_var]
 
 
 def main(argv: list[str]) -> int:

@@ -26,7 +26,7 @@ from tests.support.sync import dbt_paths
 pytestmark = pytest.mark.integration
 
 CURRENT = "build-changed: nothing the marts read changed since the last passing build"
-FIRST = "build-changed: building everything (a first build"
+FIRST = "build-changed: building everything from scratch (a first build"
 CHANGED = "build-changed: building what depends on the tables that changed: "
 
 

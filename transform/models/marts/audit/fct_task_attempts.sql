@@ -12,23 +12,34 @@
     is kept once, from task_instance. attempt_number numbers the known attempts of a task instance from 1:
     by try_number, task_fail rows (no try number) first, by their start. -#}
 
+{%- set partitions = airflow_audit_task_instance_partitions() -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=airflow_audit_append_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_task_instance_partitions()) }}"
+) }}
+
 with
 
 task_instances as (
 
     select * from {{ ref('stg_airflow__task_instances') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 
 task_instance_histories as (
 
     select * from {{ ref('stg_airflow__task_instance_histories') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 
 task_fails as (
 
     select * from {{ ref('stg_airflow__task_fails') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 

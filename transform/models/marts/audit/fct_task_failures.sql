@@ -7,17 +7,27 @@
     policy), the note a user wrote on the task instance (task_instance_note, 2.5+), and the attempt's host,
     operator and timing. -#}
 
+{%- set partitions = airflow_audit_task_instance_partitions() -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=airflow_audit_append_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_task_instance_partitions()) }}"
+) }}
+
 with
 
 task_attempts as (
 
     select * from {{ ref('fct_task_attempts') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 
 task_instances as (
 
     select * from {{ ref('fct_task_instances') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 

@@ -1,0 +1,219 @@
+"""The large marts are incremental, and an incremental build equals a full rebuild row for row.
+
+One source, one DuckDB warehouse, the real hourly job (`meltano run airflow-audit`, whose dbt step is
+`build-changed`) run again after each round of changes made the way Airflow makes them:
+* Airflow's own code (`clear_task_instances`, `TaskInstance.set_state`, `DagRun.set_state`, run
+  with the Airflow release of the schema): cleared task instances (2.10+ writes their try to
+  task_instance_history, the run is queued again), failed tries marked success, runs marked failed;
+* rows written as the scheduler and API write them (tests/support/sync.py `airflow_changes`):
+  updates that do and do not bump updated_at, a backfill's new runs and task instances, new audit
+  events, a run deleted in the UI;
+* Airflow's own `airflow db clean` of old runs, task instances and log rows.
+After each round the incremental marts are compared, row for row, with a `--full-refresh` of a copy
+of the same warehouse. The statements dbt ran show that each round replaced only the partitions
+touched (archive mode), or everything where rows were deleted outright (mirror mode).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support import airflow_db_clean, airflow_python, meltano
+from tests.support.sync import ADDITIONAL, airflow_changes, dbt_paths, scalar
+
+# PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
+pytestmark = pytest.mark.integration
+
+INCREMENTAL = (
+    "fct_task_instances",
+    "fct_task_attempts",
+    "fct_task_failures",
+    "fct_dag_runs",
+    "fct_audit_events",
+    "rpt_dag_daily_health",
+)
+PARTIAL = "build-changed: building what depends on the tables that changed: "
+
+# Airflow's own writes: clear some finished task instances (their tries recorded in
+# task_instance_history, their runs queued again), mark some failed tries success and some finished
+# runs failed. The DAG lookups of clear_task_instances are answered "not found", Airflow's own branch
+# for a DAG no longer parsed: the fixtures' serialized DAGs are not Airflow's serializer's output.
+# Argument: the random seed.
+AIRFLOW_WRITES = """
+import random, sys
+import airflow
+from airflow.models import dagbag
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance, clear_task_instances
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+if airflow.__version__.startswith("2."):
+    dagbag.DagBag.get_dag = lambda self, dag_id, session=None: None
+else:
+    dagbag.DBDagBag.get_latest_version_of_dag = lambda self, dag_id, session: None
+    dagbag.DBDagBag.get_dag_for_run = lambda self, dag_run, session: None
+
+rnd = random.Random(int(sys.argv[1]))
+order = (TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id, TaskInstance.map_index)
+with create_session() as session:
+    done = session.query(TaskInstance).filter(TaskInstance.state.in_(["success", "failed"]))
+    done = done.order_by(*order).all()
+    clear_task_instances(rnd.sample(done, min(6, len(done))), session)
+with create_session() as session:
+    failed = session.query(TaskInstance).filter(TaskInstance.state == "failed").order_by(*order).all()
+    for ti in rnd.sample(failed, min(3, len(failed))):
+        ti.set_state(TaskInstanceState.SUCCESS, session=session)
+    runs = session.query(DagRun).filter(DagRun.state == "success").order_by(DagRun.id).all()
+    for run in rnd.sample(runs, min(2, len(runs))):
+        run.set_state(DagRunState.FAILED)
+        session.merge(run)
+"""
+
+
+class Job:
+    def __init__(self, url: str, root: Path, mode: str) -> None:
+        self.warehouse = root / "w.duckdb"
+        self.root = root
+        slug = f"im-{mode}-{uuid.uuid4().hex[:6]}"
+        self.marts = f"airflow-{slug}_marts"
+        self.env = {
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(self.warehouse),
+            "AIRFLOW_AUDIT_ENV_SLUG": slug,
+            "AIRFLOW_AUDIT_MODE": mode,
+            "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
+            **dbt_paths(root),
+        }
+
+    def run(self) -> str:
+        # this job's statements only (dbt appends to its log, and rotates it)
+        for old in (self.root / "logs").glob("dbt.log*"):
+            old.unlink()
+        done = meltano("run", "airflow-audit", env=self.env)
+        assert done.returncode == 0, done.stderr[-6000:]
+        assert "ERROR=0" in done.stderr
+        return done.stderr
+
+    def replaced(self) -> dict[str, str]:
+        """mart -> how the latest job's incremental run replaced it: 'partitions' (the touched
+        ones) or 'everything', from the statements dbt logged (its debug log)."""
+        log = (self.root / "logs" / "dbt.log").read_text(errors="replace")
+        found = {}
+        for mart in INCREMENTAL:
+            hook = re.search(
+                rf'delete from "[^"]+"\."{re.escape(self.marts)}"\."{mart}" where (.{{0,40}})', log
+            )
+            if hook:
+                found[mart] = "everything" if hook.group(1).startswith("1 = 1") else "partitions"
+        return found
+
+    def tests_scoped(self) -> dict[str, bool]:
+        """mart -> whether its `unique` test, as the latest job ran it, read only the partitions
+        the build replaced (its SQL as dbt ran it, target/run/)."""
+        tests = self.root / "target/run/airflow_audit/models/marts/audit/_audit__models.yml"
+        keys = {
+            "fct_task_instances": "task_instance_key",
+            "fct_task_attempts": "task_attempt_key",
+            "fct_dag_runs": "dag_run_key",
+            "fct_audit_events": "audit_event_id",
+            "rpt_dag_daily_health": "dag_day_key",
+        }
+        return {
+            mart: " in (" in (tests / f"unique_{mart}_{key}.sql").read_text()
+            for mart, key in keys.items()
+        }
+
+    def differences_from_a_full_rebuild(self) -> dict[str, tuple[int, int]]:
+        """mart -> (rows only in the incremental mart, rows only in the rebuilt one), for the marts
+        that differ; the rebuild is a `--full-refresh` of a copy of the warehouse."""
+        copy = self.root / "full.duckdb"
+        shutil.copy(self.warehouse, copy)
+        done = meltano(
+            "invoke",
+            "dbt-duckdb:build-changed",
+            "--full-refresh",
+            env={
+                **self.env,
+                **dbt_paths(self.root / "full-rebuild"),
+                "AIRFLOW_AUDIT_DUCKDB_PATH": str(copy),
+            },
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        found = {}
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            con.execute(f"attach '{copy}' as full_rebuild (read_only)")
+            for mart in INCREMENTAL:
+                ours = f'"{self.marts}".{mart}'
+                theirs = f'full_rebuild."{self.marts}".{mart}'
+                only_ours = con.execute(
+                    f"select count(*) from (select * from {ours} except all select * from {theirs})"
+                ).fetchone()[0]
+                only_theirs = con.execute(
+                    f"select count(*) from (select * from {theirs} except all select * from {ours})"
+                ).fetchone()[0]
+                if only_ours or only_theirs:
+                    found[mart] = (only_ours, only_theirs)
+        copy.unlink()
+        return found
+
+
+def change_like_airflow(url: str, version: str, home: Path, seed: int) -> None:
+    airflow_python(version, url, home, AIRFLOW_WRITES, str(seed))
+    airflow_changes(url)
+
+
+@pytest.mark.parametrize(
+    ("version", "mode"),
+    [("2.10.5", "archive"), ("3.3.2", "mirror")],
+    ids=["2.10.5-archive", "3.3.2-mirror"],
+)
+def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, mode):
+    url = airflow_db(version, f"incr_marts_{mode}", dags=4, days=3)
+    job = Job(url, tmp_path, mode)
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    job.run()
+    assert job.differences_from_a_full_rebuild() == {}
+
+    rnd = random.Random(20261122)
+    for round_ in range(2):
+        change_like_airflow(url, version, home, rnd.randrange(1 << 30))
+        log = job.run()
+        assert PARTIAL in log, log[-3000:]
+        assert job.differences_from_a_full_rebuild() == {}, f"round {round_}"
+        if mode == "archive":
+            # deletes at the source are marks in archive mode: only touched partitions replaced,
+            # and only they tested
+            assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
+            assert all(job.tests_scoped().values()), job.tests_scoped()
+        else:
+            # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt
+            assert job.replaced()["fct_task_attempts"] == "everything"
+            assert job.replaced()["fct_audit_events"] == "everything"
+            assert not any(job.tests_scoped().values()), job.tests_scoped()
+
+    # Airflow's own `db clean` of the older half of the history, then one more round of changes.
+    cutoff = scalar(
+        url,
+        "select to_char(percentile_disc(0.5) within group (order by start_date) at time zone 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS+00:00') from dag_run",
+    )
+    airflow_db_clean(url, version, home, cutoff, "dag_run,task_instance,log")
+    change_like_airflow(url, version, home, rnd.randrange(1 << 30))
+    assert PARTIAL in job.run()
+    assert job.differences_from_a_full_rebuild() == {}
+    if mode == "archive":
+        assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
+        with duckdb.connect(str(job.warehouse), read_only=True) as con:
+            marked = con.execute(
+                f'select count(*) from "{job.marts}".fct_dag_runs where is_deleted_at_source'
+            ).fetchone()[0]
+        assert marked > 0, "archive keeps what db clean deleted, marked"

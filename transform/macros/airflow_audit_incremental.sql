@@ -1,0 +1,254 @@
+{#-
+    Incremental marts: each large mart is replaced partition by partition, a partition being every row
+    that depends on one key (a task instance, a DAG run, an audit log row, a DAG). In an incremental run
+    the model deletes the partitions touched since the last passing build (its pre-hook) and inserts them
+    recomputed (its body, filtered to the same keys): the result is the table a full rebuild would give,
+    whatever changed in a partition, rows that left it included.
+
+    "Touched since the last passing build" comes from the var airflow_audit_since, which
+    `dbt-<warehouse>:build-changed` (transform/build_changed.py) sets from the figures recorded with that
+    build, per raw table:
+      {loaded_after: <max loaded_at then>, deleted_after: <max deleted_at_source_at then, or null>}
+          rows loaded (content changed) or marked deleted at the source since then;
+      'all'     the table cannot say what changed (rows deleted outright by mirror mode, fewer rows than
+                before, another column set, empty then): every model reading it is rebuilt in full;
+      'absent'  the table is not in the warehouse (nothing to read).
+    Without the var (a plain `dbt build`), an incremental model rebuilds everything in place; with
+    --full-refresh (or on a first run) it is created as a table from scratch.
+-#}
+
+
+{#- The strategy that inserts the model's rows as they are: append, or on BigQuery (no append) a merge
+    without a unique key, which inserts. -#}
+{% macro airflow_audit_append_strategy() -%}
+    {{- return('merge' if target.type == 'bigquery' else 'append') -}}
+{%- endmacro %}
+
+
+{#- The since-figures of one raw table (see above), or none when it cannot be used. -#}
+{% macro airflow_audit_since(table) -%}
+    {%- set since = var('airflow_audit_since', none) -%}
+    {%- if since is not mapping -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set figures = since.get(table) -%}
+    {%- if figures == 'absent' or (figures is mapping and figures.get('loaded_after')) -%}
+        {{- return(figures) -}}
+    {%- endif -%}
+    {{- return(none) -}}
+{%- endmacro %}
+
+
+{#- True when this run replaces only the partitions touched since the last build: an incremental run,
+    with figures for every raw table the partitions are read from. -#}
+{% macro airflow_audit_is_partial(tables) -%}
+    {%- if airflow_audit_in_unit_test() or not is_incremental() -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {{- return(airflow_audit_knows_changes(tables)) -}}
+{%- endmacro %}
+
+
+{#- True when the var says what changed in each of these raw tables. -#}
+{% macro airflow_audit_knows_changes(tables) -%}
+    {%- for table in tables -%}
+        {%- if airflow_audit_since(table) is none -%}
+            {{- return(false) -}}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(true) -}}
+{%- endmacro %}
+
+
+{#- A predicate on a staging model's loaded_at / deleted_at_source_at (prefixed by `alias.` when given):
+    the row changed since the last passing build. Only used in partial runs. -#}
+{% macro airflow_audit_changed(table, alias=none) -%}
+    {%- set figures = airflow_audit_since(table) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    {%- if figures is none -%}
+        1 = 1
+    {%- elif figures == 'absent' -%}
+        1 = 0
+    {%- else -%}
+        ({{ prefix }}loaded_at > cast('{{ figures.loaded_after }}' as {{ dbt.type_timestamp() }})
+        {%- if figures.get('deleted_after') %}
+            or {{ prefix }}deleted_at_source_at > cast('{{ figures.deleted_after }}' as {{ dbt.type_timestamp() }})
+        {%- else %}
+            or {{ prefix }}deleted_at_source_at is not null
+        {%- endif -%})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Partitions by task instance: every row of a task instance (its latest try, its attempts, its failures)
+    depends on the task_instance, task_instance_history, task_fail and task_instance_note rows of that
+    task instance only. -#}
+{% macro airflow_audit_task_instance_partitions() -%}
+    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instances') }}
+        where {{ airflow_audit_changed('task_instance') }}
+        union
+        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
+        where {{ airflow_audit_changed('task_instance_history') }}
+        union
+        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_fails') }}
+        where {{ airflow_audit_changed('task_fail') }}
+        union
+        -- notes: keyed by the natural key on 2.x, by the task instance's uuid on 3.x
+        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
+        where task_instance_key is not null and {{ airflow_audit_changed('task_instance_note') }}
+        union
+        select task_instances.task_instance_key
+        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as task_instances
+        inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
+            on task_instances.task_instance_id = notes.task_instance_id
+        where {{ airflow_audit_changed('task_instance_note', 'notes') }}
+    {%- endif -%}{%- endset -%}
+    {{- return({
+        'key': 'task_instance_key',
+        'tables': ['task_instance', 'task_instance_history', 'task_fail', 'task_instance_note'],
+        'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- Partitions by DAG run: a run's row depends on its dag_run and dag_run_note rows. -#}
+{% macro airflow_audit_dag_run_partitions() -%}
+    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        select dag_run_key from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
+        where {{ airflow_audit_changed('dag_run') }}
+        union
+        select dag_runs.dag_run_key
+        from {{ airflow_audit_staging('stg_airflow__dag_runs') }} as dag_runs
+        inner join {{ airflow_audit_staging('stg_airflow__dag_run_notes') }} as notes
+            on dag_runs.dag_run_id = notes.dag_run_id
+        where {{ airflow_audit_changed('dag_run_note', 'notes') }}
+    {%- endif -%}{%- endset -%}
+    {{- return({'key': 'dag_run_key', 'tables': ['dag_run', 'dag_run_note'], 'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- Partitions by audit log row. -#}
+{% macro airflow_audit_log_partitions() -%}
+    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        select log_id from {{ airflow_audit_staging('stg_airflow__logs') }}
+        where {{ airflow_audit_changed('log') }}
+    {%- endif -%}{%- endset -%}
+    {{- return({'key': 'audit_event_id', 'tables': ['log'], 'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- Partitions by DAG: a DAG's days depend on its runs and task attempts. A run cleared and rerun moves
+    to the day it started again, and the day it left must be recounted: which one that was is no longer
+    known, so every day of a touched DAG is. -#}
+{% macro airflow_audit_dag_partitions() -%}
+    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        select dag_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
+        where {{ airflow_audit_changed('dag_run') }}
+        union
+        select dag_id from {{ airflow_audit_staging('stg_airflow__task_instances') }}
+        where {{ airflow_audit_changed('task_instance') }}
+        union
+        select dag_id from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
+        where {{ airflow_audit_changed('task_instance_history') }}
+        union
+        select dag_id from {{ airflow_audit_staging('stg_airflow__task_fails') }}
+        where {{ airflow_audit_changed('task_fail') }}
+    {%- endif -%}{%- endset -%}
+    {{- return({
+        'key': 'dag_id',
+        'tables': ['dag_run', 'task_instance', 'task_instance_history', 'task_fail'],
+        'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- The model body's filter: `<column> in (<touched keys>)` in a partial run, else everything. column
+    defaults to the partitions' key as the mart names it. -#}
+{% macro airflow_audit_in_partitions(partitions, column=none) -%}
+    {%- if airflow_audit_is_partial(partitions.tables) -%}
+        {{ column or partitions.key }} in ({{ partitions.sql }})
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The pre-hook: delete the partitions the body is about to insert (all of them when the run is not
+    partial). Nothing on a full refresh or first run, where the model is created from scratch. -#}
+{% macro airflow_audit_delete_partitions(partitions) -%}
+    {%- if not airflow_audit_in_unit_test() and is_incremental() -%}
+        delete from {{ this }} where {{ airflow_audit_in_partitions(partitions) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- dbt unit tests build a model from fixtures alone: no partitions, no refs beyond the fixtures. -#}
+{% macro airflow_audit_in_unit_test() -%}
+    {{- return(model is mapping and model.get('resource_type') == 'unit_test') -}}
+{%- endmacro %}
+
+
+{#- A staging model's relation, looked up in dbt's graph rather than through ref(): which partitions
+    a run touched is bookkeeping, not data the mart transforms, and a ref() would make every mart
+    depend on the staging models of all its partitions' tables (rpt_dag_daily_health reads its data
+    through fct_dag_runs and fct_task_attempts only). Those staging views are built before any mart:
+    each mart's own data depends on them. -#}
+{% macro airflow_audit_staging(name) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
+    {%- if node is none -%}
+        {{- exceptions.raise_compiler_error("airflow_audit_staging: no model named " ~ name) -}}
+    {%- endif -%}
+    {#- schemas quoted, as the project says (dbt_project.yml `quoting`): ref() would do the same -#}
+    {{- return(api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias, quote_policy={'schema': true})) -}}
+{%- endmacro %}
+
+
+{#- Data tests that cost what changed. The tests of the marts (models/marts/audit) carry the `where`
+    placeholder __airflow_audit_touched__ (dbt_project.yml; a test with a filter of its own writes
+    `__airflow_audit_touched__ and <its filter>`): on an incremental mart, in a build that
+    knows what changed, a test reads only the partitions this build replaced; everywhere else (other
+    marts, a full refresh, a plain `dbt build`, the daily build of everything, whose var
+    airflow_audit_test_everything is set) it reads the whole table. A relationship test so checks the
+    replaced rows against the whole parent. This is dbt's own get_where_subquery (dbt/include/global_
+    project/macros/materializations/tests/where_subquery.sql), with the placeholder resolved first. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where and '__airflow_audit_touched__' in where -%}
+        {%- set touched = airflow_audit_touched_rows(relation) -%}
+        {%- if where | trim == '__airflow_audit_touched__' -%}
+            {%- set where = touched -%}
+        {%- else -%}
+            {%- set where = where | replace('__airflow_audit_touched__', '(' ~ (touched or '1 = 1') ~ ')') -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The filter to the partitions this build replaced in `relation`, or '' (the whole table). -#}
+{% macro airflow_audit_touched_rows(relation) -%}
+    {%- set partitions_of = {
+        'fct_task_instances': airflow_audit_task_instance_partitions,
+        'fct_task_attempts': airflow_audit_task_instance_partitions,
+        'fct_task_failures': airflow_audit_task_instance_partitions,
+        'fct_dag_runs': airflow_audit_dag_run_partitions,
+        'fct_audit_events': airflow_audit_log_partitions,
+        'rpt_dag_daily_health': airflow_audit_dag_partitions,
+    } -%}
+    {%- set partitions = partitions_of.get(relation.identifier | lower) -%}
+    {%- if partitions is none or var('airflow_audit_test_everything', false) -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set partitions = partitions() -%}
+    {%- if not airflow_audit_knows_changes(partitions.tables) -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {{- return(partitions.key ~ ' in (' ~ partitions.sql ~ ')') -}}
+{%- endmacro %}
