@@ -35,6 +35,7 @@ RUN_COLUMNS = {
     "extracted_at",
     "snapshot_xmin",
     "snapshot_xmax",
+    "snapshot_taken_at",
 }
 AWKWARD = 'a "quoted", comma\nnew line\r\nand \\N, é ✓'
 

@@ -91,10 +91,15 @@ def columns_of(url: str, table: str) -> list[str]:
 
 def copy_rows(url: str, table: str, where: str, overrides: dict[str, str]) -> None:
     """INSERT ... SELECT of existing rows with some columns replaced (new runs, new events)."""
+    execute(url, copy_rows_sql(url, table, where, overrides))
+
+
+def copy_rows_sql(url: str, table: str, where: str, overrides: dict[str, str]) -> str:
+    """The statement copy_rows runs, to run it in a transaction of one's own."""
     cols = [c for c in columns_of(url, table) if c not in ("id",) or "id" in overrides]
     select = ", ".join(overrides.get(c, f'"{c}"') for c in cols)
     names = ", ".join(f'"{c}"' for c in cols)
-    execute(url, f"insert into {table} ({names}) select {select} from {table} where {where}")
+    return f"insert into {table} ({names}) select {select} from {table} where {where}"
 
 
 def airflow_changes(url: str) -> dict[str, int]:

@@ -27,6 +27,12 @@ from tap_airflow_metadb.policy import (
     primary_key_of,
 )
 from tap_airflow_metadb.scoping import Scope, parse_table_list, resolve_scope
+from tap_airflow_metadb.snapshot import (
+    LOCK_TIMEOUT_DEFAULT,
+    parse_timeout,
+    timeouts_in_one_sentence,
+    with_timeouts,
+)
 from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, resolve_source_url
 
 PROG = "tap-airflow-metadb"
@@ -42,6 +48,8 @@ OWN_SETTINGS = (
     "destination_schema",
     "handoff",
     "batch_dir",
+    "lock_timeout",
+    "statement_timeout",
 )
 HANDOFFS = ("files", "records")
 
@@ -73,7 +81,17 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
         parse_table_list(config.get("allow_columns"), "AIRFLOW_AUDIT_ALLOW_COLUMNS", columns=True)
         or []
     )
-    url = resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url"))
+    lock_timeout = parse_timeout(
+        config.get("lock_timeout"), "AIRFLOW_AUDIT_LOCK_TIMEOUT", LOCK_TIMEOUT_DEFAULT
+    )
+    statement_timeout = parse_timeout(
+        config.get("statement_timeout"), "AIRFLOW_AUDIT_STATEMENT_TIMEOUT", "0"
+    )
+    url = with_timeouts(
+        resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url")),
+        lock_timeout,
+        statement_timeout,
+    )
     info = inspect_source(url, schema)
     scope = resolve_scope(
         tables, additional, info.tables, info.airflow_version, info.other_relations
@@ -130,6 +148,8 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
     tap_config["emit_activate_version_messages"] = True
     tap_config["airflow_audit_handoff"] = parse_handoff(config.get("handoff"))
     tap_config["airflow_audit_batch_dir"] = (config.get("batch_dir") or "").strip() or None
+    tap_config["airflow_audit_lock_timeout"] = lock_timeout
+    tap_config["airflow_audit_statement_timeout"] = statement_timeout
     tap_config["airflow_audit_full_refresh"] = full_refresh
     tap_config["airflow_audit_destination"] = destination_of(config)
     tap_config["airflow_audit_columns"] = {t: p.to_config() for t, p in columns.items()}
@@ -232,7 +252,8 @@ def run(args: argparse.Namespace) -> None:
     run_plan = plan(config)
     tap_config, schema = run_plan.tap_config, run_plan.schema
     discovery_config = {k: v for k, v in tap_config.items() if k != "stream_maps"}
-    discovered = AirflowMetadbTap(config=discovery_config, validate_config=True).catalog_dict
+    with timeouts_in_one_sentence("discovering the Airflow database's tables"):
+        discovered = AirflowMetadbTap(config=discovery_config, validate_config=True).catalog_dict
     keys = {t: primary_key_of(t, run_plan.info.primary_keys) for t in run_plan.columns}
     catalog = apply_policy(discovered, schema, run_plan.columns, keys)
     if catalog.pop("missing"):

@@ -61,6 +61,10 @@ EXTRACTS_SCHEMA: dict[str, Any] = {
         "extraction": {"type": ["string", "null"]},
         "records_sent": {"type": ["integer"]},
         "source_rows": {"type": ["integer"]},
+        # the sync's one instant: when the snapshot every table of the sync was read in was
+        # taken (snapshot.py), and whether the tables shared it
+        "snapshot_taken_at": {"type": ["string", "null"], "format": "date-time"},
+        "snapshot_shared": {"type": ["boolean", "null"]},
     },
 }
 

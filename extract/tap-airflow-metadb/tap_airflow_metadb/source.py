@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from airflow_audit_core.errors import UserError
 from tap_airflow_metadb import airflow_versions
+from tap_airflow_metadb.snapshot import timeout_sentence
 
 URL_SETTINGS = ("AIRFLOW_AUDIT_SOURCE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
 
@@ -123,7 +124,8 @@ def inspect_source(url: URL, schema: str) -> SourceInfo:
                 sa.text(f'select version_num from "{schema}".alembic_version')
             ).scalar()
     except OperationalError as exc:
-        raise UserError(connection_problem(url, exc)) from None
+        locked = timeout_sentence(f"the Airflow database {describe(url)}", exc)
+        raise UserError(locked or connection_problem(url, exc)) from None
     except ProgrammingError as exc:
         raise UserError(
             f"Cannot read the Airflow database {describe(url)} as user {url.username!r}: "

@@ -6,7 +6,8 @@ state changes).  Every insert or update of a row gives it a new `xmin` (the writ
 whatever Airflow does, so "rows whose xmin is newer than the last snapshot" is every change, on
 every Airflow version.  See extract/tap-airflow-metadb/README.md for the full argument.
 
-Each stream is read in its own REPEATABLE READ, read-only transaction.  Its bookmark is that
+Each stream is read in its own REPEATABLE READ, read-only transaction, all of them in the sync's one
+exported snapshot (snapshot.py).  Its bookmark is that
 snapshot's xmin: the oldest transaction still running when it was taken.  Everything older was
 visible and read; anything from that transaction on is read again next time, so a row committed
 while the tap ran is never missed (a row may be sent twice; the loaders upsert).  The bookmark
@@ -53,6 +54,13 @@ from tap_airflow_metadb.replication import (
     usable_bookmark,
 )
 from tap_airflow_metadb.sdk import BaseBatchFileEncoding, BatchConfig, StorageTarget
+from tap_airflow_metadb.snapshot import (
+    LOCK_TIMEOUT_DEFAULT,
+    SyncSnapshot,
+    session_settings,
+    snapshot_text,
+    timeouts_in_one_sentence,
+)
 
 
 def notice(message: str) -> None:
@@ -234,12 +242,15 @@ class SnapshotStream(PostgresStream):
         snapshot.  The bookmark and the extract record follow only a read that got to the end."""
         query = self.build_query(context=context)
         engine = self.connector._engine
+        snapshot = self._tap.snapshot
         with (
+            timeouts_in_one_sentence(self.table),
             engine.connect().execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             ) as conn,
             conn.begin(),
         ):
+            snapshot.join(conn)
             snap_xmin, snap_xmax = conn.execute(
                 sa.text(
                     "select txid_snapshot_xmin(txid_current_snapshot()), "
@@ -285,6 +296,8 @@ class SnapshotStream(PostgresStream):
                 "extraction": self.extraction,
                 "records_sent": read.sent,
                 "source_rows": int(source_rows),
+                "snapshot_taken_at": snapshot_text(snapshot.taken_at),
+                "snapshot_shared": snapshot.id is not None,
             }
         )
 
@@ -443,8 +456,29 @@ class AirflowMetadbTap(TapPostgres):
         record = {"extracted_at": datetime.now(timezone.utc).isoformat(), **record}
         self.write_message(singer.RecordMessage(stream=EXTRACTS_STREAM, record=record))
 
+    @property
+    def snapshot(self) -> SyncSnapshot:
+        """The sync's one snapshot (snapshot.py), taken before the first table is read."""
+        if getattr(self, "_snapshot", None) is None:
+            self._snapshot = SyncSnapshot(
+                self.connector._engine,
+                session_settings(
+                    self.config.get("airflow_audit_lock_timeout") or LOCK_TIMEOUT_DEFAULT,
+                    self.config.get("airflow_audit_statement_timeout") or "0",
+                ),
+            ).open()
+        return self._snapshot
+
     def sync_all(self) -> None:
+        try:
+            self._sync_all()
+        finally:
+            if getattr(self, "_snapshot", None) is not None:
+                self._snapshot.close()
+
+    def _sync_all(self) -> None:
         sdk.begin_sync(self)
+        self.snapshot  # noqa: B018  (taken before the first table is read)
         for stream in self.streams.values():
             if not stream.selected and not stream.has_selected_descendents:
                 continue
