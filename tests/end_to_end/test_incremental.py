@@ -344,7 +344,7 @@ def test_a_state_meant_for_another_slug_never_skips_rows(airflow_db, tmp_path):
     ids = subprocess.run(
         [str(BIN / "meltano"), "state", "list"], cwd=ROOT, capture_output=True, text=True
     ).stdout.split()
-    (state_a,) = [i for i in ids if i.endswith(":xa")]
+    (state_a,) = [i for i in ids if i.endswith("-to-target-airflow-audit-duckdb:xa")]
     state_b = state_a.removesuffix(":xa") + ":xb"
     # Slug xb is handed slug xa's state, as the race would do.
     copied = subprocess.run(

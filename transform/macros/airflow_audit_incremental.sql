@@ -82,7 +82,8 @@
 
 {#- Partitions by task instance: every row of a task instance (its latest try, its attempts, its failures)
     depends on the task_instance, task_instance_history, task_fail and task_instance_note rows of that
-    task instance only. -#}
+    task instance only. (Matching the staging views on this hashed key measured faster on DuckDB than a
+    semi-join on the four natural-key columns.) -#}
 {% macro airflow_audit_task_instance_partitions() -%}
     {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
         select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instances') }}
@@ -98,10 +99,10 @@
         select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
         where task_instance_key is not null and {{ airflow_audit_changed('task_instance_note') }}
         union
-        select task_instances.task_instance_key
-        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as task_instances
+        select noted.task_instance_key
+        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as noted
         inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
-            on task_instances.task_instance_id = notes.task_instance_id
+            on noted.task_instance_id = notes.task_instance_id
         where {{ airflow_audit_changed('task_instance_note', 'notes') }}
     {%- endif -%}{%- endset -%}
     {{- return({
@@ -203,14 +204,18 @@
 {%- endmacro %}
 
 
-{#- Data tests that cost what changed. The tests of the marts (models/marts/audit) carry the `where`
-    placeholder __airflow_audit_touched__ (dbt_project.yml; a test with a filter of its own writes
-    `__airflow_audit_touched__ and <its filter>`): on an incremental mart, in a build that
-    knows what changed, a test reads only the partitions this build replaced; everywhere else (other
-    marts, a full refresh, a plain `dbt build`, the daily build of everything, whose var
-    airflow_audit_test_everything is set) it reads the whole table. A relationship test so checks the
-    replaced rows against the whole parent. This is dbt's own get_where_subquery (dbt/include/global_
-    project/macros/materializations/tests/where_subquery.sql), with the placeholder resolved first. -#}
+{#- Data tests that cost what changed. The tests of staging and marts carry the `where` placeholder
+    __airflow_audit_touched__ (dbt_project.yml; a test with a filter of its own writes
+    `__airflow_audit_touched__ and <its filter>`). In a build that knows what changed in the tables a
+    model reads, a test reads only what this build touched:
+    - a staging model: the rows loaded or marked deleted since the last build; a `unique` test, every
+      row whose key one of those rows has (a new row colliding with an old one is caught);
+    - an incremental mart: the partitions it replaced.
+    Everywhere else (other marts, a full refresh, a plain `dbt build`, the daily build of everything,
+    whose var airflow_audit_test_everything is set) a test reads the whole table. A relationship test
+    so checks the touched rows against the whole parent. This is dbt's own get_where_subquery
+    (dbt/include/global_project/macros/materializations/tests/where_subquery.sql), with the
+    placeholder resolved first. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where and '__airflow_audit_touched__' in where -%}
@@ -232,8 +237,11 @@
 {%- endmacro %}
 
 
-{#- The filter to the partitions this build replaced in `relation`, or '' (the whole table). -#}
+{#- The filter to what this build touched in `relation`, or '' (the whole table). -#}
 {% macro airflow_audit_touched_rows(relation) -%}
+    {%- if var('airflow_audit_test_everything', false) or var('airflow_audit_since', none) is not mapping -%}
+        {{- return('') -}}
+    {%- endif -%}
     {%- set partitions_of = {
         'fct_task_instances': airflow_audit_task_instance_partitions,
         'fct_task_attempts': airflow_audit_task_instance_partitions,
@@ -243,12 +251,35 @@
         'rpt_dag_daily_health': airflow_audit_dag_partitions,
     } -%}
     {%- set partitions = partitions_of.get(relation.identifier | lower) -%}
-    {%- if partitions is none or var('airflow_audit_test_everything', false) -%}
+    {%- if partitions is not none -%}
+        {%- set partitions = partitions() -%}
+        {%- if not airflow_audit_knows_changes(partitions.tables) -%}
+            {{- return('') -}}
+        {%- endif -%}
+        {{- return(partitions.key ~ ' in (' ~ partitions.sql ~ ')') -}}
+    {%- endif -%}
+    {%- set table = airflow_audit_staged_table(relation) -%}
+    {%- if table is none or not airflow_audit_knows_changes([table]) -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set partitions = partitions() -%}
-    {%- if not airflow_audit_knows_changes(partitions.tables) -%}
-        {{- return('') -}}
+    {%- set test = model.get('test_metadata') or {} -%}
+    {%- set column = (test.get('kwargs') or {}).get('column_name') -%}
+    {%- if test.get('name') == 'unique' and column -%}
+        {{- return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where '
+                   ~ airflow_audit_changed(table) ~ ')') -}}
     {%- endif -%}
-    {{- return(partitions.key ~ ' in (' ~ partitions.sql ~ ')') -}}
+    {{- return(airflow_audit_changed(table)) -}}
+{%- endmacro %}
+
+
+{#- The raw table a staging model reads, by its relation; none for any other relation. -#}
+{% macro airflow_audit_staged_table(relation) -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.fqn[1:2] == ['staging']
+            and (node.alias | lower) == (relation.identifier | lower) -%}
+        {%- for parent in node.depends_on.nodes if parent.startswith('source.') -%}
+            {{- return(graph.sources[parent].name) -}}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{- return(none) -}}
 {%- endmacro %}
