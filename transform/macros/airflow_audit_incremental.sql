@@ -18,6 +18,20 @@
 -#}
 
 
+{#- A large mart's materialization, called first in its model with the name of its partitions' macro:
+    incremental, replaced partition by partition (the pre-hook deletes what the body inserts again).
+    Returns the partitions, for the body's filters. -#}
+{% macro airflow_audit_partitioned(partitions_macro) -%}
+    {{- config(
+        materialized='incremental',
+        incremental_strategy=airflow_audit_append_strategy(),
+        on_schema_change='fail',
+        pre_hook='{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}'
+    ) -}}
+    {{- return(context[partitions_macro]()) -}}
+{%- endmacro %}
+
+
 {#- The strategy that inserts the model's rows as they are: append, or on BigQuery (no append) a merge
     without a unique key, which inserts. -#}
 {% macro airflow_audit_append_strategy() -%}

@@ -23,13 +23,7 @@
     Task lifecycle rows and 2.x UI "mark success/failed" share the names `success` / `failed`: the
     lifecycle rows name a task instance (map_index set), the UI's do not. -#}
 
-{%- set partitions = airflow_audit_log_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_log_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_log_partitions') -%}
 
 with
 

@@ -1,13 +1,7 @@
 {#- One row per DAG run as loaded. Runs deleted at the source are kept (archive mode), flagged by
     is_deleted_at_source: Airflow's `db clean` purges old runs, and the audit trail should outlive it. -#}
 
-{%- set partitions = airflow_audit_dag_run_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_dag_run_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_run_partitions') -%}
 
 with
 

@@ -12,13 +12,7 @@
     is kept once, from task_instance. attempt_number numbers the known attempts of a task instance from 1:
     by try_number, task_fail rows (no try number) first, by their start. -#}
 
-{%- set partitions = airflow_audit_task_instance_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_task_instance_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_task_instance_partitions') -%}
 
 with
 

@@ -7,13 +7,7 @@
     policy), the note a user wrote on the task instance (task_instance_note, 2.5+), and the attempt's host,
     operator and timing. -#}
 
-{%- set partitions = airflow_audit_task_instance_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_task_instance_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_task_instance_partitions') -%}
 
 with
 

@@ -1,13 +1,7 @@
 {#- One row per task instance (dag_id, task_id, run_id, map_index) as loaded, describing its latest try.
     Task instances deleted at the source are kept (archive mode), flagged by is_deleted_at_source. -#}
 
-{%- set partitions = airflow_audit_task_instance_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_task_instance_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_task_instance_partitions') -%}
 
 with
 

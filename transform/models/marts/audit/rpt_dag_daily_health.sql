@@ -3,13 +3,7 @@
     logical date); task attempts on the day they started (else ended). The full history is reported,
     including rows deleted at the source (archive mode). -#}
 
-{%- set partitions = airflow_audit_dag_partitions() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=airflow_audit_append_strategy(),
-    on_schema_change='fail',
-    pre_hook="{{ airflow_audit_delete_partitions(airflow_audit_dag_partitions()) }}"
-) }}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
 
 with
 
