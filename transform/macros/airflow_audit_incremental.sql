@@ -46,7 +46,14 @@
         {{- return(none) -}}
     {%- endif -%}
     {%- set figures = since.get(table) -%}
-    {%- if figures == 'absent' or (figures is mapping and figures.get('loaded_after')) -%}
+    {%- if figures == 'absent' -%}
+        {{- return(figures) -}}
+    {%- endif -%}
+    {#- timestamps as the warehouse printed them, or the table counts as unknown (rebuilt in full) -#}
+    {%- set instant = '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+$' -%}
+    {%- if figures is mapping and modules.re.match(instant, figures.get('loaded_after') or '')
+            and (figures.get('deleted_after') is none
+                 or modules.re.match(instant, figures.get('deleted_after'))) -%}
         {{- return(figures) -}}
     {%- endif -%}
     {{- return(none) -}}
