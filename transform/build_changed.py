@@ -72,7 +72,15 @@ def warehouse_state(runner: dbtRunner) -> tuple[dict[str, list[str]], dict[str, 
     """(figures per raw table now, the latest passing build {figures, project_hash, built_at}),
     or None when the warehouse cannot say."""
     done = runner.invoke(
-        ["show", "--inline", "{{ airflow_audit_build_state() }}", "--limit", "-1", "--quiet"]
+        [
+            "show",
+            "--inline",
+            "{{ airflow_audit_build_state() }}",
+            "--limit",
+            "-1",
+            "--log-level",
+            "none",
+        ]
     )
     if not done.success or done.result is None:
         return None
