@@ -63,7 +63,7 @@
 {#- True when this run replaces only the partitions touched since the last build: an incremental run,
     with figures for every raw table the partitions are read from. -#}
 {% macro airflow_audit_is_partial(tables) -%}
-    {%- if airflow_audit_in_unit_test() or not is_incremental() -%}
+    {%- if airflow_audit_without_warehouse() or not is_incremental() -%}
         {{- return(false) -}}
     {%- endif -%}
     {{- return(airflow_audit_knows_changes(tables)) -}}
@@ -197,7 +197,7 @@
 {#- The pre-hook: delete the partitions the body is about to insert (all of them when the run is not
     partial). Nothing on a full refresh or first run, where the model is created from scratch. -#}
 {% macro airflow_audit_delete_partitions(partitions) -%}
-    {%- if not airflow_audit_in_unit_test() and is_incremental() -%}
+    {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
         delete from {{ this }} where {{ airflow_audit_in_partitions(partitions) }}
     {%- endif -%}
 {%- endmacro %}
@@ -303,4 +303,12 @@
         {%- endfor -%}
     {%- endfor -%}
     {{- return(none) -}}
+{%- endmacro %}
+
+
+{#- No warehouse to ask whether a mart exists: a dbt unit test, or an offline compile
+    (`--vars '{airflow_audit_offline_compile: true}'`, docs/warehouses.md), which compiles the full
+    build's SQL. -#}
+{% macro airflow_audit_without_warehouse() -%}
+    {{- return(airflow_audit_in_unit_test() or var('airflow_audit_offline_compile', false)) -}}
 {%- endmacro %}
