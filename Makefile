@@ -18,7 +18,7 @@ AIRFLOW_VERSION ?= 2.10.5
 # them as installed; their third-party dependencies live in the plugins' venvs, hence --no-deps)
 # and in the plugins' venvs by each plugin's pip_url.
 OWN_PACKAGES := core extract/tap-airflow-metadb load/airflow-audit-loader \
-	utilities/airflow-audit-reconcile orchestrate
+	utilities/airflow-audit-reconcile utilities/airflow-audit-backup orchestrate
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	$(foreach p,$(OWN_PACKAGES),$(p)/pyproject.toml)
 

@@ -33,12 +33,13 @@ from tap_airflow_metadb.snapshot import (
     timeouts_in_one_sentence,
     with_timeouts,
 )
-from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, resolve_source_url
+from tap_airflow_metadb.source import SourceInfo, describe, inspect_source, source_url_of_sync
 
 PROG = "tap-airflow-metadb"
 # Settings of this wrapper; everything else is passed to tap-postgres as it is.
 OWN_SETTINGS = (
     "source_url",
+    "source_dump",
     "source_schema",
     "tables",
     "additional_tables",
@@ -88,7 +89,11 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
         config.get("statement_timeout"), "AIRFLOW_AUDIT_STATEMENT_TIMEOUT", "0"
     )
     url = with_timeouts(
-        resolve_source_url(config.get("source_url") or config.get("sqlalchemy_url")),
+        source_url_of_sync(
+            config.get("source_url") or config.get("sqlalchemy_url"),
+            config.get("source_dump"),
+            notice=notice,
+        ),
         lock_timeout,
         statement_timeout,
     )

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from airflow_audit_core.errors import UserError
-from tap_airflow_metadb import airflow_versions
+from tap_airflow_metadb import airflow_versions, backup
 from tap_airflow_metadb.snapshot import timeout_sentence
 
 URL_SETTINGS = ("AIRFLOW_AUDIT_SOURCE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
@@ -52,6 +52,20 @@ def resolve_source_url(configured: str | None, environ: Mapping[str, str] = os.e
             "the user; add it as postgresql://user:password@host:5432/airflow."
         )
     return url.set(drivername="postgresql+psycopg2")
+
+
+def source_url_of_sync(
+    configured_url: str | None,
+    configured_dump: str | None,
+    environ: Mapping[str, str] = os.environ,
+    notice=None,
+) -> URL:
+    """What a sync reads: a restore of the backup AIRFLOW_AUDIT_SOURCE_DUMP names (backup.py),
+    else the live database resolve_source_url finds."""
+    dump = (configured_dump or environ.get(backup.DUMP_SETTING) or "").strip()
+    if dump:
+        return backup.source_url_of_run(dump, environ, notice)
+    return resolve_source_url(configured_url, environ)
 
 
 def describe(url: URL) -> str:

@@ -15,7 +15,7 @@ from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
 from airflow_audit_core.warehouses import DEFAULT_WAREHOUSE, WAREHOUSES, job_for
 from airflow_audit_reconcile.compare import Outcome, Reconciler
-from tap_airflow_metadb.source import connection_problem, resolve_source_url
+from tap_airflow_metadb.source import connection_problem, source_url_of_sync
 
 PROG = "airflow-audit-reconcile"
 
@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
 def reconcile(warehouse_name: str, tables: list[str] | None = None) -> None:
     env = os.environ
     mode = parse_mode(env.get("AIRFLOW_AUDIT_MODE"))
-    url = resolve_source_url(env.get("AIRFLOW_AUDIT_SOURCE_URL"))
+    url = source_url_of_sync(
+        env.get("AIRFLOW_AUDIT_SOURCE_URL"), env.get("AIRFLOW_AUDIT_SOURCE_DUMP")
+    )
     source_schema = (env.get("AIRFLOW_AUDIT_SOURCE_SCHEMA") or "").strip() or "public"
     adapter = adapter_of(warehouse_name)
     warehouse = adapter.open_warehouse(env, PROG)

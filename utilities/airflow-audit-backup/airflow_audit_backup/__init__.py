@@ -1,0 +1,1 @@
+"""airflow-audit-backup: take and verify pg_dump backups of the Airflow database."""
