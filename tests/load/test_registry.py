@@ -107,7 +107,12 @@ def test_every_warehouse_job_loads_reconciles_and_builds():
 
 
 def test_every_pip_url_is_pinned_or_the_projects_own():
-    own = {"./core", "./extract/tap-airflow-metadb", "./utilities/airflow-audit-reconcile"}
+    own = {
+        "./core",
+        "./extract/tap-airflow-metadb",
+        "./utilities/airflow-audit-reconcile",
+        "./utilities/airflow-audit-backup",
+    }
     for path in ROOT.glob("*/*.meltano.yml"):
         for plugins in yaml.safe_load(path.read_text()).get("plugins", {}).values():
             for plugin in plugins:
