@@ -204,12 +204,31 @@ def plan(state, phash: str, argv: list[str]) -> list[str] | None:
     ]
 
 
+def forget_partial_parse_if_changed(project: Path, phash: str) -> None:
+    """Drop dbt's partial-parse cache when the project changed since it was written.
+
+    dbt 1.11 can keep a stale copy of a described macro in that cache after a schema file changed
+    and then refuse the project ("two schema.yml entries for the same macro"): a project that
+    changed (an upgrade of airflow-audit) is parsed from scratch once."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or project / "target")
+    marker = target / "airflow_audit_project_hash"
+    try:
+        if marker.read_text() == phash:
+            return
+    except OSError:
+        pass
+    (target / "partial_parse.msgpack").unlink(missing_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(phash)
+
+
 def main(argv: list[str]) -> int:
     project = Path(os.environ.get("DBT_PROJECT_DIR", "transform"))
     profiles = Path(os.environ.get("DBT_PROFILES_DIR", project / "profiles/duckdb"))
+    phash = project_hash(project, profiles)
+    forget_partial_parse_if_changed(project, phash)
     parsed = dbtRunner().invoke(["parse", "--quiet"])
     runner = dbtRunner(manifest=parsed.result) if parsed.success else dbtRunner()
-    phash = project_hash(project, profiles)
     state = warehouse_state(runner)
     args = plan(state, phash, argv)
     if args is None:

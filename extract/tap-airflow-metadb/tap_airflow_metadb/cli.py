@@ -157,6 +157,7 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
     tap_config["airflow_audit_statement_timeout"] = statement_timeout
     tap_config["airflow_audit_full_refresh"] = full_refresh
     tap_config["airflow_audit_destination"] = destination_of(config)
+    tap_config["airflow_audit_airflow_version"] = info.airflow_version
     tap_config["airflow_audit_columns"] = {t: p.to_config() for t, p in columns.items()}
     return Plan(tap_config, schema, info, scope, columns)
 

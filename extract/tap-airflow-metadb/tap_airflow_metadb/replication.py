@@ -65,6 +65,8 @@ EXTRACTS_SCHEMA: dict[str, Any] = {
         # taken (snapshot.py), and whether the tables shared it
         "snapshot_taken_at": {"type": ["string", "null"], "format": "date-time"},
         "snapshot_shared": {"type": ["boolean", "null"]},
+        # the Airflow release whose schema the source holds (alembic revision, airflow_versions.py)
+        "airflow_version": {"type": ["string", "null"]},
     },
 }
 

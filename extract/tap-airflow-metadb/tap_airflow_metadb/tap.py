@@ -298,6 +298,7 @@ class SnapshotStream(PostgresStream):
                 "source_rows": int(source_rows),
                 "snapshot_taken_at": snapshot_text(snapshot.taken_at),
                 "snapshot_shared": snapshot.id is not None,
+                "airflow_version": self.config.get("airflow_audit_airflow_version"),
             }
         )
 

@@ -1,0 +1,100 @@
+{#- One row per task of a DAG: its attempts, how many failed, were retries or ended the task instance
+    failed, when it last failed, and how long its successful attempts take (p50, p95, and the p50 of
+    the last 7 days of its own history against the 7 days before, as in rpt_dag_durations). -#}
+
+with
+
+attempts as (
+
+    select
+        dag_id,
+        task_id,
+        attempt_number,
+        is_failed,
+        is_last_attempt,
+        state,
+        started_at,
+        ended_at,
+        duration_s
+
+    from {{ ref('fct_task_attempts') }}
+
+),
+
+latest as (
+
+    select
+        dag_id,
+        task_id,
+        max(case when state = 'success' then started_at end) as latest_success_at
+
+    from attempts
+    group by dag_id, task_id
+
+),
+
+windowed as (
+
+    select
+        attempts.*,
+        attempts.state = 'success'
+        and attempts.started_at > {{ dbt.dateadd('day', -7, 'latest.latest_success_at') }}
+            as is_recent_success,
+        attempts.state = 'success'
+        and attempts.started_at <= {{ dbt.dateadd('day', -7, 'latest.latest_success_at') }}
+        and attempts.started_at > {{ dbt.dateadd('day', -14, 'latest.latest_success_at') }}
+            as is_previous_success
+
+    from attempts
+    inner join latest
+        on
+            attempts.dag_id = latest.dag_id
+            and attempts.task_id = latest.task_id
+
+),
+
+figures as (
+
+    select
+        dag_id,
+        task_id,
+        count(*) as attempt_count,
+        sum(case when is_failed then 1 else 0 end) as failed_attempt_count,
+        sum(case when attempt_number > 1 then 1 else 0 end) as retry_attempt_count,
+        sum(case when is_failed and is_last_attempt then 1 else 0 end) as final_failure_count,
+        max(case when is_failed then coalesce(ended_at, started_at) end) as latest_failure_at,
+        {{ airflow_audit_percentile("case when state = 'success' then duration_s end", 0.5) }}
+            as p50_duration_s,
+        {{ airflow_audit_percentile("case when state = 'success' then duration_s end", 0.95) }}
+            as p95_duration_s,
+        {{ airflow_audit_percentile('case when is_recent_success then duration_s end', 0.5) }}
+            as recent_p50_duration_s,
+        {{ airflow_audit_percentile('case when is_previous_success then duration_s end', 0.5) }}
+            as previous_p50_duration_s
+
+    from windowed
+    group by dag_id, task_id
+
+)
+
+select
+    {{ airflow_audit_surrogate_key(['dag_id', 'task_id']) }} as dag_task_key,
+    dag_id,
+    task_id,
+    attempt_count,
+    failed_attempt_count,
+    retry_attempt_count,
+    final_failure_count,
+    latest_failure_at,
+    round(cast(p50_duration_s as {{ dbt.type_numeric() }}), 3) as p50_duration_s,
+    round(cast(p95_duration_s as {{ dbt.type_numeric() }}), 3) as p95_duration_s,
+    round(cast(recent_p50_duration_s as {{ dbt.type_numeric() }}), 3) as recent_p50_duration_s,
+    round(cast(previous_p50_duration_s as {{ dbt.type_numeric() }}), 3) as previous_p50_duration_s,
+    case
+        when previous_p50_duration_s > 0
+            then round(
+                    cast(recent_p50_duration_s / previous_p50_duration_s - 1 as {{ dbt.type_numeric() }}), 4
+                )
+    end as duration_growth
+
+from figures
