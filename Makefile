@@ -18,11 +18,12 @@ AIRFLOW_VERSION ?= 2.10.5
 # them as installed; their third-party dependencies live in the plugins' venvs, hence --no-deps)
 # and in the plugins' venvs by each plugin's pip_url.
 OWN_PACKAGES := core extract/tap-airflow-metadb load/airflow-audit-loader \
-	utilities/airflow-audit-reconcile utilities/airflow-audit-backup orchestrate
+	utilities/airflow-audit-reconcile utilities/airflow-audit-backup utilities/airflow-audit-report \
+	orchestrate
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	$(foreach p,$(OWN_PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: install demo test test-unit test-all lint docs evaluate bench airflow schedules clean
+.PHONY: install demo report browser test test-unit test-all lint docs evaluate bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -40,13 +41,21 @@ $(VENV)/.plugins-installed: $(VENV)/.requirements-installed $(PLUGIN_SOURCES)
 demo: install ## Run the whole job on a throwaway Airflow database into DuckDB, print a summary
 	$(BIN)/python -m scripts.demo --airflow-version $(AIRFLOW_VERSION)
 
-test: install airflow lint ## The test suite (every test that proves an issue's promise), after ruff
+report: install ## Build the audit report from the marts into output/report/ (index.html); REPORT_ARGS="--warehouse snowflake"
+	$(MELTANO) invoke airflow-audit-report $(REPORT_ARGS)
+
+browser: ## Debian's Chromium for the report's browser tests (installed once, with apt-get)
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+
+test: install airflow browser lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow" --durations=20
 
 test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
 	$(BIN)/pytest -m "not integration and not slow"
 
-test-all: install airflow lint ## Every test, the slow scenarios included
+test-all: install airflow browser lint ## Every test, the slow scenarios included
 	$(BIN)/pytest
 
 airflow: install ## Airflow 2.10.5 and 3.3.2 in .airflow/venv-2 and .airflow/venv-3 (reused when unchanged)

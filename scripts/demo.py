@@ -5,7 +5,8 @@
    deterministic history (tests/fixtures/airflow_history/),
 3. runs `meltano run airflow-audit` against it, into output/demo_airflow_<version>.duckdb,
 4. prints runs by state and the DAGs that fail most, read from the marts,
-5. stops the server.  Run it again and it does the same again.
+5. stops the server, and builds the report (output/report/index.html) from the marts.
+Run it again and it does the same again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.fixtures.airflow_history import VERSIONS, fill, load_schema
 from tests.fixtures.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT_TABLES = "log,ab_user_role,ab_permission_view,ab_permission_view_role,ab_view_menu"
 
 
 def main() -> int:
@@ -48,7 +50,12 @@ def main() -> int:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))
         }
-        env.update(AIRFLOW_AUDIT_SOURCE_URL=url, AIRFLOW_AUDIT_DUCKDB_PATH=str(warehouse))
+        env.update(
+            AIRFLOW_AUDIT_SOURCE_URL=url,
+            AIRFLOW_AUDIT_DUCKDB_PATH=str(warehouse),
+            # on top of the default tables, what the report's audit trail and access pages read
+            AIRFLOW_AUDIT_ADDITIONAL_TABLES=REPORT_TABLES,
+        )
         done = subprocess.run(
             [str(ROOT / ".venv/bin/meltano"), "run", "airflow-audit"], cwd=ROOT, env=env
         )
@@ -56,6 +63,15 @@ def main() -> int:
             print("demo: `meltano run airflow-audit` failed; its log is above.", file=sys.stderr)
             return done.returncode
     print_summary(warehouse, f"{schema}_marts")
+    report = subprocess.run(
+        [str(ROOT / ".venv/bin/meltano"), "invoke", "airflow-audit-report"],
+        cwd=ROOT,
+        env={**env, "MELTANO_LOG_LEVEL": "warning"},
+    )
+    if report.returncode != 0:
+        print("demo: the report could not be built; its log is above.", file=sys.stderr)
+        return report.returncode
+    print(f"\ndemo: the report is {ROOT / 'output/report/index.html'} (open it in a browser)")
     print(f"\ndemo: done in {time.monotonic() - started:.0f} s; query it with:")
     print(
         f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{warehouse.relative_to(ROOT)}')"

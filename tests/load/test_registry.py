@@ -112,6 +112,7 @@ def test_every_pip_url_is_pinned_or_the_projects_own():
         "./extract/tap-airflow-metadb",
         "./utilities/airflow-audit-reconcile",
         "./utilities/airflow-audit-backup",
+        "./utilities/airflow-audit-report",
     }
     for path in ROOT.glob("*/*.meltano.yml"):
         for plugins in yaml.safe_load(path.read_text()).get("plugins", {}).values():

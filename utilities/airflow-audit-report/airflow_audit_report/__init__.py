@@ -1,0 +1,1 @@
+"""airflow-audit-report: a static audit report built from the marts."""
