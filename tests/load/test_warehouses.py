@@ -622,6 +622,7 @@ def snowflake_run(airflow_db, fakesnow_overlay, tmp_path_factory) -> Iterator[di
         check=False,
     )
     story["dbt"] = build
+    story["project"] = project
     forms = {form: s for s in PLANTED_SECRETS for form in encoded_forms(s)}
     story["secret_hits"] = {forms[n]: where for n, where in fake.hunt(set(forms)).items()}
     story["non_secret_hits"] = fake.hunt(set(NON_SECRET_MARKERS))
@@ -689,6 +690,44 @@ def test_snowflake_dbt_build_passes(snowflake_run):
     )
     raw = fake.query(f"select count(*) from {RAW}.DAG_RUN")
     assert marts == [[raw[0][0], 1]]
+
+
+def test_snowflake_report_builds_from_the_marts(snowflake_run, tmp_path):
+    """`airflow-audit-report --warehouse snowflake`: the marts read through dbt-snowflake with the
+    job's profile (on fakesnow), the same figures as the marts hold."""
+    fake, project = snowflake_run["fake"], snowflake_run["project"]
+    done = subprocess.run(
+        [
+            str(plugin_bin("utilities", "airflow-audit-report", "airflow-audit-report")),
+            *("--warehouse", "snowflake", "--output", str(tmp_path / "site")),
+        ],
+        env=fake.env(
+            HOME=str(tmp_path),
+            MELTANO_PROJECT_ROOT=str(ROOT),
+            DBT_PROJECT_DIR=str(project),
+            DBT_TARGET_PATH=str(tmp_path / "target"),
+            DBT_LOG_PATH=str(tmp_path / "logs"),
+            **SNOWFLAKE_ENV,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    html = (tmp_path / "site" / "index.html").read_text()
+    data = json.loads(
+        re.search(r'id="report-data" type="application/json">(.*?)</script>', html).group(1)
+    )
+    (env,) = data["envs"]
+    assert env["slug"] == RAW
+    fleet = env["data"]["fleet_days"]
+    assert "error" not in fleet, fleet
+    total = sum(r[fleet["columns"].index("run_count")] for r in fleet["rows"])
+    assert total == fake.query(f"select count(*) from {RAW}_MARTS.FCT_DAG_RUNS")[0][0] > 0
+    synced = env["data"]["synced"]
+    assert "error" not in synced, synced
+    assert synced["rows"][0][0], "the header's last sync comes from the raw schema's extracts"
 
 
 def test_snowflake_keeps_the_last_record_of_a_key_within_a_batch(snowflake_run, tmp_path):

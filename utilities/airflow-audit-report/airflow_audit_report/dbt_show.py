@@ -27,12 +27,30 @@ def main() -> int:
     if not parsed.success:
         print("dbt could not parse the project", file=sys.stderr)
         return 1
-    runner = dbtRunner(manifest=parsed.result)
+    problems: list[str] = []
+
+    def keep_errors(event) -> None:
+        if event.info.level == "error":
+            problems.append(event.info.msg)
+
+    manifest = parsed.result
+    runner = dbtRunner(manifest=manifest, callbacks=[keep_errors])
     results = {}
     for name, sql in queries.items():
-        done = runner.invoke(["show", "--inline", sql, "--limit", "-1", "--log-level", "none"])
+        problems.clear()
+        # dbt leaves a failed query's inline node in the manifest and refuses the next one as its
+        # duplicate: removed before each.  A failed query is tried once more (a connection's first
+        # query may meet a transient error; fakesnow's attach does).
+        for attempt in range(2):
+            for key in [k for k in manifest.nodes if k.startswith("sql_operation.")]:
+                manifest.nodes.pop(key)
+            done = runner.invoke(["show", "--inline", sql, "--limit", "-1", "--log-level", "none"])
+            if done.success or attempt:
+                break
+            problems.clear()
         if not done.success or done.result is None:
-            results[name] = {"columns": [], "rows": [], "error": "not readable"}
+            why = "; ".join(problems) or done.exception
+            results[name] = {"columns": [], "rows": [], "error": str(why or "not readable")[:500]}
             continue
         table = done.result.results[0].agate_table
         results[name] = {

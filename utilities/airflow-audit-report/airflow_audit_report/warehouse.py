@@ -155,23 +155,37 @@ class DbtWarehouse:
         return [Destination(slug_of(schema), schema)]
 
     def read(self, env: Destination, queries: dict[str, str]) -> dict[str, dict]:
-        q = quote_bigquery if self.warehouse == "bigquery" else quote
-
         def raw(table: str) -> str:
-            return f"{q(env.raw_schema)}.{q(table)}"
+            if self.warehouse == "snowflake":  # upper-cased, `-` already `_` (naming.legal_for)
+                return f"{env.raw_schema}.{table}"
+            if self.warehouse == "bigquery":
+                return f"{quote_bigquery(env.raw_schema)}.{quote_bigquery(table)}"
+            return f"{quote(env.raw_schema)}.{quote(table)}"
 
         def ref(model: str) -> str:
             return "{{ ref('" + model + "') }}"  # resolved by dbt itself
 
         inline = {name: render(sql, ref=ref, raw=raw) for name, sql in queries.items()}
         script = Path(__file__).with_name("dbt_show.py")
+        project = Path(os.environ.get("DBT_PROJECT_DIR") or self.project_root / "transform")
+        env = {
+            **os.environ,
+            "DBT_PROJECT_DIR": str(project),
+            "DBT_PROFILES_DIR": os.environ.get("DBT_PROFILES_DIR")
+            or str(project / "profiles" / self.warehouse),
+            # its own target/: a sync's dbt may run meanwhile
+            "DBT_TARGET_PATH": os.environ.get("DBT_TARGET_PATH")
+            or str(project / "target" / f"report-{self.warehouse}"),
+            "DBT_LOG_PATH": os.environ.get("DBT_LOG_PATH")
+            or str(project / "logs" / f"report-{self.warehouse}"),
+        }
         done = subprocess.run(
             [str(self.python), str(script)],
             input=json.dumps(inline),
             capture_output=True,
             text=True,
-            cwd=self.project_root / "transform",
-            env=os.environ,
+            cwd=project,
+            env=env,
             check=False,
         )
         if done.returncode != 0:
