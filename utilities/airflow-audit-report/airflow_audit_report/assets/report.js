@@ -77,7 +77,7 @@
       const tr = el("tr");
       for (const [field, , f] of spec.columns) {
         const v = r[field];
-        const cls = f && f !== "text" ? "num" : "";
+        const cls = ["int", "pct", "s", "growth"].includes(f) ? "num" : "";
         const td = el("td", cls ? { class: cls } : {});
         if (f === "pill") td.appendChild(el("span", { class: "pill " + String(v) }, fmt.text(v)));
         else td.textContent = (fmt[f] || fmt.text)(v);
