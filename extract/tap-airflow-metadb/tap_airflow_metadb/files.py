@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql
 
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.pg_csv import format_record, read_records
+from tap_airflow_metadb.progress import CountingWriter, Progress
 
 STALE_AFTER_SECONDS = 24 * 3600
 RUN_PREFIX = "run-"
@@ -92,8 +93,11 @@ def copy_sql(query: sa.Select) -> str:
     return f"COPY ({_sql(query.with_only_columns(*columns))}) TO STDOUT WITH (FORMAT csv)"
 
 
-def copy_to_file(conn: sa.Connection, query: sa.Select, path: Path) -> int:
+def copy_to_file(
+    conn: sa.Connection, query: sa.Select, path: Path, progress: Progress | None = None
+) -> int:
     """Run the COPY in `conn`'s transaction (its snapshot) into `path`; the rows written.
+    `progress` is told of the rows as they arrive.
 
     Timestamps in UTC and text in UTF-8, whatever the database's own encoding (the loaders read
     UTF-8); the driver's encoding is set back afterwards, for what the transaction reads next."""
@@ -105,7 +109,8 @@ def copy_to_file(conn: sa.Connection, query: sa.Select, path: Path) -> int:
         cursor.execute("SET LOCAL client_encoding = 'UTF8'")
         try:
             with path.open("wb") as handle:
-                cursor.copy_expert(copy_sql(query), handle, size=1 << 20)
+                target = handle if progress is None else CountingWriter(handle, progress)
+                cursor.copy_expert(copy_sql(query), target, size=1 << 20)
             rows = int(cursor.rowcount)
         finally:
             cursor.execute("SET LOCAL client_encoding = %s", [encoding])

@@ -45,6 +45,7 @@ from tap_airflow_metadb.files import (
     new_run_dir,
 )
 from tap_airflow_metadb.policy import LOG_EXTRA
+from tap_airflow_metadb.progress import Progress, estimated_rows
 from tap_airflow_metadb.redact import redact_free_text_or_json, sanitise_log_extra
 from tap_airflow_metadb.replication import (
     BOOKMARK_KEY,
@@ -277,12 +278,16 @@ class SnapshotStream(PostgresStream):
                 )
             full = self.full_read or bookmark is None
             notice(f"{self.table}: reading {'in full' if full else 'changes only'}.")
-            read = SnapshotRead(conn=conn, query=query)
-            yield read
+            estimate = estimated_rows(conn, str(self.fully_qualified_name)) if full else None
+            with Progress(self.table, notice, estimate) as progress:
+                read = SnapshotRead(conn=conn, query=query, progress=progress)
+                yield read
             source_rows = conn.execute(
                 sa.text(f"select count(*) from {self.fully_qualified_name}")
             ).scalar_one()
-        notice(f"{self.table}: {read.sent} of {source_rows} rows read.")
+        notice(
+            f"{self.table}: {read.sent} of {source_rows} rows read {read.progress.done(read.sent)}."
+        )
         self.stream_state[BOOKMARK_KEY] = int(snap_xmin)
         self.stream_state[SOURCE_KEY] = self.source_identity
         self.state_manager.is_flushed = False
@@ -309,6 +314,7 @@ class SnapshotStream(PostgresStream):
             result = read.conn.execution_options(stream_results=True, max_row_buffer=5000)
             for row in result.execute(read.query).mappings():
                 read.sent += 1
+                read.progress.rows += 1
                 record = dict(row)
                 for name, convert in converters.items():
                     value = record[name]
@@ -343,7 +349,7 @@ class SnapshotStream(PostgresStream):
             masks = self.file_masks(read.query)
             raw = directory / f"{self.table}.unmasked.csv" if masks else path
             extracted_at = datetime.now(timezone.utc).isoformat()
-            read.sent = copy_to_file(read.conn, read.query, raw)
+            read.sent = copy_to_file(read.conn, read.query, raw, read.progress)
             columns = [c.name for c in read.query.selected_columns]
             if masks:
                 mask_file(raw, path, columns, masks)
@@ -368,6 +374,7 @@ class SnapshotRead:
 
     conn: sa.Connection
     query: sa.Select
+    progress: Progress
     sent: int = 0
 
 
