@@ -227,6 +227,20 @@ AVERAGE_SUCCESS_DURATION = (
 )
 
 
+# Lateness of every scheduled run (fct_dag_run_lateness), written against Airflow's tables: due at
+# run_after (3.x) or the data interval's end (2.x), to the first task instance's start.
+LATENESS_AT_SOURCE = (
+    "select dr.dag_id, dr.run_id, extract(epoch from min(ti.start_date) - dr.{due}) "
+    "from dag_run dr join task_instance ti on ti.dag_id = dr.dag_id and ti.run_id = dr.run_id "
+    "where dr.run_type = 'scheduled' and dr.{due} is not null and ti.start_date is not null "
+    "group by dr.dag_id, dr.run_id, dr.{due} having min(ti.start_date) >= dr.{due} order by 1, 2"
+)
+LATENESS_IN_MARTS = (
+    "select dag_id, run_id, lateness_s from {marts}.fct_dag_run_lateness "
+    "where lateness_s is not null order by 1, 2"
+)
+
+
 def marts_query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql.format(marts=f'"{MARTS}"')).fetchall()
@@ -268,6 +282,10 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
         for dag_id, value in marts_query(warehouse, AVERAGE_SUCCESS_DURATION[1])
     ]
     figures["events_per_category"] = events_per_category_in_marts(warehouse)
+    figures["lateness"] = [
+        (dag_id, run_id, float(v))
+        for dag_id, run_id, v in marts_query(warehouse, LATENESS_IN_MARTS)
+    ]
     (figures["sla_misses"],) = marts_query(
         warehouse, "select count(*) from {marts}.fct_sla_misses"
     )[0]
@@ -307,6 +325,14 @@ def source_figures(url: str, version: str) -> dict[str, Any]:
         figures[f"failed_attempts_per_dag_{n}"] = failed
     figures["average_success_duration"] = source_query(url, AVERAGE_SUCCESS_DURATION[0])
     figures["events_per_category"] = events_per_category_at_source(url)
+    has_run_after = source_query(
+        url,
+        "select count(*) from information_schema.columns where table_name = 'dag_run' "
+        "and column_name = 'run_after'",
+    )[0][0]
+    figures["lateness"] = source_query(
+        url, LATENESS_AT_SOURCE.format(due="run_after" if has_run_after else "data_interval_end")
+    )
     figures["sla_misses"] = (
         source_query(url, "select count(*) from sla_miss")[0][0] if "sla_miss" in tables else 0
     )
@@ -478,6 +504,16 @@ def test_average_successful_run_duration_per_dag_equals_the_source(marts):
     assert marts["in_marts"]["average_success_duration"] == approx_rows(expected)
     assert marts["after_clean"]["average_success_duration"] == approx_rows(expected)
     assert len(expected) >= 5
+
+
+def test_the_lateness_of_every_scheduled_run_equals_the_source(marts):
+    expected = [
+        (d, r, pytest.approx(float(v), abs=0.002)) for d, r, v in marts["at_source"]["lateness"]
+    ]
+    assert len(expected) >= 20
+    assert marts["in_marts"]["lateness"] == expected
+    # archive mode: the runs `airflow db clean` removed keep their lateness
+    assert marts["after_clean"]["lateness"] == expected
 
 
 def test_rows_deleted_at_the_source_are_flagged_not_lost(marts):

@@ -12,3 +12,9 @@ select
 from {{ ref('fct_scheduler_jobs') }}
 where job_type in ('SchedulerJob', 'TriggererJob', 'DagProcessorJob')
 order by latest_heartbeat_at desc
+
+-- name: lateness
+select
+    dag_id, due_date, scheduled_run_count, p50_lateness_s, p95_lateness_s,
+    p50_scheduler_delay_s, p95_scheduler_delay_s, p50_queue_delay_s, p95_queue_delay_s
+from {{ ref('rpt_dag_daily_lateness') }}

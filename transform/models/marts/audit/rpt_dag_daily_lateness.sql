@@ -1,0 +1,49 @@
+{#- One row per DAG per day its scheduled runs were due: how many, and the p50/p95 of their lateness,
+    scheduler delay and queue delay (fct_dag_run_lateness). -#}
+
+with
+
+runs as (
+
+    select
+        dag_id,
+        cast({{ dbt.date_trunc('day', 'due_at') }} as date) as due_date,
+        lateness_s,
+        scheduler_delay_s,
+        queue_delay_s
+
+    from {{ ref('fct_dag_run_lateness') }}
+
+),
+
+daily as (
+
+    select
+        dag_id,
+        due_date,
+        count(*) as scheduled_run_count,
+        {{ airflow_audit_percentile('lateness_s', 0.5) }} as p50_lateness_s,
+        {{ airflow_audit_percentile('lateness_s', 0.95) }} as p95_lateness_s,
+        {{ airflow_audit_percentile('scheduler_delay_s', 0.5) }} as p50_scheduler_delay_s,
+        {{ airflow_audit_percentile('scheduler_delay_s', 0.95) }} as p95_scheduler_delay_s,
+        {{ airflow_audit_percentile('queue_delay_s', 0.5) }} as p50_queue_delay_s,
+        {{ airflow_audit_percentile('queue_delay_s', 0.95) }} as p95_queue_delay_s
+
+    from runs
+    group by dag_id, due_date
+
+)
+
+select
+    {{ airflow_audit_surrogate_key(['dag_id', 'due_date']) }} as dag_due_day_key,
+    dag_id,
+    due_date,
+    scheduled_run_count,
+    round(cast(p50_lateness_s as {{ dbt.type_numeric() }}), 3) as p50_lateness_s,
+    round(cast(p95_lateness_s as {{ dbt.type_numeric() }}), 3) as p95_lateness_s,
+    round(cast(p50_scheduler_delay_s as {{ dbt.type_numeric() }}), 3) as p50_scheduler_delay_s,
+    round(cast(p95_scheduler_delay_s as {{ dbt.type_numeric() }}), 3) as p95_scheduler_delay_s,
+    round(cast(p50_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p50_queue_delay_s,
+    round(cast(p95_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p95_queue_delay_s
+
+from daily
