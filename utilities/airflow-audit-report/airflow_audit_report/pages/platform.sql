@@ -18,3 +18,7 @@ select
     dag_id, due_date, scheduled_run_count, p50_lateness_s, p95_lateness_s,
     p50_scheduler_delay_s, p95_scheduler_delay_s, p50_queue_delay_s, p95_queue_delay_s
 from {{ ref('rpt_dag_daily_lateness') }}
+
+-- name: stuck
+select kind, dag_id, task_id, run_id, map_index, state, since_at, as_of, age_s, allowed_s
+from {{ ref('rpt_stuck_work') }}
