@@ -385,7 +385,11 @@ def restore_for(
         with contextlib.suppress(OSError, ValueError, KeyError):
             return make_url(json.loads(session.read_text())["url"]), session
         started = time.monotonic()
-        restored = open_restored(dump, environ)
+        try:
+            restored = open_restored(dump, environ)
+        except BaseException:
+            (SESSIONS_DIR / f"{key}.lock").unlink(missing_ok=True)
+            raise
         record = {
             "url": restored.url.render_as_string(hide_password=False),
             "database": restored.database,
@@ -448,9 +452,14 @@ def watch(session: Path, interval: float = 0.5) -> None:
 
 
 def sweep() -> None:
-    """Remove restores whose run and watchdog are both gone (a machine that killed both)."""
+    """Remove restores whose run and watchdog are both gone (a machine that killed both), and lock
+    files an hour old that no restore uses."""
     if not SESSIONS_DIR.is_dir():
         return
+    for lock in SESSIONS_DIR.glob("*.lock"):
+        with contextlib.suppress(OSError):
+            if not lock.with_suffix(".json").exists() and time.time() - lock.stat().st_mtime > 3600:
+                lock.unlink()
     for session in SESSIONS_DIR.glob("*.json"):
         try:
             record = json.loads(session.read_text())
