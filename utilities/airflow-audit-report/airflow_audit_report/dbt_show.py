@@ -11,6 +11,8 @@ import sys
 from dbt.cli.main import dbtRunner
 
 
+# warehouse.jsonable's rule, repeated: this file runs alone in the dbt plugin's venv, where the
+# report's package is not installed.
 def jsonable(value):
     if isinstance(value, decimal.Decimal):
         return float(value)
