@@ -47,7 +47,7 @@ SYNC = (
 # What describes the run rather than the data: Singer's and the pipeline's own columns and tables.
 RUN_COLUMNS = ("_sdc_", "_airflow_audit_")
 # ... and the marts' columns measured from the moment of the sync (the extraction's clock)
-SYNC_CLOCK_COLUMNS = {"extracted_at", "heartbeat_age_s"}
+SYNC_CLOCK_COLUMNS = {"extracted_at", "heartbeat_age_s", "as_of", "age_s"}
 
 
 def needles() -> dict[str, str]:
