@@ -176,6 +176,9 @@ def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_p
     in_marts, at_source = mart_figures(warehouse, "3.3.2"), source_figures(url, "3.3.2")
     durations = "average_success_duration"
     assert in_marts.pop(durations) == approx_rows(at_source.pop(durations))
+    lateness = [(d, r, pytest.approx(float(v), abs=0.002)) for d, r, v in at_source.pop("lateness")]
+    assert len(lateness) >= 20
+    assert in_marts.pop("lateness") == lateness
     assert in_marts == at_source
     # not empty equal to empty: most figures hold rows
     assert len([name for name, value in in_marts.items() if value]) >= 12, in_marts

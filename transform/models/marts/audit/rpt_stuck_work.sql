@@ -5,7 +5,7 @@
     * a task instance `queued` or `scheduled` since longer than twice the p95 of the fleet's queue delay
       of finished task instances, at least the same floor;
     * a DAG run `running` whose task instances have not started or ended anything for longer than twice
-      the p95 duration of its DAG's successful runs (rpt_dag_durations), at least an hour, or a day
+      the p95 duration of its DAG's successful runs, at least an hour, or a day
       without history.
     Rows deleted at the source are left out: this is the present, not the history. -#}
 
@@ -96,6 +96,18 @@ run_activity as (
 
 ),
 
+dag_durations as (
+
+    select
+        dag_id,
+        {{ airflow_audit_percentile('duration_s', 0.95) }} as p95_duration_s
+
+    from {{ ref('fct_dag_runs') }}
+    where state = 'success' and duration_s is not null
+    group by dag_id
+
+),
+
 running_runs as (
 
     select
@@ -114,7 +126,7 @@ running_runs as (
 
     from {{ ref('fct_dag_runs') }} as runs
     left join run_activity as activity on runs.dag_run_key = activity.dag_run_key
-    left join {{ ref('rpt_dag_durations') }} as durations on runs.dag_id = durations.dag_id
+    left join dag_durations as durations on runs.dag_id = durations.dag_id
     where runs.state = 'running' and not runs.is_deleted_at_source
 
 ),
