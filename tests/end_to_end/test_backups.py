@@ -32,7 +32,7 @@ from tap_airflow_metadb import airflow_versions
 from tap_airflow_metadb.backup import DATABASE_PREFIX, SESSIONS_DIR, client_program
 from tests.fixtures.airflow_history import PLANTED_SECRETS
 from tests.fixtures.airflow_secret_carriers import NON_SECRETS
-from tests.support import BIN, ROOT, encoded_forms, meltano
+from tests.support import BIN, ROOT, airflow_cli, airflow_db_migrate, encoded_forms, meltano
 from tests.support.sync import ALL_VERSIONS, copy_rows_sql, dbt_paths, execute, scalar
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
@@ -174,6 +174,38 @@ def test_take_verifies_the_backup_of_every_release(sources, postgres, tmp_path, 
     if external:
         assert restores_on(postgres.url) == []
     assert restores_of(dump) == []
+
+
+@pytest.mark.parametrize("version", ["2.10.5", "3.3.2"])
+def test_verify_a_database_airflow_itself_made(postgres, tmp_path, version):
+    """Not the generator's idea of Airflow: a database made by that release's own `airflow db
+    migrate` (3.3.2 without the FAB provider), with a connection and a variable written by its CLI."""
+    url = postgres.create_database(f"backup_real_{version.replace('.', '_')}")
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    airflow_db_migrate(url, version, home)
+    secrets = ["ZqRealConnPw7Wx", "ZqRealHostPw7Wx", "ZqRealPw2Wx", "ZqRealVarValue7Wx"]
+    airflow_cli(
+        version, url, home, "connections", "add", "warehouse_pg",
+        "--conn-uri", f"postgres://loader:{secrets[0]}@db.internal.example:5432/wh",
+    )  # fmt: skip
+    airflow_cli(
+        version, url, home, "connections", "add", "partner", "--conn-type", "http",
+        "--conn-host", f"https://feed:{secrets[1]}@api.example.org", "--conn-password", secrets[2],
+    )  # fmt: skip
+    airflow_cli(version, url, home, "variables", "set", "api_token", secrets[3])
+    done = backup_cli(
+        "take", str(tmp_path / "a.dump"), "--expect-version", version, "--json", source_url=url
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert (report["airflow_version"], report["usable"], report["problems"]) == (version, True, [])
+    assert [(c["conn_id"], c["host"]) for c in report["connections"]] == [
+        ("partner", "https://api.example.org"),
+        ("warehouse_pg", "db.internal.example"),
+    ]
+    assert report["variables"] == ["api_token"]
+    assert [s for s in secrets if s in done.stdout + done.stderr] == []
 
 
 def comparable(warehouse: Path, schema: str) -> dict[str, list[tuple]]:

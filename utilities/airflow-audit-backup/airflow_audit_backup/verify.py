@@ -45,8 +45,11 @@ DB_CLEAN_RULES: tuple[tuple[str, str], ...] = (
     ("deadline", "deadline_time"),
 )
 #: Tables of Airflow's schema that a deployment may lack without harm: the FAB auth manager's
-#: (a provider on 3.x) and the Celery result backend's.
+#: (a provider on 3.x, with its own alembic table and, on 3.x, the web `session` table) and the
+#: Celery result backend's. Found on a database `airflow db migrate` of 3.3.2 made without FAB.
 OPTIONAL_PREFIXES = ("ab_", "celery_")
+OPTIONAL_TABLES = frozenset({"alembic_version_fab"})
+OPTIONAL_TABLES_3X = frozenset({"session"})
 INVENTORY_RELEASES = ("2.4.3", "2.7.3", "2.9.3", "2.10.5", "3.3.2")
 LISTED = 50  # rows listed per finding; the counts are always whole
 
@@ -275,7 +278,13 @@ def integrity(db: Backup, report: Report) -> None:
     expected = expected_tables(report.revision or "", report.schema_version or "")
     if expected is not None:
         missing = sorted(
-            t for t in expected - set(db.tables) if not t.startswith(OPTIONAL_PREFIXES)
+            t
+            for t in expected - set(db.tables)
+            if not t.startswith(OPTIONAL_PREFIXES)
+            and t not in OPTIONAL_TABLES
+            and not (
+                t in OPTIONAL_TABLES_3X and _version(report.schema_version or "0") >= (3, 0, 0)
+            )
         )
         if missing:
             report.problem(
