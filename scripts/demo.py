@@ -23,7 +23,12 @@ from tests.fixtures.airflow_history import VERSIONS, fill, load_schema
 from tests.fixtures.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT_TABLES = "log,ab_user_role,ab_permission_view,ab_permission_view_role,ab_view_menu"
+REPORT_TABLES = (
+    "log,ab_user_role,ab_permission_view,ab_permission_view_role,ab_view_menu,connection,variable"
+)
+# The demo's own key for the connection and variable fingerprints (the history marts); a real
+# deployment sets a random one of its own and keeps it like a password.
+DEMO_FINGERPRINT_KEY = "demo-only-fingerprint-key-not-for-real-use"
 
 
 def main() -> int:
@@ -55,6 +60,7 @@ def main() -> int:
             AIRFLOW_AUDIT_DUCKDB_PATH=str(warehouse),
             # on top of the default tables, what the report's audit trail and access pages read
             AIRFLOW_AUDIT_ADDITIONAL_TABLES=REPORT_TABLES,
+            AIRFLOW_AUDIT_FINGERPRINT_KEY=DEMO_FINGERPRINT_KEY,
         )
         done = subprocess.run(
             [str(ROOT / ".venv/bin/meltano"), "run", "airflow-audit"], cwd=ROOT, env=env

@@ -235,16 +235,35 @@ def test_the_catalog_holds_no_secret_and_the_flags():
     by_table = {s["table_name"]: s for s in shaped["streams"]}
     assert set(by_table) == {"connection", "variable"}
     conn = by_table["connection"]
-    assert set(conn["schema"]["properties"]) == {
+    sent = {
         "id",
         "conn_id",
         "host",
         "has_password",
         "has_extra",
+        "password_fingerprint",
+        "extra_fingerprint",
     }
+    assert set(conn["schema"]["properties"]) == sent
     crumbs = {m["breadcrumb"][-1] for m in conn["metadata"] if m["breadcrumb"]}
-    assert crumbs == {"id", "conn_id", "host", "has_password", "has_extra"}
-    assert set(by_table["variable"]["schema"]["properties"]) == {"id", "key"}
+    assert crumbs == sent
+    assert set(by_table["variable"]["schema"]["properties"]) == {"id", "key", "val_fingerprint"}
+
+
+def test_a_new_fingerprint_key_reads_the_table_again():
+    types = fixture_columns("2.10.5")["variable"]
+    plan = plan_table("variable", types)
+    assert plan.fingerprints == {"val_fingerprint": "val"} and "val" not in plan.read
+    before = plan.fingerprint
+    plan.fingerprint_key_id = "a"
+    keyed = plan.fingerprint
+    plan.fingerprint_key_id = "b"
+    assert len({before, keyed, plan.fingerprint}) == 3
+    # a table without fingerprints keeps the fingerprint it had before keys existed
+    log = plan_table("log", fixture_columns("2.10.5")["log"])
+    unkeyed = log.fingerprint
+    log.fingerprint_key_id = "a"
+    assert log.fingerprint == unkeyed
 
 
 def test_the_natural_key_is_sent_only_where_airflow_3_rekeyed_the_table():

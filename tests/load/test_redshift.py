@@ -53,7 +53,7 @@ from airflow_audit_loader.redshift.target import (
 from tap_airflow_metadb import policy
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.support import BIN, ROOT, assert_rows_equal, encoded_forms, meltano, source_query
-from tests.support.sync import FLAG_SOURCES, until_second_activate_version
+from tests.support.sync import FINGERPRINT_SOURCES, FLAG_SOURCES, until_second_activate_version
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
@@ -208,7 +208,7 @@ def assert_warehouse_equals_source(
                 "and table_name = %s order by ordinal_position",
                 [raw, table],
             )
-            if not c.startswith("_sdc_") and c not in FLAG_SOURCES
+            if not c.startswith("_sdc_") and c not in {**FLAG_SOURCES, **FINGERPRINT_SOURCES}
         ]
         source_types = dict(
             source_query(

@@ -16,6 +16,8 @@ BIN = ROOT / ".venv" / "bin"
 VERSIONS = ["2.10.5", "3.3.2"]
 # Small enough for CI, large enough to hold every kind of row the generator makes.
 TEST_FILL = {"dags": 8, "days": 4, "seed": 7}
+# Every run fingerprints connection and variable values under this key (tests may override it).
+TEST_FINGERPRINT_KEY = "test-fingerprint-key-0123456789abcdef"
 
 
 def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -25,6 +27,7 @@ def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.C
     }
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
     base["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    base["AIRFLOW_AUDIT_FINGERPRINT_KEY"] = TEST_FINGERPRINT_KEY
     return subprocess.run(
         [str(BIN / "meltano"), *args],
         cwd=ROOT,

@@ -14,7 +14,7 @@ import psycopg2
 
 from tap_airflow_metadb import policy
 from tests.fixtures import airflow_history
-from tests.support import assert_rows_equal, meltano
+from tests.support import TEST_FINGERPRINT_KEY, assert_rows_equal, meltano
 
 #: Every Airflow schema the fixtures hold (tests/fixtures/airflow/<version>/), oldest first.
 ALL_VERSIONS = list(airflow_history.VERSIONS)
@@ -183,7 +183,7 @@ def warehouse_rows(
         cols = [
             c
             for c in warehouse_columns(con, schema, table)
-            if not c.startswith("_sdc_") and c not in FLAG_SOURCES
+            if not c.startswith("_sdc_") and c not in FLAG_SOURCES and c not in FINGERPRINT_SOURCES
         ]
         where = " where _sdc_deleted_at is null" if live else ""
         rows = con.execute(
@@ -259,24 +259,60 @@ def source_column_types(conn, table: str) -> dict[str, str]:
 
 # The flags the warehouse carries instead of a secret, as the source itself says them.
 FLAG_SOURCES = {"has_password": "password", "has_extra": "extra"}
+# The fingerprints it carries instead: HMAC-SHA256 of the stored value under the run's key.
+FINGERPRINT_SOURCES = {
+    "password_fingerprint": "password",
+    "extra_fingerprint": "extra",
+    "val_fingerprint": "val",
+}
 
 
-def assert_flags_equal_source(conn, warehouse: Path, schema: str, table: str) -> None:
-    """Each has_* flag equals "the secret column is set" at the source, row by row."""
+def hmac_hex(key: str, value: str | None) -> str | None:
+    """What a fingerprint must be, computed here by Python's hmac, independently of the tap's SQL."""
+    import hashlib
+    import hmac
+
+    if value is None:
+        return None
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def assert_flags_equal_source(
+    conn, warehouse: Path, schema: str, table: str, key: str | None = TEST_FINGERPRINT_KEY
+) -> None:
+    """Each has_* flag equals "the secret column is set" at the source, and each fingerprint the
+    HMAC of the secret column's stored value under `key` (None: no key, so none), row by row."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        flags = [c for c in warehouse_columns(con, schema, table) if c in FLAG_SOURCES]
-        if not flags:
+        present = warehouse_columns(con, schema, table)
+        flags = [c for c in present if c in FLAG_SOURCES]
+        prints = [c for c in present if c in FINGERPRINT_SOURCES]
+        if not flags and not prints:
             return
         got = sorted(
             con.execute(
-                f'select id, {", ".join(flags)} from "{schema}"."{table}" where _sdc_deleted_at is null'
-            ).fetchall()
+                f'select {", ".join(["id", *flags, *prints])} from "{schema}"."{table}" '
+                "where _sdc_deleted_at is null"
+            ).fetchall(),
+            key=lambda row: row[0],
         )
-    exprs = ", ".join(f"coalesce({FLAG_SOURCES[f]}, '') <> ''" for f in flags)
+    exprs = [f"coalesce({FLAG_SOURCES[f]}, '') <> ''" for f in flags]
+    exprs += [f"{FINGERPRINT_SOURCES[f]}::text" for f in prints]
     with conn.cursor() as cur:
-        cur.execute(f"select id, {exprs} from public.{table}")
-        expected = sorted(cur.fetchall())
-    assert got == expected, f"{table}: the flags {flags} differ from the source"
+        cur.execute(f"select id, {', '.join(exprs)} from public.{table}")
+        rows = cur.fetchall()
+    expected = sorted(
+        (
+            (
+                *row[: 1 + len(flags)],
+                *(hmac_hex(key, v) if key else None for v in row[1 + len(flags) :]),
+            )
+            for row in rows
+        ),
+        key=lambda row: row[0],
+    )
+    assert got == expected, (
+        f"{table}: the flags/fingerprints {flags + prints} differ from the source"
+    )
 
 
 def extracts(warehouse: Path, schema: str) -> dict[str, tuple[bool, int, int]]:

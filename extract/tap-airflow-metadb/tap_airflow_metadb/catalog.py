@@ -9,6 +9,7 @@ from typing import Any
 from tap_airflow_metadb.policy import ColumnPlan
 
 FLAG_SCHEMA: dict[str, Any] = {"type": ["boolean", "null"]}
+FINGERPRINT_SCHEMA: dict[str, Any] = {"type": ["string", "null"], "maxLength": 64}
 
 
 def table_of(stream: dict[str, Any]) -> str:
@@ -44,6 +45,8 @@ def apply_policy(
                 del properties[column]
         for flag in plan.flags:
             properties[flag] = dict(FLAG_SCHEMA)
+        for fingerprint in plan.fingerprints:
+            properties[fingerprint] = dict(FINGERPRINT_SCHEMA)
         metadata = []
         for entry in stream.get("metadata", []):
             breadcrumb = entry.get("breadcrumb", [])
@@ -55,7 +58,7 @@ def apply_policy(
                 entry["metadata"]["replication-method"] = "FULL_TABLE"
                 entry["metadata"].pop("replication-key", None)
             metadata.append(entry)
-        for flag in plan.flags:
+        for flag in [*plan.flags, *plan.fingerprints]:
             metadata.append(
                 {
                     "breadcrumb": ["properties", flag],

@@ -9,6 +9,7 @@ and exit status 2.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ OWN_SETTINGS = (
     "additional_tables",
     "full_refresh",
     "allow_columns",
+    "fingerprint_key",
     "env_slug",
     "destination_schema",
     "handoff",
@@ -139,6 +141,16 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
             f"AIRFLOW_AUDIT_FULL_REFRESH names {', '.join(unknown)}, which this sync does not "
             f"copy: name tables it copies ({', '.join(scope.tables)}) or '*'; nothing was read."
         )
+    fingerprint_key = parse_fingerprint_key(config.get("fingerprint_key"))
+    fingerprinted = [f"{t}.{c}" for t, p in columns.items() for c in p.fingerprints]
+    for column_plan in columns.values():
+        column_plan.fingerprint_key_id = key_id(fingerprint_key) if fingerprint_key else None
+    if fingerprinted and not fingerprint_key:
+        notice(
+            f"{', '.join(fingerprinted)} will be empty: set AIRFLOW_AUDIT_FINGERPRINT_KEY (a random "
+            "secret of 32 characters or more, kept like a password) to record when a connection's "
+            "password or extras or a variable's value changes, never the value."
+        )
     if check_grants:
         check_privileges(url.username, schema, info, columns)
     notice(
@@ -146,8 +158,8 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
         f"tables ({', '.join(scope.tables)})."
     )
     tap_config = {k: v for k, v in config.items() if k not in OWN_SETTINGS}
-    for key in ("host", "port", "user", "password", "database"):
-        tap_config.pop(key, None)
+    for name in ("host", "port", "user", "password", "database"):
+        tap_config.pop(name, None)
     tap_config["sqlalchemy_url"] = url.render_as_string(hide_password=False)
     tap_config["filter_schemas"] = [schema]
     tap_config["emit_activate_version_messages"] = True
@@ -159,6 +171,7 @@ def plan(config: dict[str, Any], *, check_grants: bool = True) -> Plan:
     tap_config["airflow_audit_destination"] = destination_of(config)
     tap_config["airflow_audit_airflow_version"] = info.airflow_version
     tap_config["airflow_audit_columns"] = {t: p.to_config() for t, p in columns.items()}
+    tap_config["airflow_audit_fingerprint_key"] = fingerprint_key
     return Plan(tap_config, schema, info, scope, columns)
 
 
@@ -175,13 +188,37 @@ def check_privileges(
         missing = [c for c in needed if c not in readable]
         if missing:
             raise UserError(missing_grant_sentence(user, schema, table, missing))
-        for flag, source in list(column_plan.flags.items()):
-            if source is not None and source not in readable:
-                column_plan.flags[flag] = None
-                notice(
-                    f"{table}.{flag} will be empty: user {user!r} may not read {table}.{source} "
-                    "(least privilege), and PostgreSQL computes the flag from it."
-                )
+        for derived in (column_plan.flags, column_plan.fingerprints):
+            for flag, source in list(derived.items()):
+                if source is not None and source not in readable:
+                    derived[flag] = None
+                    notice(
+                        f"{table}.{flag} will be empty: user {user!r} may not read "
+                        f"{table}.{source} (least privilege), and PostgreSQL computes it from it."
+                    )
+
+
+FINGERPRINT_KEY_MIN = 16
+
+
+def parse_fingerprint_key(raw: object) -> str | None:
+    """AIRFLOW_AUDIT_FINGERPRINT_KEY, or None.  A short key would let someone holding the warehouse
+    try every short value against a fingerprint: refused."""
+    key = str(raw or "").strip()
+    if not key:
+        return None
+    if len(key) < FINGERPRINT_KEY_MIN:
+        raise UserError(
+            f"AIRFLOW_AUDIT_FINGERPRINT_KEY has {len(key)} characters, too few to keep a short "
+            "secret from being guessed from its fingerprint: set a random value of 32 characters "
+            "or more (for example the output of `openssl rand -hex 32`); nothing was read."
+        )
+    return key
+
+
+def key_id(key: str) -> str:
+    """Which key fingerprints were made with, saying nothing about it (a bookmark holds it)."""
+    return hashlib.sha256(b"airflow-audit fingerprint key id:" + key.encode()).hexdigest()[:12]
 
 
 def destination_of(config: dict[str, Any]) -> str:

@@ -181,6 +181,15 @@ SECRET_FLAGS: dict[str, dict[str, str]] = {
     "connection": {"has_password": "password", "has_extra": "extra"},
 }
 
+# table -> fingerprint column -> the secret column it fingerprints: HMAC-SHA256 of the stored value
+# under the user's AIRFLOW_AUDIT_FINGERPRINT_KEY, computed by PostgreSQL (tap.fingerprint_column),
+# so the value never reaches the tap and the warehouse can tell that a value changed, never what it
+# is: without the key, even a short value cannot be guessed from its fingerprint.  No key: NULL.
+SECRET_FINGERPRINTS: dict[str, dict[str, str]] = {
+    "connection": {"password_fingerprint": "password", "extra_fingerprint": "extra"},
+    "variable": {"val_fingerprint": "val"},
+}
+
 # `airflow db clean` keeps what it deletes in _airflow_deleted__<table>__<YYYYMMDDHHMMSS> (2.x also
 # wrote <table>__<timestamp>-style names before 2.6); the 3.0 migration keeps pickled XComs in
 # _xcom_archive.  Named explicitly, they get the policy of the table they archive.
@@ -253,6 +262,8 @@ class ColumnPlan:
     refused: str | None = None  # why the whole table stays in (its key is left out)
     types: dict[str, str] = field(default_factory=dict)  # column read -> its PostgreSQL type
     natural_key: list[str] = field(default_factory=list)  # NATURAL_KEYS, when all are read
+    fingerprints: dict[str, str] = field(default_factory=dict)  # column -> secret column
+    fingerprint_key_id: str | None = None  # which key the fingerprints are under (not the key)
 
     @property
     def fingerprint(self) -> str:
@@ -265,6 +276,8 @@ class ColumnPlan:
             "flags": sorted(self.flags),
             "redact": sorted(self.redact.items()),
         }
+        if self.fingerprints:  # a new key makes every fingerprint new: read the table again
+            shape["fingerprints"] = [sorted(self.fingerprints), self.fingerprint_key_id]
         return hashlib.md5(json.dumps(shape).encode()).hexdigest()[:16]
 
     def to_config(self) -> dict[str, object]:
@@ -274,6 +287,7 @@ class ColumnPlan:
             "redact": self.redact,
             "fingerprint": self.fingerprint,
             "natural_key": self.natural_key,
+            "fingerprints": self.fingerprints,
         }
 
 
@@ -315,6 +329,9 @@ def plan_table(
     for flag, source in SECRET_FLAGS.get(base or "", {}).items():
         if source in columns:
             plan.flags[flag] = source
+    for fingerprint, source in SECRET_FINGERPRINTS.get(base or "", {}).items():
+        if source in columns:
+            plan.fingerprints[fingerprint] = source
     natural = NATURAL_KEYS.get(base or "", ())
     # Only where the key is another one (Airflow 3's); on 2.x the natural key is the key itself.
     if natural and all(c in plan.read for c in natural) and list(natural) != list(primary_key):
@@ -323,6 +340,7 @@ def plan_table(
     if hidden_key:
         plan.refused = f"its primary key ({', '.join(hidden_key)}) does not leave the database"
         plan.read, plan.flags, plan.redact, plan.types = [], {}, {}, {}
+        plan.fingerprints = {}
     return plan
 
 

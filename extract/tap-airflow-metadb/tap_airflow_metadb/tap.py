@@ -18,6 +18,7 @@ Deletes are not visible this way: `airflow-audit-reconcile` finds them by compar
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -116,6 +117,32 @@ def flag_column(flag: str, source: str | None) -> sa.ColumnElement[Any]:
     return sa.literal_column(expression, sa.Boolean).label(flag)
 
 
+def fingerprint_column(name: str, source: str | None, key: str | None) -> sa.ColumnElement[Any]:
+    """`val_fingerprint`: HMAC-SHA256 (RFC 2104) of the stored value under the user's key, hex,
+    computed by PostgreSQL's sha256(), so the value never reaches this process.  The key travels
+    in the query as HMAC's two padded forms (nothing logs the query here; a source server logging
+    statements sees them next to the values themselves).  NULL without a key, without a readable
+    source column (least privilege), or for a NULL value."""
+    if source is None or not key:
+        return sa.cast(sa.null(), sa.String).label(name)
+    inner, outer = hmac_pads(key.encode())
+    message = f"convert_to(cast({quote(source)} as text), 'UTF8')"
+    expression = (
+        f"encode(sha256(decode('{outer.hex()}', 'hex') || "
+        f"sha256(decode('{inner.hex()}', 'hex') || {message})), 'hex')"
+    )
+    return sa.literal_column(expression, sa.String).label(name)
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (RFC 2104: a key longer than the block is hashed)."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
 class SnapshotStream(PostgresStream):
     """One Airflow table, read in one snapshot, incrementally where policy allows."""
 
@@ -157,7 +184,11 @@ class SnapshotStream(PostgresStream):
         )
         columns = [table.c[name] for name in plan["read"]]
         flags = [flag_column(f, src) for f, src in plan["flags"].items()]
-        return sa.select(*columns, *flags).select_from(table)
+        key = self.config.get("airflow_audit_fingerprint_key")
+        fingerprints = [
+            fingerprint_column(f, src, key) for f, src in plan.get("fingerprints", {}).items()
+        ]
+        return sa.select(*columns, *flags, *fingerprints).select_from(table)
 
     def record_converters(self, query: sa.Select) -> dict[str, Any]:
         """Type conversions (value_converters), then masking of the redacted columns."""

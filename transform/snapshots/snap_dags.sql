@@ -1,0 +1,59 @@
+{#- Each DAG's attributes as each build after a sync saw them: owners, tags, schedule, paused and active
+    state, file, bundle and, on 3.x, the DAG version its next run will use (dim_dags_history). -#}
+{% snapshot snap_dags %}
+
+{{
+    config(
+        unique_key='dag_id',
+        strategy='check',
+        check_cols=[
+            'owners', 'tags', 'schedule', 'is_paused', 'is_active', 'file_path', 'bundle_name',
+            'dag_version_number',
+        ],
+        hard_deletes='new_record',
+    )
+}}
+
+with
+
+dags as (
+
+    select * from {{ ref('dim_dags') }}
+    where not is_deleted_at_source
+
+),
+
+versions as (
+
+    select
+        dag_id,
+        max(version_number) as dag_version_number
+
+    from {{ ref('stg_airflow__dag_versions') }}
+    where not is_deleted_at_source
+    group by dag_id
+
+),
+
+final as (
+
+    select
+        dags.dag_id,
+        dags.owners,
+        dags.tags,
+        dags.schedule,
+        dags.is_paused,
+        dags.is_active,
+        dags.file_path,
+        dags.bundle_name,
+        versions.dag_version_number
+
+    from dags
+    left join versions
+        on dags.dag_id = versions.dag_id
+
+)
+
+select * from final
+
+{% endsnapshot %}
