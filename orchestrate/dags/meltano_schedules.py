@@ -4,6 +4,9 @@ Each task runs `meltano run <the job task's blocks>` with the schedule's env, th
 AirflowMetadataSyncOperator without a connection: the warehouse is configured by the worker's
 AIRFLOW_AUDIT_* variables, the source is Airflow's own database (see orchestrate/README.md).
 
+With AIRFLOW_AUDIT_ALERTS_NOTIFIER set, each DAG ends with a `notify_alerts` task that sends the
+alerts the build raised (rpt_alerts.is_new) through that Airflow notifier.
+
 The schedules come from schedules.json, the export of `meltano schedule list --format=json`
 that `make schedules` (orchestrate/export_schedules.py) writes and the tests keep in step with
 orchestrate/schedules.meltano.yml. Parsing this file reads that JSON and nothing else: no
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_audit_operator import AirflowMetadataSyncOperator
+from airflow_audit_operator import AirflowAuditAlertsOperator, AirflowMetadataSyncOperator
+from airflow_audit_operator.alerts import notifier_from_environment
 from airflow_audit_operator.compat import DAG
 from airflow_audit_operator.dag_specs import (
     START_DATE,
@@ -24,6 +28,9 @@ from airflow_audit_operator.dag_specs import (
 )
 
 SCHEDULES = Path(__file__).with_name("schedules.json")
+# AIRFLOW_AUDIT_ALERTS_NOTIFIER set (smtp, slack, slack_webhook): each DAG ends by sending the
+# alerts its build raised (airflow_audit_operator/alerts.py says which settings each needs).
+NOTIFIER = notifier_from_environment()
 
 for spec in load_schedules(SCHEDULES):
     with DAG(
@@ -49,4 +56,8 @@ for spec in load_schedules(SCHEDULES):
             if previous is not None:
                 previous >> task
             previous = task
+        if NOTIFIER is not None and previous is not None:
+            previous >> AirflowAuditAlertsOperator(
+                task_id="notify_alerts", notifier=NOTIFIER, env=spec.env
+            )
     globals()[spec.dag_id] = generated

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -541,3 +542,108 @@ def test_a_schedule_dag_runs_its_meltano_job(airflow_venvs, own_metadb, tmp_path
     assert counts["dag_run"] == source_query(url, "select count(*) from dag_run")[0][0]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute('select count(*) from "airflow-local_marts".fct_dag_runs').fetchone()[0]
+
+
+class SmtpCollector:
+    """A local SMTP server that keeps what it receives (the notifier's target)."""
+
+    def __init__(self) -> None:
+        import threading
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import asyncore
+            import smtpd
+
+        received = self.received = []
+
+        class Server(smtpd.SMTPServer):
+            def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+                received.append((mailfrom, rcpttos, data))
+
+        self.server = Server(("127.0.0.1", 0), None)
+        self.port = self.server.socket.getsockname()[1]
+        self._loop = asyncore.loop
+        threading.Thread(target=self._loop, kwargs={"timeout": 0.1}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.parametrize("major", AIRFLOW)
+def test_the_notifier_task_sends_the_new_alerts(major, airflow_venvs, own_metadb, tmp_path):
+    """The generated hourly DAG, with AIRFLOW_AUDIT_ALERTS_NOTIFIER=smtp, ends with notify_alerts;
+    run by Airflow's own `tasks test` after a sync, it sends one e-mail through Airflow's SMTP
+    notifier and connection, to a local SMTP server, holding exactly rpt_alerts' new alerts."""
+    from email import message_from_bytes, policy
+
+    from tests.support import meltano
+
+    url, base = own_metadb(major)
+    warehouse = tmp_path / "alerts.duckdb"
+    synced = meltano(
+        "run",
+        "airflow-audit",
+        env={
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+        },
+    )
+    assert synced.returncode == 0, synced.stderr[-4000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = [
+            m
+            for (m,) in con.execute(
+                'select message from "airflow-local_marts".rpt_alerts where is_new '
+                "order by severity_rank, raised_at, alert_key"
+            ).fetchall()
+        ]
+    assert expected, "the filled history raises alerts (failure streaks, stuck work)"
+
+    smtp = SmtpCollector()
+    try:
+        smtp_connection = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "extra": {"disable_ssl": True, "disable_tls": True},
+        }
+        env = {
+            **base,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_ALERTS_NOTIFIER": "smtp",
+            "AIRFLOW_AUDIT_ALERTS_TO": "platform@example.org",
+            "AIRFLOW_AUDIT_ALERTS_FROM": "airflow-audit@example.org",
+            "AIRFLOW_AUDIT_ALERTS_CONN_ID": "audit_smtp",
+            "AIRFLOW_CONN_AUDIT_SMTP": json.dumps(smtp_connection),
+        }
+        result = run(
+            airflow_venvs[major],
+            *("airflow", "tasks", "test", "airflow-audit-hourly", "notify_alerts", LOGICAL_DATE),
+            env=env,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-6000:]
+        deadline = time.monotonic() + 10
+        while not smtp.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        smtp.close()
+    assert len(smtp.received) == 1, output[-3000:]
+    sender, recipients, data = smtp.received[0]
+    assert (sender, recipients) == ("airflow-audit@example.org", ["platform@example.org"])
+    email = message_from_bytes(data, policy=policy.default)
+    assert (
+        email["Subject"] == f"airflow-audit: {len(expected)} new alert(s) from airflow-audit-hourly"
+    )
+    body = email.get_body(("html",)).get_content()
+    import html as html_module
+
+    sent = re.findall(r"<td>([^<]*)</td></tr>", body)
+    assert [html_module.unescape(m) for m in sent] == expected
+    password = urlsplit(url).password
+    assert password and password not in output + body

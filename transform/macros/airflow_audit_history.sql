@@ -102,3 +102,10 @@
             and {{ airflow_audit_log_names('logged.extra', changes ~ '.' ~ key_column) }}
     where {{ changes }}.change_type is not null
 {%- endmacro %}
+
+
+{#- dbt-duckdb dates snapshot versions in the session's local time; the project keeps every timestamp in UTC
+    without a zone (the other adapters' snapshot time already is). -#}
+{% macro duckdb__snapshot_get_time() -%}
+    timezone('UTC', current_timestamp)
+{%- endmacro %}

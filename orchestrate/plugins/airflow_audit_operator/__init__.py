@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AirflowAuditAlertsOperator",
     "AirflowMetadataReconcileOperator",
     "AirflowMetadataRowCountCheckOperator",
     "AirflowMetadataSyncOperator",

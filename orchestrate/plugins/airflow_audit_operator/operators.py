@@ -5,6 +5,8 @@
   Airflow's own metadata database into the warehouse named by an Airflow connection.
 * `AirflowMetadataReconcileOperator`: after a load, the table in the warehouse against the
   source, key by key (airflow-audit-reconcile), on whichever warehouse was loaded.
+* `AirflowAuditAlertsOperator`: after a build, the alerts the latest sync raised
+  (rpt_alerts.is_new), sent through any Airflow notifier (SMTP, Slack ...).
 
 Meltano runs in its own virtualenv (the project's `.venv`), never inside Airflow's: the
 operators start it as a subprocess. Secrets reach it only through the child's environment.
@@ -12,6 +14,7 @@ operators start it as a subprocess. Secrets reach it only through the child's en
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -331,3 +334,59 @@ class AirflowMetadataReconcileOperator(_AirflowAuditOperator):
 
 # The name of earlier releases, whose check counted DuckDB rows only.
 AirflowMetadataRowCountCheckOperator = AirflowMetadataReconcileOperator
+
+
+class AirflowAuditAlertsOperator(MeltanoRunOperator):
+    """Send the alerts the latest sync raised through an Airflow notifier.
+
+    Reads `rpt_alerts` where `is_new` (`meltano invoke airflow-audit-report alerts --json`, on the
+    warehouse the worker's AIRFLOW_AUDIT_* variables configure, or `warehouse`), and, when there
+    is any, calls `notifier` (an Airflow BaseNotifier: SmtpNotifier, SlackNotifier, ...) with the
+    task's context plus `airflow_audit_alerts` (the list), `airflow_audit_alerts_text` and
+    `airflow_audit_alerts_html`, which the notifier's templates may use.  Returns how many it sent.
+    Put it after the task that builds the marts: a rerun of the same build sends them again.
+    """
+
+    ui_color = "#f9e0a8"
+
+    def __init__(self, *, notifier: Any, warehouse: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("task_id", "notify_alerts")
+        super().__init__(**kwargs)
+        self.notifier = notifier
+        self.warehouse = warehouse
+
+    def execute(self, context: Any) -> int:
+        from airflow_audit_operator.alerts import alerts_html, alerts_text
+
+        project, meltano, env = self.prepare()
+        warehouse = self.warehouse or env.get("AIRFLOW_AUDIT_REPORT_WAREHOUSE") or DEFAULT_WAREHOUSE
+        command = [
+            *(str(meltano), "--log-level=warning", "invoke", "airflow-audit-report"),
+            *("--warehouse", warehouse, "alerts", "--json"),
+        ]
+        self.log.info("Running in %s: %s", project, shlex.join(command))
+        with project_lock(project, env, self._log_wait):
+            done = subprocess.run(
+                command, cwd=project, env=env, capture_output=True, text=True, check=False
+            )
+        for line in done.stderr.splitlines():
+            self.log.info("%s", line)
+        if done.returncode != 0:
+            reason = failure_reason(done.stderr.splitlines())
+            raise AirflowException(
+                "Reading the alerts failed"
+                + (f": {reason}" if reason else "; its output is above.")
+            )
+        alerts = json.loads(done.stdout)
+        if not alerts:
+            self.log.info("No new alerts.")
+            return 0
+        self.log.info("%d new alerts: %s", len(alerts), alerts_text(alerts))
+        notify_context = dict(context)
+        notify_context.update(
+            airflow_audit_alerts=alerts,
+            airflow_audit_alerts_text=alerts_text(alerts),
+            airflow_audit_alerts_html=alerts_html(alerts),
+        )
+        self.notifier(notify_context)
+        return len(alerts)

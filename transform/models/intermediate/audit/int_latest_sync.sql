@@ -9,5 +9,13 @@
 {%- set extracts = api.Relation.create(
     database=target.database, schema=airflow_audit_raw_schema(), identifier='_airflow_audit_extracts') -%}
 
-select max(extracted_at) as synced_at
+{#- As UTC without a zone, like every timestamp of the staging models (the loaders keep the zone). -#}
+{%- set ns = namespace(data_type='timestamp') -%}
+{%- if execute and not airflow_audit_without_warehouse() -%}
+    {%- for column in adapter.get_columns_in_relation(extracts) -%}
+        {%- if column.name | lower == 'extracted_at' -%}{%- set ns.data_type = column.data_type -%}{%- endif -%}
+    {%- endfor -%}
+{%- endif %}
+
+select {{ airflow_audit_utc_timestamp('max(extracted_at)', ns.data_type) }} as synced_at
 from {{ extracts }}

@@ -1,0 +1,51 @@
+{#- One row per thing someone should look at (int_alerts_raised says which and why), with when the
+    pipeline first saw it: is_new marks the alerts first seen by the build after the latest sync, the ones
+    to send (the generated DAGs' optional notifier task sends those). Read it by severity: critical
+    (a privilege granted, a scheduler down, a long failure streak), warning, info. -#}
+
+with
+
+alerts as (
+
+    select * from {{ ref('int_alerts_raised') }}
+
+),
+
+first_seen as (
+
+    select
+        alert_key,
+        min(dbt_valid_from) as first_seen_at
+
+    from {{ ref('snap_alerts') }}
+    group by alert_key
+
+),
+
+latest_sync as (
+
+    select synced_at from {{ ref('int_latest_sync') }}
+
+),
+
+final as (
+
+    select
+        alerts.alert_key,
+        alerts.alert_kind,
+        alerts.severity,
+        case alerts.severity when 'critical' then 1 when 'warning' then 2 else 3 end as severity_rank,
+        alerts.raised_at,
+        alerts.dag_id,
+        alerts.subject,
+        alerts.message,
+        first_seen.first_seen_at,
+        coalesce(first_seen.first_seen_at > latest_sync.synced_at, true) as is_new
+
+    from alerts
+    left join first_seen on alerts.alert_key = first_seen.alert_key
+    cross join latest_sync
+
+)
+
+select * from final
