@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -241,6 +242,39 @@ LATENESS_IN_MARTS = (
 )
 
 
+# Duration anomalies (fct_dag_run_duration_anomalies), computed here in Python from Airflow's dag_run:
+# each finished run against the median and MAD of its DAG's previous (at most 30) successful runs.
+ANOMALY_RUNS_AT_SOURCE = (
+    "select dag_id, run_id, state, extract(epoch from end_date - start_date) from dag_run "
+    "where state in ('success', 'failed') and start_date is not null and end_date is not null "
+    "order by dag_id, start_date, run_id"
+)
+ANOMALIES_IN_MARTS = (
+    "select dag_id, run_id, history_run_count, history_median_s, is_anomaly "
+    "from {marts}.fct_dag_run_duration_anomalies order by dag_id, started_at, run_id"
+)
+
+
+def anomalies_at_source(url: str) -> list[tuple]:
+    """(dag_id, run_id, history size, median, is_anomaly) by the documented rule (dbt_project.yml's
+    defaults: 30 runs, at least 10, 3.5 modified z-scores and 60 s)."""
+    out: list[tuple] = []
+    history: dict[str, list[float]] = {}
+    for dag_id, run_id, state, duration in source_query(url, ANOMALY_RUNS_AT_SOURCE):
+        duration = float(duration)
+        previous = history.setdefault(dag_id, [])[-30:]
+        median = statistics.median(previous) if previous else None
+        anomaly = False
+        if len(previous) >= 10:
+            mad = statistics.median(abs(d - median) for d in previous)
+            deviation = abs(duration - median)
+            anomaly = deviation > 60 and (mad == 0 or 0.6745 * deviation / mad > 3.5)
+        out.append((dag_id, run_id, len(previous), median, anomaly))
+        if state == "success":
+            history[dag_id].append(duration)
+    return out
+
+
 def marts_query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql.format(marts=f'"{MARTS}"')).fetchall()
@@ -289,6 +323,10 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
     (figures["sla_misses"],) = marts_query(
         warehouse, "select count(*) from {marts}.fct_sla_misses"
     )[0]
+    figures["anomalies"] = [
+        (d, r, n, None if m is None else float(m), a)
+        for d, r, n, m, a in marts_query(warehouse, ANOMALIES_IN_MARTS)
+    ]
     return figures
 
 
@@ -336,6 +374,7 @@ def source_figures(url: str, version: str) -> dict[str, Any]:
     figures["sla_misses"] = (
         source_query(url, "select count(*) from sla_miss")[0][0] if "sla_miss" in tables else 0
     )
+    figures["anomalies"] = anomalies_at_source(url)
     return figures
 
 
@@ -514,6 +553,18 @@ def test_the_lateness_of_every_scheduled_run_equals_the_source(marts):
     assert marts["in_marts"]["lateness"] == expected
     # archive mode: the runs `airflow db clean` removed keep their lateness
     assert marts["after_clean"]["lateness"] == expected
+
+
+def test_duration_anomalies_equal_the_rule_computed_on_the_source(marts):
+    expected = [
+        (d, r, n, None if m is None else pytest.approx(m, abs=0.002), a)
+        for d, r, n, m, a in marts["at_source"]["anomalies"]
+    ]
+    assert marts["in_marts"]["anomalies"] == expected
+    assert marts["after_clean"]["anomalies"] == expected  # archive mode keeps the history
+    judged = [row for row in expected if row[2] >= 10]
+    assert len(judged) >= 20, "runs with enough history to be judged"
+    assert {row[4] for row in judged} == {True, False}, "anomalies and runs within their range"
 
 
 def test_rows_deleted_at_the_source_are_flagged_not_lost(marts):
