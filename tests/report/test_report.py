@@ -30,6 +30,7 @@ PAGES = [
     "failures.html",
     "slowest.html",
     "access.html",
+    "alerts.html",
     "audit.html",
     "platform.html",
 ]
@@ -147,6 +148,10 @@ def test_the_figures_equal_the_marts(report, browser):
             f"select count(distinct username) from {marts}.rpt_privileged_users "
             "where not is_deleted_at_source"
         ).fetchone()[0]
+        new_alerts, critical = con.execute(
+            f"select count(*) filter (where is_new), count(*) filter (where severity = 'critical') "
+            f"from {marts}.rpt_alerts"
+        ).fetchone()
         one_dag = con.execute(
             f"select dag_id, count(*) filter (where state = 'failed'), count(*) "
             f"from {marts}.fct_dag_runs group by 1 order by 2 desc, 1 limit 1"
@@ -171,6 +176,13 @@ def test_the_figures_equal_the_marts(report, browser):
 
     page, errors, _ = browser.open(report["site"] / "access.html")
     assert number(figures(page)["privileged_users"]) == privileged
+    assert errors == []
+    page.close()
+
+    assert new_alerts > 0
+    page, errors, _ = browser.open(report["site"] / "alerts.html")
+    shown = figures(page)
+    assert (number(shown["alerts_new"]), number(shown["alerts_critical"])) == (new_alerts, critical)
     assert errors == []
     page.close()
 

@@ -53,6 +53,12 @@ PAGES = (
         ("access",),
     ),
     Page(
+        "alerts.html",
+        "Alerts & changes",
+        "What someone should look at now, and who changed access, DAGs, connections and variables.",
+        ("alerts",),
+    ),
+    Page(
         "audit.html",
         "Audit trail",
         "Who triggered, paused, cleared or marked what, and who changed a variable, connection, pool or user.",
