@@ -109,3 +109,17 @@
 {% macro duckdb__snapshot_get_time() -%}
     timezone('UTC', current_timestamp)
 {%- endmacro %}
+
+
+{#- A number of seconds as people read it in a message: `45 s`, `12 min`, `3.5 h`, `12 days`. -#}
+{% macro airflow_audit_duration_text(seconds) -%}
+    case
+        when {{ seconds }} is null then '?'
+        when {{ seconds }} < 120 then {{ dbt.concat([dbt.safe_cast('round(' ~ seconds ~ ')', dbt.type_string()), "' s'"]) }}
+        when {{ seconds }} < 7200
+            then {{ dbt.concat([dbt.safe_cast('round(' ~ seconds ~ ' / 60)', dbt.type_string()), "' min'"]) }}
+        when {{ seconds }} < 172800
+            then {{ dbt.concat([dbt.safe_cast('round(' ~ seconds ~ ' / 3600, 1)', dbt.type_string()), "' h'"]) }}
+        else {{ dbt.concat([dbt.safe_cast('round(' ~ seconds ~ ' / 86400)', dbt.type_string()), "' days'"]) }}
+    end
+{%- endmacro %}

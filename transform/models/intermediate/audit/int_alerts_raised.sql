@@ -95,9 +95,9 @@ anomalies as (
         anomalies.run_id as subject,
         {{ dbt.concat([
             "'Run '", 'anomalies.run_id', "' of DAG '", 'anomalies.dag_id', "' took '",
-            dbt.safe_cast('round(anomalies.duration_s)', dbt.type_string()),
-            "' s; its previous successful runs took '",
-            dbt.safe_cast('round(anomalies.history_median_s)', dbt.type_string()), "' s (median)'",
+            airflow_audit_duration_text('anomalies.duration_s'),
+            "'; its previous successful runs took '",
+            airflow_audit_duration_text('anomalies.history_median_s'), "' (median)'",
         ]) }} as message
 
     from {{ ref('fct_dag_run_duration_anomalies') }} as anomalies
@@ -117,7 +117,7 @@ late_runs as (
         lateness.run_id as subject,
         {{ dbt.concat([
             "'Run '", 'lateness.run_id', "' of DAG '", 'lateness.dag_id', "' started '",
-            dbt.safe_cast('round(lateness.lateness_s)', dbt.type_string()), "' s after it was due'",
+            airflow_audit_duration_text('lateness.lateness_s'), "' after it was due'",
         ]) }} as message
 
     from {{ ref('fct_dag_run_lateness') }} as lateness
@@ -140,8 +140,8 @@ stuck as (
         coalesce(task_id, run_id) as subject,
         {{ dbt.concat([
             "'Stuck: '", 'kind', "' '", 'dag_id', "' '", "coalesce(task_id, run_id)", "' has been '", 'state',
-            "' for '", dbt.safe_cast('round(age_s)', dbt.type_string()), "' s (its history allows '",
-            dbt.safe_cast('round(allowed_s)', dbt.type_string()), "' s)'",
+            "' for '", airflow_audit_duration_text('age_s'), "' (its history allows '",
+            airflow_audit_duration_text('allowed_s'), "')'",
         ]) }} as message
 
     from {{ ref('rpt_stuck_work') }}
@@ -176,7 +176,7 @@ schedulers as (
         {{ dbt.concat(['job_type', "' on '", "coalesce(hostname, '?')"]) }} as subject,
         {{ dbt.concat([
             'job_type', "' on '", "coalesce(hostname, '?')", "' last sent a heartbeat '",
-            dbt.safe_cast('round(heartbeat_age_s)', dbt.type_string()), "' s before the sync'",
+            airflow_audit_duration_text('heartbeat_age_s'), "' before the sync'",
         ]) }} as message
 
     from {{ ref('fct_scheduler_jobs') }}
