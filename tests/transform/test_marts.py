@@ -133,6 +133,16 @@ def event_category(event: str, map_index: int | None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 FIGURES: dict[str, tuple[str, str]] = {
+    # rpt_failure_streaks: failed finished runs since each DAG's latest successful one
+    "failure_streaks": (
+        "with runs as (select dag_id, state, start_date from dag_run "
+        "where state in ('success', 'failed') and start_date is not null), "
+        "last_success as (select dag_id, max(start_date) as at from runs where state = 'success' "
+        "group by 1) "
+        "select r.dag_id, count(*) from runs r left join last_success s on s.dag_id = r.dag_id "
+        "where r.state = 'failed' and (s.at is null or r.start_date > s.at) group by 1 order by 1",
+        "select dag_id, failed_runs from {marts}.rpt_failure_streaks order by 1",
+    ),
     "dag_runs_by_state_per_dag": (
         "select dag_id, state, count(*) from dag_run group by 1, 2 order by 1, 2",
         "select dag_id, state, count(*) from {marts}.fct_dag_runs group by 1, 2 order by 1, 2",

@@ -1,7 +1,7 @@
 {#- Everything someone should look at, from the marts, one row per alert with a key that stays the same
-    while the alert does (snap_alerts records when each was first seen; rpt_alerts is what people read).
-    "Recent" is the var airflow_audit_alert_lookback_hours before the latest sync (int_latest_sync), so a
-    backup or a stalled Airflow alerts on its own recent past. Kinds and severities:
+    while the alert does (snap_alerts records when each was first seen; rpt_alerts is what people read,
+    keeping the ongoing ones and the others raised within var airflow_audit_alert_lookback_hours before
+    the latest sync). Kinds and severities:
       failure_streak     warning (critical at twice the streak): a DAG's latest finished runs failed, at
                          least var airflow_audit_alert_failure_streak of them, the latest one recently
       duration_anomaly   warning: a recent run slower than its DAG's history allows
@@ -14,73 +14,27 @@
       access_change      critical for a grant of Admin or of a privilege, info otherwise
       connection_change, variable_change   info -#}
 
-{%- set lookback_hours = var('airflow_audit_alert_lookback_hours') | int -%}
 {%- set streak = var('airflow_audit_alert_failure_streak') | int -%}
 {%- set late_after_s = var('airflow_audit_alert_late_after_s') | int -%}
-{%- set recent_since = dbt.dateadd('hour', -lookback_hours, 'latest_sync.synced_at') -%}
 
 with
-
-latest_sync as (
-
-    select synced_at from {{ ref('int_latest_sync') }}
-
-),
-
-runs as (
-
-    select * from {{ ref('fct_dag_runs') }}
-    where state in ('success', 'failed') and started_at is not null and not is_deleted_at_source
-
-),
-
-last_success as (
-
-    select
-        dag_id,
-        max(started_at) as last_success_started_at
-
-    from runs
-    where state = 'success'
-    group by dag_id
-
-),
-
-streaks as (
-
-    select
-        runs.dag_id,
-        count(*) as failed_runs,
-        min(runs.started_at) as streak_started_at,
-        max(coalesce(runs.ended_at, runs.started_at)) as latest_failure_at,
-        min(runs.run_id) as first_run_id
-
-    from runs
-    left join last_success on runs.dag_id = last_success.dag_id
-    where
-        runs.state = 'failed'
-        and (last_success.last_success_started_at is null or runs.started_at > last_success.last_success_started_at)
-    group by runs.dag_id
-
-),
 
 failure_streaks as (
 
     select
-        {{ airflow_audit_surrogate_key(["'failure_streak'", 'streaks.dag_id', 'streaks.first_run_id']) }} as alert_key,
+        {{ airflow_audit_surrogate_key(["'failure_streak'", 'dag_id', 'first_run_id']) }} as alert_key,
         'failure_streak' as alert_kind,
-        case when streaks.failed_runs >= {{ 2 * streak }} then 'critical' else 'warning' end as severity,
-        streaks.latest_failure_at as raised_at,
-        streaks.dag_id,
-        streaks.dag_id as subject,
+        case when failed_runs >= {{ 2 * streak }} then 'critical' else 'warning' end as severity,
+        latest_failure_at as raised_at,
+        false as is_ongoing,
+        dag_id,
+        dag_id as subject,
         {{ dbt.concat([
-            "'DAG '", 'streaks.dag_id', "' failed its last '",
-            dbt.safe_cast('streaks.failed_runs', dbt.type_string()), "' runs'",
+            "'DAG '", 'dag_id', "' failed its last '", dbt.safe_cast('failed_runs', dbt.type_string()), "' runs'",
         ]) }} as message
 
-    from streaks
-    cross join latest_sync
-    where streaks.failed_runs >= {{ streak }} and streaks.latest_failure_at > {{ recent_since }}
+    from {{ ref('rpt_failure_streaks') }}
+    where failed_runs >= {{ streak }}
 
 ),
 
@@ -91,6 +45,7 @@ anomalies as (
         'duration_anomaly' as alert_kind,
         'warning' as severity,
         anomalies.started_at as raised_at,
+        false as is_ongoing,
         anomalies.dag_id,
         anomalies.run_id as subject,
         {{ dbt.concat([
@@ -101,8 +56,7 @@ anomalies as (
         ]) }} as message
 
     from {{ ref('fct_dag_run_duration_anomalies') }} as anomalies
-    cross join latest_sync
-    where anomalies.is_anomaly and anomalies.direction = 'slower' and anomalies.started_at > {{ recent_since }}
+    where anomalies.is_anomaly and anomalies.direction = 'slower'
 
 ),
 
@@ -113,6 +67,7 @@ late_runs as (
         'late_run' as alert_kind,
         'warning' as severity,
         lateness.due_at as raised_at,
+        false as is_ongoing,
         lateness.dag_id,
         lateness.run_id as subject,
         {{ dbt.concat([
@@ -121,11 +76,9 @@ late_runs as (
         ]) }} as message
 
     from {{ ref('fct_dag_run_lateness') }} as lateness
-    cross join latest_sync
     where
         not lateness.is_deleted_at_source
         and lateness.lateness_s > {{ late_after_s }}
-        and lateness.due_at > {{ recent_since }}
 
 ),
 
@@ -136,6 +89,7 @@ stuck as (
         'stuck_work' as alert_kind,
         'warning' as severity,
         since_at as raised_at,
+        true as is_ongoing,
         dag_id,
         coalesce(task_id, run_id) as subject,
         {{ dbt.concat([
@@ -155,13 +109,13 @@ import_errors as (
         'import_error' as alert_kind,
         'warning' as severity,
         errors.recorded_at as raised_at,
+        false as is_ongoing,
         cast(null as {{ dbt.type_string() }}) as dag_id,
         errors.file_path as subject,
         {{ dbt.concat(["'DAG file '", 'errors.file_path', "' does not import'"]) }} as message
 
     from {{ ref('fct_import_errors') }} as errors
-    cross join latest_sync
-    where not errors.is_resolved and not errors.is_deleted_at_source and errors.recorded_at > {{ recent_since }}
+    where not errors.is_resolved and not errors.is_deleted_at_source
 
 ),
 
@@ -172,6 +126,7 @@ schedulers as (
         'scheduler_down' as alert_kind,
         'critical' as severity,
         latest_heartbeat_at as raised_at,
+        true as is_ongoing,
         cast(null as {{ dbt.type_string() }}) as dag_id,
         {{ dbt.concat(['job_type', "' on '", "coalesce(hostname, '?')"]) }} as subject,
         {{ dbt.concat([
@@ -199,6 +154,7 @@ access as (
             else 'info'
         end as severity,
         changes.changed_at as raised_at,
+        false as is_ongoing,
         cast(null as {{ dbt.type_string() }}) as dag_id,
         changes.subject_name as subject,
         {{ dbt.concat([
@@ -208,8 +164,6 @@ access as (
         ]) }} as message
 
     from {{ ref('fct_access_changes') }} as changes
-    cross join latest_sync
-    where changes.changed_at > {{ recent_since }}
 
 ),
 
@@ -220,6 +174,7 @@ connections as (
         'connection_change' as alert_kind,
         'info' as severity,
         changes.changed_at as raised_at,
+        false as is_ongoing,
         cast(null as {{ dbt.type_string() }}) as dag_id,
         changes.conn_id as subject,
         {{ dbt.concat([
@@ -229,8 +184,6 @@ connections as (
         ]) }} as message
 
     from {{ ref('fct_connection_changes') }} as changes
-    cross join latest_sync
-    where changes.changed_at > {{ recent_since }}
 
 ),
 
@@ -241,6 +194,7 @@ variables as (
         'variable_change' as alert_kind,
         'info' as severity,
         changes.changed_at as raised_at,
+        false as is_ongoing,
         cast(null as {{ dbt.type_string() }}) as dag_id,
         changes.variable_key as subject,
         {{ dbt.concat([
@@ -250,8 +204,6 @@ variables as (
         ]) }} as message
 
     from {{ ref('fct_variable_changes') }} as changes
-    cross join latest_sync
-    where changes.changed_at > {{ recent_since }}
 
 ),
 
