@@ -48,6 +48,21 @@ SYNC = (
 RUN_COLUMNS = ("_sdc_", "_airflow_audit_")
 # ... and the marts' columns measured from the moment of the sync (the extraction's clock)
 SYNC_CLOCK_COLUMNS = {"extracted_at", "heartbeat_age_s", "as_of", "age_s"}
+# ... and the history's and the alerts' clock: when the build saw a version or an alert (dbt
+# snapshots date versions by the build, and name them by key and date); an alert's sentence says
+# ages measured at the sync
+SYNC_CLOCK_COLUMNS |= {
+    "first_seen_at",
+    "valid_from",
+    "valid_to",
+    "changed_at",
+    "previous_version_at",
+    "dag_version_key",
+    "access_change_key",
+    "connection_change_key",
+    "variable_change_key",
+    "message",
+}
 
 
 def needles() -> dict[str, str]:
