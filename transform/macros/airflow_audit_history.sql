@@ -59,16 +59,18 @@
 
 
 {#- The labels (space-separated) of `fields` ({label: [columns]}) whose columns differ from the previous
-    version's, for a 'changed' version; '' otherwise. -#}
+    version's, for a 'changed' version; '' otherwise. alias: the relation the columns are read from
+    (none: unqualified). -#}
 {% macro airflow_audit_changed_fields(fields, alias='changes') -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
     {%- set pieces = [] -%}
     {%- for label, columns in fields.items() -%}
         {%- set tests = [] -%}
         {%- for column in columns -%}
-            {%- do tests.append(airflow_audit_differs(alias ~ '.' ~ column, alias ~ '.previous_' ~ column)) -%}
+            {%- do tests.append(airflow_audit_differs(prefix ~ column, prefix ~ 'previous_' ~ column)) -%}
         {%- endfor -%}
         {%- do pieces.append(
-            "case when " ~ alias ~ ".change_type = 'changed' and (" ~ tests | join(' or ')
+            "case when " ~ prefix ~ "change_type = 'changed' and (" ~ tests | join(' or ')
             ~ ") then '" ~ label ~ " ' else '' end") -%}
     {%- endfor -%}
     trim({{ dbt.concat(pieces) }})

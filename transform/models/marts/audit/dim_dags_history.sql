@@ -40,7 +40,7 @@ final as (
         dbt_is_deleted = 'True' as is_deleted_at_source,
         change_type is null as is_baseline,
         change_type,
-        {{ airflow_audit_changed_fields(fields) }} as changed_fields,
+        {{ airflow_audit_changed_fields(fields, alias=none) }} as changed_fields,
         owners,
         tags,
         schedule,

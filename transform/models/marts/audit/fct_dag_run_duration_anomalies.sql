@@ -62,8 +62,8 @@ history as (
         on
             runs.dag_id = previous.dag_id
             and previous.is_success = 1
-            and previous.success_index > runs.prior_successes - {{ history_runs }}
-            and previous.success_index <= runs.prior_successes
+            and runs.prior_successes - {{ history_runs }} < previous.success_index
+            and runs.prior_successes >= previous.success_index
 
 ),
 
