@@ -98,18 +98,41 @@ def client_program(name: str, near: Path | None = None) -> str:
     )
 
 
+# URL query parameters (libpq's own names) and the variable libpq reads each from.
+LIBPQ_QUERY_ENV = {
+    "host": "PGHOST",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "passfile": "PGPASSFILE",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+}
+# Variables that say which server and user: only the URL decides them.
+_TARGET_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE")
+
+
 def libpq_env(url: URL) -> dict[str, str]:
-    """The connection as libpq variables, so no password is on a command line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    """The connection as libpq variables, so no password is on a command line.  The URL says the
+    server, user and database; a password may also come from ~/.pgpass or PGPASSFILE, and TLS
+    settings from the URL's query (sslmode, sslrootcert, sslcert, sslkey) or PGSSL* variables,
+    as for any libpq client."""
+    env = {k: v for k, v in os.environ.items() if k not in _TARGET_ENV}
     env.update(
         PGHOST=url.host or "localhost",
         PGPORT=str(url.port or 5432),
         PGUSER=url.username or "",
-        PGPASSWORD=url.password or "",
         PGDATABASE=url.database or "postgres",
         PGCONNECT_TIMEOUT="15",
         PGAPPNAME="airflow-audit-backup",
     )
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    for name, variable in LIBPQ_QUERY_ENV.items():
+        value = url.query.get(name)
+        if value:
+            env[variable] = value if isinstance(value, str) else value[0]
     return env
 
 

@@ -15,10 +15,47 @@ from tap_airflow_metadb import airflow_versions, backup
 from tap_airflow_metadb.snapshot import timeout_sentence
 
 URL_SETTINGS = ("AIRFLOW_AUDIT_SOURCE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+AIRFLOW_CONN = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+PASSWORD_CMD = "AIRFLOW_AUDIT_SOURCE_PASSWORD_CMD"
+COMMAND_TIMEOUT_S = 60
+
+
+def run_command(command: str, what: str, setting: str) -> str:
+    """A configured command's output (Airflow's own `_cmd` convention: run by the shell, stdout
+    stripped), or one sentence."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError(
+            f"{setting} did not finish within {COMMAND_TIMEOUT_S} s: fix the command that prints "
+            f"{what}; nothing was read."
+        ) from None
+    output = done.stdout.strip()
+    if done.returncode != 0 or not output:
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise UserError(
+            f"{setting} did not print {what} ({why if done.returncode else 'it printed nothing'}): "
+            "fix the command; nothing was read."
+        )
+    return output
 
 
 def resolve_source_url(configured: str | None, environ: Mapping[str, str] = os.environ) -> URL:
-    """The source URL: AIRFLOW_AUDIT_SOURCE_URL, else Airflow's own SQL_ALCHEMY_CONN."""
+    """The source URL: AIRFLOW_AUDIT_SOURCE_URL, else Airflow's own database setting, however
+    Airflow reads it (SQL_ALCHEMY_CONN, or its _CMD form).  No password is needed in the URL:
+    like any libpq client, the connection may use ~/.pgpass or PGPASSFILE, a client
+    certificate (sslcert/sslkey in the URL's query), peer or trust authentication over a Unix
+    socket (`?host=/var/run/postgresql`), or a password AIRFLOW_AUDIT_SOURCE_PASSWORD_CMD prints
+    (an RDS or Cloud SQL IAM token, a vault read)."""
     raw = (configured or "").strip()
     origin = "AIRFLOW_AUDIT_SOURCE_URL"
     if not raw:
@@ -26,11 +63,20 @@ def resolve_source_url(configured: str | None, environ: Mapping[str, str] = os.e
             if environ.get(name, "").strip():
                 raw, origin = environ[name].strip(), name
                 break
+    if not raw and environ.get(f"{AIRFLOW_CONN}_CMD", "").strip():
+        origin = f"{AIRFLOW_CONN}_CMD"
+        raw = run_command(environ[origin], "Airflow's database URL", origin)
+    if not raw and environ.get(f"{AIRFLOW_CONN}_SECRET", "").strip():
+        raise UserError(
+            f"Airflow reads its database URL from a secrets backend ({AIRFLOW_CONN}_SECRET), "
+            "which only Airflow itself can query: run the sync through the project's Airflow "
+            "operator or DAGs (they ask Airflow), or set AIRFLOW_AUDIT_SOURCE_URL."
+        )
     if not raw:
         raise UserError(
             "No Airflow database to read: set AIRFLOW_AUDIT_SOURCE_URL to its URL "
             "(postgresql://user:password@host:5432/airflow), or run where Airflow's "
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is set."
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (or its _CMD form) is set."
         )
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
@@ -46,11 +92,9 @@ def resolve_source_url(configured: str | None, environ: Mapping[str, str] = os.e
             f"{origin} points at a {url.get_backend_name()} database: airflow-audit reads "
             "Airflow metadata databases on PostgreSQL only."
         )
-    if not url.password:
-        raise UserError(
-            f"{origin} has no password: tap-postgres needs one even where the server trusts "
-            "the user; add it as postgresql://user:password@host:5432/airflow."
-        )
+    command = environ.get(PASSWORD_CMD, "").strip()
+    if command:
+        url = url.set(password=run_command(command, "a password", PASSWORD_CMD))
     return url.set(drivername="postgresql+psycopg2")
 
 
@@ -69,8 +113,10 @@ def source_url_of_sync(
 
 
 def describe(url: URL) -> str:
-    """host:port/database, never the password."""
-    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    """host:port/database (a Unix socket's directory as the host), never the password."""
+    host = url.host or url.query.get("host") or "localhost"
+    host = host if isinstance(host, str) else host[0]
+    return f"{host}:{url.port or 5432}/{url.database or ''}"
 
 
 @dataclass(frozen=True)
@@ -174,10 +220,24 @@ def connection_problem(url: URL, exc: OperationalError) -> str:
     """One sentence for a failed connection."""
     message = str(exc.orig if exc.orig is not None else exc).lower()
     where = describe(url)
-    if "password authentication failed" in message or "no password supplied" in message:
+    if "no password supplied" in message or "fe_sendauth" in message:
+        return (
+            f"The Airflow database {where} asks user {url.username!r} for a password and none "
+            "was given: put it in AIRFLOW_AUDIT_SOURCE_URL, in ~/.pgpass or the file PGPASSFILE "
+            "names, or have AIRFLOW_AUDIT_SOURCE_PASSWORD_CMD print it (an IAM token, a vault "
+            "read); or connect with a client certificate (?sslcert=...&sslkey=...)."
+        )
+    if "password authentication failed" in message:
         return (
             f"The Airflow database {where} refused the password of user {url.username!r}: "
-            "check the user and password in AIRFLOW_AUDIT_SOURCE_URL."
+            "check the user and password in AIRFLOW_AUDIT_SOURCE_URL (or .pgpass, or what "
+            "AIRFLOW_AUDIT_SOURCE_PASSWORD_CMD prints)."
+        )
+    if "certificate" in message or "ssl" in message:
+        return (
+            f"The TLS connection to the Airflow database {where} failed "
+            f"({first_line(exc.orig or exc)}): check sslmode, sslrootcert (the CA that signed "
+            "the server's certificate), and sslcert/sslkey in AIRFLOW_AUDIT_SOURCE_URL's query."
         )
     if "does not exist" in message and "database" in message:
         return (

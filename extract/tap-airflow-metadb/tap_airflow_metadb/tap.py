@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +460,29 @@ def _chain(first: Any, then: Any) -> Any:
     return lambda value: then(first(value))
 
 
+def connection_parameters(sqlalchemy_url: str) -> Any:
+    """tap-postgres' connection parameters from a URL that may have no password (libpq then reads
+    ~/.pgpass or PGPASSFILE, or a client certificate or trust needs none) and no host (a Unix
+    socket named by `?host=/var/run/postgresql`).  tap-postgres itself refuses such a URL."""
+    from sqlalchemy.engine.url import make_url
+    from tap_postgres.connection_parameters import ConnectionParameters
+
+    url = make_url(sqlalchemy_url)
+    options = {"application_name": "tap_postgres"}
+    options.update({k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()})
+    port = url.port or options.pop("port", None) or 5432
+    options.pop("port", None)
+    return ConnectionParameters(
+        host=url.host or "",
+        port=int(port),
+        database=url.database or "",
+        user=url.username or "",
+        password=url.password or "",
+        drivername=url.drivername,
+        options=options,
+    )
+
+
 class AirflowMetadbTap(TapPostgres):
     """TapPostgres reading Airflow's tables in snapshots, and saying when a full read is done.
 
@@ -468,6 +492,16 @@ class AirflowMetadbTap(TapPostgres):
     sends one record to `_airflow_audit_extracts` (the snapshot it was read in and the source's
     row count then), which `airflow-audit-reconcile` checks the warehouse against.
     """
+
+    @cached_property
+    def connector(self) -> Any:
+        """tap-postgres' connector (a private hook: its own requires a password and a host)."""
+        from tap_postgres.client import PostgresConnector
+
+        self.connection_parameters = connection_parameters(self.config["sqlalchemy_url"])
+        return PostgresConnector.from_connection_parameters(
+            config=self.config, connection_parameters=self.connection_parameters
+        )
 
     def discover_streams(self) -> list[SnapshotStream]:
         connector = self.connector
