@@ -265,6 +265,18 @@ ANOMALIES_IN_MARTS = (
 )
 
 
+# Asset (2.x dataset) events with the runs they queued and the latency to the first one's queueing.
+ASSET_EVENTS_AT_SOURCE = (
+    "select e.id, count(r.id), extract(epoch from min(r.queued_at) - e.timestamp) "
+    "from {kind}_event e left join dagrun_{kind}_event l on l.event_id = e.id "
+    "left join dag_run r on r.id = l.dag_run_id group by e.id, e.timestamp order by 1"
+)
+ASSET_EVENTS_IN_MARTS = (
+    "select asset_event_id, triggered_run_count, queue_latency_s from {marts}.fct_asset_events "
+    "order by 1"
+)
+
+
 def anomalies_at_source(url: str) -> list[tuple]:
     """(dag_id, run_id, history size, median, is_anomaly) by the documented rule (dbt_project.yml's
     defaults: 30 runs, at least 10, 3.5 modified z-scores and 60 s)."""
@@ -337,6 +349,10 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
         (d, r, n, None if m is None else float(m), a)
         for d, r, n, m, a in marts_query(warehouse, ANOMALIES_IN_MARTS)
     ]
+    figures["asset_events"] = [
+        (e, n, None if v is None else float(v))
+        for e, n, v in marts_query(warehouse, ASSET_EVENTS_IN_MARTS)
+    ]
     return figures
 
 
@@ -385,6 +401,11 @@ def source_figures(url: str, version: str) -> dict[str, Any]:
         source_query(url, "select count(*) from sla_miss")[0][0] if "sla_miss" in tables else 0
     )
     figures["anomalies"] = anomalies_at_source(url)
+    kind = "asset" if "asset_event" in tables else "dataset"
+    figures["asset_events"] = [
+        (e, n, None if v is None else float(v))
+        for e, n, v in source_query(url, ASSET_EVENTS_AT_SOURCE.format(kind=kind))
+    ]
     return figures
 
 
@@ -575,6 +596,16 @@ def test_duration_anomalies_equal_the_rule_computed_on_the_source(marts):
     judged = [row for row in expected if row[2] >= 10]
     assert len(judged) >= 20, "runs with enough history to be judged"
     assert {row[4] for row in judged} == {True, False}, "anomalies and runs within their range"
+
+
+def test_asset_events_and_their_consumers_equal_the_source(marts):
+    expected = [
+        (e, n, None if v is None else pytest.approx(v, abs=0.002))
+        for e, n, v in marts["at_source"]["asset_events"]
+    ]
+    assert marts["in_marts"]["asset_events"] == expected
+    assert marts["after_clean"]["asset_events"] == expected
+    assert any(n > 0 for _, n, _ in expected), "events that queued runs"
 
 
 def test_rows_deleted_at_the_source_are_flagged_not_lost(marts):
