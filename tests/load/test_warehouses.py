@@ -328,6 +328,38 @@ def _install() -> None:
     def emulated(self, command, params=None, *args, **kwargs):
         # AUTOINCREMENT on the key: fakesnow needs a current schema for its sequence.
         text = re.sub(r"\s+AUTOINCREMENT\b", "", command).strip()
+        # dbt-snowflake stages a snapshot's changes in a temporary table named in the snapshot's
+        # schema; fakesnow's DuckDB allows temporary tables only in its "temp" catalog.  A plain
+        # table instead, on the emulator only (the temporary table stays unverified).
+        text = re.sub(
+            r"^create\s+(or\s+replace\s+)?temporary\s+table\b", r"create \1table", text, flags=re.I
+        )
+        # dbt-snowflake's snapshot MERGE (close changed versions, insert new ones): fakesnow's MERGE
+        # writes its own bookkeeping database inside dbt's transaction, which DuckDB refuses.  The
+        # same two steps as an UPDATE and an INSERT, on the emulator only (the MERGE stays
+        # unverified).
+        snapshot_merge = re.match(
+            r"^merge into (?P<dest>\S+) as DBT_INTERNAL_DEST\s+using (?P<src>\S+) as "
+            r"DBT_INTERNAL_SOURCE\s+on DBT_INTERNAL_SOURCE\.dbt_scd_id = DBT_INTERNAL_DEST\.dbt_scd_id"
+            r".*?then update\s+set dbt_valid_to = DBT_INTERNAL_SOURCE\.dbt_valid_to"
+            r".*?then insert\s*\((?P<cols>[^)]*)\)",
+            text,
+            re.I | re.S,
+        )
+        if snapshot_merge:
+            dest, src, cols = snapshot_merge["dest"], snapshot_merge["src"], snapshot_merge["cols"]
+            original(
+                self,
+                f"update {dest} set dbt_valid_to = s.dbt_valid_to from {src} s "
+                f"where s.dbt_scd_id = {dest}.dbt_scd_id and {dest}.dbt_valid_to is null "
+                "and s.dbt_change_type in ('update', 'delete')",
+            )
+            return original(
+                self,
+                f"insert into {dest} ({cols}) select {cols} from {src} s "
+                "where s.dbt_change_type = 'insert' "
+                f"and s.dbt_scd_id not in (select dbt_scd_id from {dest})",
+            )
         put = re.match(r"^put\s+%\(file_uri\)s\s+'@~/([^']*)'$", text, re.I)
         if put and isinstance(params, dict):
             with lock:
