@@ -75,6 +75,45 @@ def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path,
     assert read["task_instance"][1] == 0 and read["dag_run"][1] == 0 and read["log"][1] == 0
     assert_warehouse_equals_source(url, warehouse, schema, tables)
     assert {row[4] for row in sync_audit(warehouse, schema)} == {"ok"}
+    # ... and reconciliation proved it by counts for the tables the sync read nothing from,
+    # by keys for those read in full.
+    how = comparisons(warehouse, schema)
+    assert how["task_instance"] == how["dag_run"] == how["log"] == "counts"
+    assert how["dag"] == "keys"
+    if version != VERSIONS[-1]:
+        return  # what follows does not depend on the release: the newest one shows it
+
+    # Rows deleted at the source and nothing else: the counts differ, the keys find them.
+    deleted = execute(url, "delete from log where id in (select id from log order by id limit 3)")
+    assert deleted == 3
+    done = sync(url, warehouse, slug)
+    ok(done)
+    assert comparisons(warehouse, schema)["log"] == "keys"
+    assert "log: source" in done.stderr and "3 deleted at the source" in done.stderr
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
+    # The keys are compared at least once a day whatever the counts say.
+    ok(sync(url, warehouse, slug))
+    assert comparisons(warehouse, schema)["task_instance"] == "counts"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f'update "{schema}"._sync_audit set started_at = started_at - interval 25 hours, '
+            "ended_at = ended_at - interval 25 hours"
+        )
+    ok(sync(url, warehouse, slug))
+    assert comparisons(warehouse, schema)["task_instance"] == "keys"
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
+
+def comparisons(warehouse: Path, schema: str) -> dict[str, str]:
+    """table -> how the latest reconciliation compared it (_sync_audit.comparison)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(
+            con.execute(
+                f'select table_name, arg_max(comparison, ended_at) from "{schema}"._sync_audit '
+                "group by 1"
+            ).fetchall()
+        )
 
 
 def test_a_sync_after_1_percent_changed_reads_1_percent(airflow_db, tmp_path):
@@ -140,6 +179,9 @@ def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path
         "source had when it was read; rerun with AIRFLOW_AUDIT_FULL_REFRESH=task_instance to reload."
     ) in done.stderr
     assert ("task_instance", "mismatch") in {(r[0], r[4]) for r in sync_audit(warehouse, schema)}
+    # A rerun with nothing changed at the source does not pass by counts after a mismatch.
+    done = sync(url, warehouse, slug)
+    assert done.returncode != 0 and "lacks 7 rows" in done.stderr
     ok(sync(url, warehouse, slug, full_refresh="task_instance"))
     assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
 

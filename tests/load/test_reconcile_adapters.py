@@ -22,8 +22,10 @@ from sqlglot.errors import ErrorLevel
 from airflow_audit_loader.bigquery.reconcile import BigQueryWarehouse, transaction
 from airflow_audit_loader.reconcile_adapter import (
     SOURCE_TEXT,
+    Extract,
     KeyColumn,
     KeyTextWarehouse,
+    LastCheck,
     joined_key_text,
     key_value_text,
     normalise,
@@ -151,8 +153,9 @@ def test_deletes_hit_exactly_the_given_keys(kind, mode):
 @pytest.mark.parametrize("earlier_release", [False, True], ids=["new", "from-an-earlier-release"])
 @pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
 def test_the_audit_table_takes_an_outcome(kind, earlier_release):
-    """_sync_audit is created, or an earlier release's (without `extraction`) gains the column;
-    either way a row lands in the named columns."""
+    """_sync_audit is created, or an earlier release's (without `extraction`, `snapshot_xmin`,
+    `comparison`) gains the columns; either way a row lands in the named columns, and the latest
+    check per table reads back."""
     warehouse, runner = adapter(kind)
     table = f"{runner.where}._SYNC_AUDIT" if kind == "snowflake" else f"{runner.where}._sync_audit"
     if earlier_release:
@@ -165,10 +168,33 @@ def test_the_audit_table_takes_an_outcome(kind, earlier_release):
     warehouse.ensure_audit_table()
     warehouse.ensure_audit_table()  # a second run changes nothing
     now = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-    row = ["dag_run", "mirror", 4, 4, 0, 0, 0, 0, 0, now, now, "ok", "incremental: it's changed"]
+    row = [
+        "dag_run",
+        "mirror",
+        4,
+        4,
+        0,
+        0,
+        0,
+        0,
+        0,
+        now,
+        now,
+        "ok",
+        "incremental: it's changed",
+        812,
+        "counts",
+    ]
     warehouse.record(row)
     (got,) = runner.con.execute(f"select * from {table}").fetchall()
     assert list(got) == row
+    later = now + dt.timedelta(hours=1)
+    warehouse.record([*row[:9], later, later, "mismatch", None, 813, "keys"])
+    warehouse.record(["log", "mirror", 1, 1, 0, 0, 0, 0, 0, now, later, "ok", None, 9, "keys"])
+    assert warehouse.last_checks() == {
+        "dag_run": LastCheck("mismatch", 813, None),
+        "log": LastCheck("ok", 9, later),
+    }
 
 
 @pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
@@ -179,10 +205,17 @@ def test_extracts_read_with_or_without_the_extraction_column(kind):
         f"create table {runner.where}.{table} (table_name varchar, snapshot_xmin bigint)"
     )
     runner.con.execute(f"insert into {runner.where}.{table} values ('log', 7), ('dag', 5)")
-    assert warehouse.extracts() == [("dag", 5, None), ("log", 7, None)]
-    runner.con.execute(f"alter table {runner.where}.{table} add column extraction varchar")
-    runner.con.execute(f"update {runner.where}.{table} set extraction = 'incremental'")
-    assert warehouse.extracts() == [("dag", 5, "incremental"), ("log", 7, "incremental")]
+    assert warehouse.extracts() == [Extract("dag", 5), Extract("log", 7)]
+    for column in ("extraction varchar", "records_sent bigint", "previous_bookmark bigint"):
+        runner.con.execute(f"alter table {runner.where}.{table} add column {column}")
+    runner.con.execute(
+        f"update {runner.where}.{table} set extraction = 'incremental', records_sent = 0, "
+        "previous_bookmark = snapshot_xmin - 1"
+    )
+    assert warehouse.extracts() == [
+        Extract("dag", 5, "incremental", 0, None, 4),
+        Extract("log", 7, "incremental", 0, None, 6),
+    ]
 
 
 def test_the_source_side_renders_the_same_text(postgres):

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
 from airflow_audit_core.quoting import quote
@@ -36,27 +36,88 @@ SYNC_AUDIT_COLUMNS = (
     "outcome",
     # what the extractor did: `incremental`, `full read: <why>`, or `skipped: <why>`
     "extraction",
+    # the snapshot of the sync this row checked (the extracts table's snapshot_xmin)
+    "snapshot_xmin",
+    # how: `keys` (bucket by bucket) or `counts` (the sync read nothing; see compare.py)
+    "comparison",
 )
 EXTRACTION_COLUMN = "extraction"
+# Columns later releases added to _sync_audit, with their type: (name, text or bigint).
+ADDED_AUDIT_COLUMNS = (("extraction", "text"), ("snapshot_xmin", "bigint"), ("comparison", "text"))
 
 
-def extract_rows(
-    names: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> list[tuple[str, int, str | None]]:
-    """`select *` of the extracts table -> (table, snapshot_xmin, extraction) by table name.
+class Extract(NamedTuple):
+    """One row of the extracts table: what the extractor did for a table in the last sync.
+    The figures are None in rows an earlier extractor wrote (those columns are newer)."""
 
-    `extraction` is None for rows an earlier extractor wrote (the column is newer)."""
+    table: str
+    snapshot_xmin: int
+    extraction: str | None = None
+    records_sent: int | None = None
+    source_rows: int | None = None
+    previous_bookmark: int | None = None
+
+
+def extract_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Extract]:
+    """`select *` of the extracts table -> its rows, by table name."""
     index = {str(n).lower(): i for i, n in enumerate(names)}
-    read = index.get(EXTRACTION_COLUMN)
+
+    def value(row: Sequence[Any], name: str) -> Any:
+        return row[index[name]] if name in index else None
+
+    def number(row: Sequence[Any], name: str) -> int | None:
+        found = value(row, name)
+        return None if found is None else int(found)
+
     out = [
-        (
-            str(row[index["table_name"]]),
-            int(row[index["snapshot_xmin"]]),
-            None if read is None else row[read],
+        Extract(
+            table=str(value(row, "table_name")),
+            snapshot_xmin=int(value(row, "snapshot_xmin")),
+            extraction=value(row, EXTRACTION_COLUMN),
+            records_sent=number(row, "records_sent"),
+            source_rows=number(row, "source_rows"),
+            previous_bookmark=number(row, "previous_bookmark"),
         )
         for row in rows
     ]
     return sorted(out)
+
+
+class LastCheck(NamedTuple):
+    """A table's latest _sync_audit row (outcome, the snapshot it checked) and when its keys
+    were last compared with an `ok` outcome (None: never)."""
+
+    outcome: str
+    snapshot_xmin: int | None
+    keys_checked_at: dt.datetime | None
+
+
+def last_checks_sql(audit_table: str, column: Any = quote) -> str:
+    """Per table: the latest _sync_audit rows (more than one only if they ended at the same
+    instant) with outcome and snapshot_xmin, and when its keys last compared ok."""
+    name, ended, how = column("table_name"), column("ended_at"), column("comparison")
+    return (
+        f"select a.{name}, a.{column('outcome')}, a.{column('snapshot_xmin')}, k.keys_at "
+        f"from {audit_table} as a inner join (select {name}, max({ended}) as last_ended "
+        f"from {audit_table} group by {name}) as l on a.{name} = l.{name} "
+        f"and a.{ended} = l.last_ended left join (select {name}, max({ended}) as keys_at "
+        f"from {audit_table} where {column('outcome')} = 'ok' and coalesce({how}, 'keys') = "
+        f"'keys' group by {name}) as k on a.{name} = k.{name}"
+    )
+
+
+def last_checks(rows: Sequence[Sequence[Any]]) -> dict[str, LastCheck]:
+    """last_checks_sql's rows -> table: LastCheck; a table whose latest rows disagree counts
+    as not ok."""
+    out: dict[str, LastCheck] = {}
+    for table, outcome, xmin, keys_at in rows:
+        if isinstance(keys_at, dt.datetime) and keys_at.tzinfo is None:
+            keys_at = keys_at.replace(tzinfo=dt.timezone.utc)
+        check = LastCheck(str(outcome), None if xmin is None else int(xmin), keys_at)
+        if str(table) in out and out[str(table)] != check:
+            check = LastCheck("conflicting", None, keys_at)
+        out[str(table)] = check
+    return out
 
 
 @dataclass(frozen=True)
@@ -128,9 +189,17 @@ class Warehouse:
     def has_extracts(self) -> bool:
         raise NotImplementedError
 
-    def extracts(self) -> list[tuple[str, int, str | None]]:
-        """(table, snapshot_xmin, extraction) of every table the tap read, by table name."""
+    def extracts(self) -> list[Extract]:
+        """What the extractor did for every table it read, by table name."""
         raise NotImplementedError
+
+    def query(self, sql: str) -> list[tuple]:
+        """Rows of one query on the warehouse."""
+        raise NotImplementedError
+
+    def last_checks(self) -> dict[str, LastCheck]:
+        """What _sync_audit says of each table's latest check (after ensure_audit_table)."""
+        return last_checks(self.query(last_checks_sql(self.table(SYNC_AUDIT), self.column)))
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         """bucket -> live rows (_sdc_deleted_at is null)."""
@@ -198,6 +267,7 @@ class KeyTextWarehouse(Warehouse):
     source_session = UTC_SESSION
     page_keys = 1000
     text_type = "varchar"
+    bigint_type = "bigint"
     extracts_table = EXTRACTS_STREAM
     columns_upper = False
 
@@ -242,8 +312,11 @@ class KeyTextWarehouse(Warehouse):
         """Column names and rows."""
         raise NotImplementedError
 
-    def extracts(self) -> list[tuple[str, int, str | None]]:
+    def extracts(self) -> list[Extract]:
         return extract_rows(*self._run_named(f"select * from {self.table(self.extracts_table)}"))
+
+    def query(self, sql: str) -> list[tuple]:
+        return self._run(sql)
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         rows = self._run(
@@ -300,10 +373,11 @@ class KeyTextWarehouse(Warehouse):
 
     def ensure_audit_table(self) -> None:
         self._run(sync_audit_table(self.table(SYNC_AUDIT), self.text_type))
-        self._run(
-            f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
-            f"{self.column(EXTRACTION_COLUMN)} {self.text_type}"
-        )
+        for name, kind in ADDED_AUDIT_COLUMNS:
+            self._run(
+                f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
+                f"{self.column(name)} {self.text_type if kind == 'text' else self.bigint_type}"
+            )
 
     def record(self, row: list[Any]) -> None:
         values = []
@@ -331,22 +405,27 @@ def sync_audit_table(schema_table: str, text: str, bounded_text: str = "") -> st
         deleted_at_source bigint, arrived_after_extract bigint,
         missing_in_warehouse bigint, duplicated_in_warehouse bigint,
         buckets_compared bigint, started_at timestamptz, ended_at timestamptz,
-        outcome {short}, extraction {text})"""
+        outcome {short}, extraction {text}, snapshot_xmin bigint, comparison {short})"""
 
 
 __all__ = [
+    "ADDED_AUDIT_COLUMNS",
     "BUCKET_CHARS",
     "EXTRACTION_COLUMN",
     "SEPARATOR",
     "SYNC_AUDIT",
     "SYNC_AUDIT_COLUMNS",
     "UTC_SESSION",
+    "Extract",
     "KeyColumn",
     "KeyTextWarehouse",
+    "LastCheck",
     "Warehouse",
     "extract_rows",
     "joined_key_text",
     "key_value_text",
+    "last_checks",
+    "last_checks_sql",
     "normalise",
     "sync_audit_table",
     "utc_source_bucket",

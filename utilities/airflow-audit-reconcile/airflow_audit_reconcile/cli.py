@@ -108,6 +108,8 @@ def report(outcomes: list[Outcome]) -> None:
             extra.append(f"{o.missing_in_warehouse} MISSING")
         if o.duplicated_in_warehouse:
             extra.append(f"{o.duplicated_in_warehouse} DUPLICATED")
+        if o.comparison == "counts":
+            extra.append("nothing read since the last check: compared by counts")
         note = f" ({'; '.join(extra)})" if extra else ""
         print(
             f"{PROG}: {o.table}: source {o.source_rows}, warehouse {o.warehouse_rows}: "

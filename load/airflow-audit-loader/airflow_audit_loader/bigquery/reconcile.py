@@ -19,6 +19,7 @@ from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote_bigquery
 from airflow_audit_loader.bigquery.settings import SETTINGS, target_config
 from airflow_audit_loader.reconcile_adapter import (
+    ADDED_AUDIT_COLUMNS,
     BUCKET_CHARS,
     SYNC_AUDIT,
     KeyColumn,
@@ -100,11 +101,13 @@ class BigQueryWarehouse(KeyTextWarehouse):
             deleted_at_source int64, arrived_after_extract int64,
             missing_in_warehouse int64, duplicated_in_warehouse int64,
             buckets_compared int64, started_at timestamp, ended_at timestamp,
-            outcome string, extraction string)"""
+            outcome string, extraction string, snapshot_xmin int64, comparison string)"""
         )
-        self._run(
-            f"alter table {self.table(SYNC_AUDIT)} add column if not exists extraction string"
-        )
+        for name, kind in ADDED_AUDIT_COLUMNS:
+            self._run(
+                f"alter table {self.table(SYNC_AUDIT)} add column if not exists {name} "
+                f"{'string' if kind == 'text' else 'int64'}"
+            )
 
     def close(self) -> None:
         self.client.close()

@@ -19,9 +19,10 @@ from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.quoting import quote, sql_string
 from airflow_audit_loader.duckdb.settings import resolve_path
 from airflow_audit_loader.reconcile_adapter import (
+    ADDED_AUDIT_COLUMNS,
     BUCKET_CHARS,
-    EXTRACTION_COLUMN,
     SEPARATOR,
+    Extract,
     KeyColumn,
     Warehouse,
     extract_rows,
@@ -71,9 +72,12 @@ class DuckDBWarehouse(Warehouse):
             ).fetchone()[0]
         )
 
-    def extracts(self) -> list[tuple[str, int, str | None]]:
+    def extracts(self) -> list[Extract]:
         rows = self.con.execute(f"select * from {self.table(EXTRACTS_STREAM)}").fetchall()
         return extract_rows([d[0] for d in self.con.description], rows)
+
+    def query(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
         return dict(
@@ -144,10 +148,11 @@ class DuckDBWarehouse(Warehouse):
 
     def ensure_audit_table(self) -> None:
         self.con.execute(sync_audit_table(self.table(SYNC_AUDIT), "varchar"))
-        self.con.execute(
-            f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
-            f"{EXTRACTION_COLUMN} varchar"
-        )
+        for name, kind in ADDED_AUDIT_COLUMNS:
+            self.con.execute(
+                f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
+                f"{name} {'varchar' if kind == 'text' else 'bigint'}"
+            )
 
     def record(self, row: list[Any]) -> None:
         self.con.execute(self.audit_insert(["?"] * len(row)), row)

@@ -15,10 +15,11 @@ from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote
 from airflow_audit_loader.reconcile_adapter import (
+    ADDED_AUDIT_COLUMNS,
     BUCKET_CHARS,
-    EXTRACTION_COLUMN,
     SOURCE_TEXT,
     UTC_SESSION,
+    Extract,
     KeyColumn,
     Warehouse,
     extract_rows,
@@ -89,7 +90,7 @@ class RedshiftWarehouse(Warehouse):
             )
         )
 
-    def extracts(self) -> list[tuple[str, int, str | None]]:
+    def extracts(self) -> list[Extract]:
         import psycopg2
 
         sql = f"select * from {self.table(EXTRACTS_STREAM)}"
@@ -178,17 +179,25 @@ class RedshiftWarehouse(Warehouse):
             fetch=False,
         )
         # Redshift has no ADD COLUMN IF NOT EXISTS: a _sync_audit of an earlier release is asked.
-        if not self._run(
-            "select 1 from pg_catalog.pg_attribute a join pg_catalog.pg_class c on c.oid = a.attrelid "
-            "join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = %s and c.relname = %s and a.attname = %s and not a.attisdropped",
-            [self.schema, SYNC_AUDIT, EXTRACTION_COLUMN],
-        ):
-            self._run(
-                f"alter table {self.table(SYNC_AUDIT)} add column {EXTRACTION_COLUMN} "
-                "varchar(1024)",
-                fetch=False,
+        present = {
+            name
+            for (name,) in self._run(
+                "select a.attname from pg_catalog.pg_attribute a join pg_catalog.pg_class c "
+                "on c.oid = a.attrelid join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = %s and c.relname = %s and not a.attisdropped",
+                [self.schema, SYNC_AUDIT],
             )
+        }
+        for name, kind in ADDED_AUDIT_COLUMNS:
+            if name not in present:
+                self._run(
+                    f"alter table {self.table(SYNC_AUDIT)} add column {name} "
+                    f"{'varchar(1024)' if kind == 'text' else 'bigint'}",
+                    fetch=False,
+                )
+
+    def query(self, sql: str) -> list[tuple]:
+        return self._run(sql)
 
     def record(self, row: list[Any]) -> None:
         self._run(

@@ -11,6 +11,10 @@
 {%- set min_history = var('airflow_audit_anomaly_min_history_runs') | int -%}
 {%- set threshold = var('airflow_audit_anomaly_threshold') | float -%}
 {%- set floor_s = var('airflow_audit_anomaly_floor_s') | float -%}
+{%- if history_runs < 1 -%}
+    {{ exceptions.raise_compiler_error(
+        "var airflow_audit_anomaly_history_runs is " ~ history_runs ~ ": give 1 or more previous runs.") }}
+{%- endif -%}
 
 with
 
@@ -51,19 +55,60 @@ numbered as (
 
 ),
 
+successes as (
+
+    select
+        dag_id,
+        success_index,
+        duration_s
+
+    from numbered
+    where is_success = 1
+
+),
+
+-- The offsets 0 .. history_runs - 1: the k-th previous successful run is then found by equality on
+-- (dag_id, success_index), so the work grows with runs x history_runs, not with the square of a DAG's
+-- runs. Numbered from the successful runs themselves: no run has more previous ones than there are.
+success_numbers as (
+
+    select row_number() over (order by dag_id, success_index) - 1 as k
+    from successes
+
+),
+
+offsets as (
+
+    select k
+    from success_numbers
+    where k < {{ history_runs }}
+
+),
+
+wanted as (
+
+    select
+        numbered.dag_run_key,
+        numbered.dag_id,
+        numbered.prior_successes - offsets.k as wanted_index
+
+    from numbered
+    cross join offsets
+    where numbered.prior_successes - offsets.k >= 1
+
+),
+
 history as (
 
     select
-        runs.dag_run_key,
-        previous.duration_s as previous_duration_s
+        wanted.dag_run_key,
+        successes.duration_s as previous_duration_s
 
-    from numbered as runs
-    inner join numbered as previous
+    from wanted
+    inner join successes
         on
-            runs.dag_id = previous.dag_id
-            and previous.is_success = 1
-            and runs.prior_successes - {{ history_runs }} < previous.success_index
-            and runs.prior_successes >= previous.success_index
+            wanted.dag_id = successes.dag_id
+            and wanted.wanted_index = successes.success_index
 
 ),
 
