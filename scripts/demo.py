@@ -24,7 +24,8 @@ from tests.fixtures.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_TABLES = (
-    "log,ab_user_role,ab_permission_view,ab_permission_view_role,ab_view_menu,connection,variable"
+    "log,ab_user_role,ab_permission_view,ab_permission_view_role,ab_view_menu,connection,variable,"
+    "slot_pool,dag_warning"
 )
 # The demo's own key for the connection and variable fingerprints (the history marts); a real
 # deployment sets a random one of its own and keeps it like a password.

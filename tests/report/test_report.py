@@ -152,6 +152,10 @@ def test_the_figures_equal_the_marts(report, browser):
             f"select count(*) filter (where is_new), count(*) filter (where severity = 'critical') "
             f"from {marts}.rpt_alerts"
         ).fetchone()
+        pools = con.execute(
+            f"select pool_name, max(peak_slots_used), sum(case when is_saturated then 1 else 0 end) "
+            f"from {marts}.rpt_pool_hourly_usage group by 1 order by 1"
+        ).fetchall()
         one_dag = con.execute(
             f"select dag_id, count(*) filter (where state = 'failed'), count(*) "
             f"from {marts}.fct_dag_runs group by 1 order by 2 desc, 1 limit 1"
@@ -176,6 +180,20 @@ def test_the_figures_equal_the_marts(report, browser):
 
     page, errors, _ = browser.open(report["site"] / "access.html")
     assert number(figures(page)["privileged_users"]) == privileged
+    assert errors == []
+    page.close()
+
+    assert len(pools) >= 3
+    page, errors, _ = browser.open(report["site"] / "platform.html")
+    rows = {
+        cells[0]: cells[2:4]
+        for cells in (
+            [c.inner_text().strip() for c in row.locator("td").all()]
+            for row in page.locator("#pools tr").all()
+        )
+        if cells
+    }
+    assert rows == {pool: [f"{peak:,}", f"{full:,}"] for pool, peak, full in pools}
     assert errors == []
     page.close()
 

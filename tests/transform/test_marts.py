@@ -20,6 +20,7 @@ not even loaded), the job, dbt build included, is green and every mart is empty.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import statistics
@@ -184,6 +185,15 @@ FIGURES: dict[str, tuple[str, str]] = {
         "select filename, count(*) from import_error group by 1 order by 1",
         "select file_path, count(*) from {marts}.fct_import_errors group by 1 order by 1",
     ),
+    "dag_warnings": (
+        "select dag_id, warning_type, message from dag_warning order by 1, 2",
+        "select dag_id, warning_type, message from {marts}.fct_dag_warnings order by 1, 2",
+    ),
+    "dag_warning_alerts": (
+        "select dag_id, warning_type from dag_warning order by 1, 2",
+        "select dag_id, subject from {marts}.rpt_alerts where alert_kind = 'dag_warning' "
+        "order by 1, 2",
+    ),
     "jobs_by_type_and_state": (
         "select job_type, state, count(*) from job group by 1, 2 order by 1, 2",
         "select job_type, state, count(*) from {marts}.fct_scheduler_jobs group by 1, 2 order by 1, 2",
@@ -297,6 +307,64 @@ def anomalies_at_source(url: str) -> list[tuple]:
     return out
 
 
+# The tries that hold pool slots, at the source: the current try of a task instance at or past running,
+# and (2.10+) the earlier tries in task_instance_history, each holding its task instance's pool_slots
+# from start to end (a running one: until the sync). Read without the marts' SQL.
+POOL_TRIES_AT_SOURCE = """
+select ti.pool, coalesce(ti.pool_slots, 1), ti.start_date, ti.end_date, ti.state,
+       ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, 'current'
+from task_instance ti
+where ti.pool is not null and ti.start_date is not null and ti.try_number >= 1
+  and (ti.state in ('running', 'success', 'failed', 'up_for_retry', 'up_for_reschedule', 'deferred',
+                    'restarting', 'shutdown') or ti.state = 'skipped')
+"""
+POOL_EARLIER_TRIES_AT_SOURCE = """
+select h.pool, coalesce(ti.pool_slots, 1), h.start_date, h.end_date, h.state,
+       h.dag_id, h.task_id, h.run_id, h.map_index, h.try_number, 'history'
+from task_instance_history h
+left join task_instance ti on ti.dag_id = h.dag_id and ti.task_id = h.task_id
+  and ti.run_id = h.run_id and ti.map_index = h.map_index
+where h.pool is not null and h.start_date is not null
+"""
+
+
+def pool_usage_at_source(url: str, synced_at: dt.datetime, tables: set[str]) -> list[tuple]:
+    """(pool, slot-seconds held, most slots held at once) per pool, from the source's tries, by the
+    documented rule: a try holds slots from its start to its end, or to the sync while running, at most
+    1,000 hours from the start of the hour it started in."""
+    rows = source_query(url, POOL_TRIES_AT_SOURCE)
+    if "task_instance_history" in tables:
+        rows += source_query(url, POOL_EARLIER_TRIES_AT_SOURCE)
+    synced = synced_at.replace(tzinfo=dt.timezone.utc) if synced_at.tzinfo is None else synced_at
+    current = {r[5:10] for r in rows if r[10] == "current"}
+    held: dict[str, float] = {}
+    events: dict[str, list[tuple]] = {}
+    for pool, slots, start, end, state, *key, source in rows:
+        if source == "history" and tuple(key) in current:
+            continue  # the current try, also written to the history: kept once
+        if end is None:
+            if state not in ("running", "restarting"):
+                continue
+            end = synced
+        end = min(end, start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1000))
+        held[pool] = held.get(pool, 0.0) + slots * max(0.0, (end - start).total_seconds())
+        events.setdefault(pool, []).extend([(start, 1, slots), (end, 0, -slots)])
+    peaks = {}
+    for pool, changes in events.items():
+        level = peak = 0
+        for _, _, change in sorted(changes):
+            level += change
+            peak = max(peak, level)
+        peaks[pool] = peak
+    return sorted((pool, round(held[pool], 1), peaks[pool]) for pool in held if held[pool] > 0)
+
+
+POOL_USAGE_IN_MARTS = (
+    "select pool_name, round(sum(slot_seconds_used), 1), max(peak_slots_used) "
+    "from {marts}.rpt_pool_hourly_usage group by 1 order by 1"
+)
+
+
 def marts_query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql.format(marts=f'"{MARTS}"')).fetchall()
@@ -353,6 +421,14 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
         (e, n, None if v is None else float(v))
         for e, n, v in marts_query(warehouse, ASSET_EVENTS_IN_MARTS)
     ]
+    figures["pool_usage"] = [
+        (pool, float(used), int(peak))
+        for pool, used, peak in marts_query(warehouse, POOL_USAGE_IN_MARTS)
+    ]
+    (figures["synced_at"],) = marts_query(
+        warehouse,
+        f'select synced_at from "{MARTS.removesuffix("_marts")}_intermediate".int_latest_sync',
+    )[0]
     return figures
 
 
@@ -488,6 +564,7 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
     url, warehouse, workdir = job["url"], job["warehouse"], job["workdir"]
     at_source = source_figures(url, version)
     in_marts = mart_figures(warehouse, version)
+    at_source["pool_usage"] = pool_usage_at_source(url, in_marts["synced_at"], source_tables(url))
     manifest = json.loads((workdir / "target" / "manifest.json").read_text())
 
     (last_log_id,) = source_query(url, "select coalesce(max(id), 0) from log")[0]
@@ -612,6 +689,17 @@ def test_asset_events_and_their_consumers_equal_the_source(marts):
     assert marts["in_marts"]["asset_events"] == expected
     assert marts["after_clean"]["asset_events"] == expected
     assert any(n > 0 for _, n, _ in expected), "events that queued runs"
+
+
+def test_pool_usage_equals_the_tries_at_the_source(marts):
+    """Slot-seconds per pool and the most slots held at once equal the source's tries by the
+    documented rule."""
+    expected = [
+        (pool, pytest.approx(used, abs=0.2), peak)
+        for pool, used, peak in marts["at_source"]["pool_usage"]
+    ]
+    assert marts["in_marts"]["pool_usage"] == expected
+    assert len(expected) >= 3 and any(peak > 1 for _, _, peak in expected)
 
 
 def test_rows_deleted_at_the_source_are_flagged_not_lost(marts):

@@ -10,6 +10,8 @@
                          airflow_audit_alert_late_after_s after it was due (fct_dag_run_lateness)
       stuck_work         warning: work running or queued longer than its history allows (rpt_stuck_work)
       import_error       warning: a DAG file that recently failed to import and still does
+      dag_warning        warning, ongoing while Airflow still reports it: what the DAG processor warns about
+                         a DAG (a pool it names that does not exist, ...; fct_dag_warnings)
       scheduler_down     critical: a running scheduler, triggerer or DAG processor whose heartbeat is late
       access_change      critical for a grant of Admin or of a privilege, info otherwise
       connection_change, variable_change   info -#}
@@ -119,6 +121,23 @@ import_errors as (
 
 ),
 
+dag_warnings as (
+
+    select
+        {{ airflow_audit_surrogate_key(["'dag_warning'", 'warnings.dag_warning_key']) }} as alert_key,
+        'dag_warning' as alert_kind,
+        'warning' as severity,
+        warnings.raised_at,
+        true as is_ongoing,
+        warnings.dag_id,
+        warnings.warning_type as subject,
+        {{ dbt.concat(["'DAG '", 'warnings.dag_id', "': '", 'warnings.message']) }} as message
+
+    from {{ ref('fct_dag_warnings') }} as warnings
+    where not warnings.is_resolved
+
+),
+
 schedulers as (
 
     select
@@ -218,6 +237,8 @@ final as (
     select * from stuck
     union all
     select * from import_errors
+    union all
+    select * from dag_warnings
     union all
     select * from schedulers
     union all

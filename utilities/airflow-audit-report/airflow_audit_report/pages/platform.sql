@@ -22,3 +22,15 @@ from {{ ref('rpt_dag_daily_lateness') }}
 -- name: stuck
 select kind, dag_id, task_id, run_id, map_index, state, since_at, as_of, age_s, allowed_s
 from {{ ref('rpt_stuck_work') }}
+
+-- name: pool_days
+select
+    pool_name,
+    cast(hour_start as date) as usage_date,
+    max(slots) as slots,
+    max(utilisation) as busiest_hour_utilisation,
+    max(peak_slots_used) as peak_slots_used,
+    sum(case when is_saturated then 1 else 0 end) as saturated_hours,
+    sum(slot_seconds_used) as slot_seconds_used
+from {{ ref('rpt_pool_hourly_usage') }}
+group by pool_name, cast(hour_start as date)
