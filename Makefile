@@ -49,14 +49,19 @@ browser: ## Debian's Chromium for the report's browser tests (installed once, wi
 		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
+# Test files run on TEST_WORKERS workers at once (pytest-xdist; `auto`: one per core), each file's
+# tests in one worker, so a module's fixtures are built once. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: install airflow browser lint ## The test suite (every test that proves an issue's promise), after ruff
-	$(BIN)/pytest -m "not slow" --durations=20
+	$(BIN)/pytest -m "not slow" $(TEST_PARALLEL) --durations=20
 
 test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
 	$(BIN)/pytest -m "not integration and not slow"
 
 test-all: install airflow browser lint ## Every test, the slow scenarios included
-	$(BIN)/pytest
+	$(BIN)/pytest $(TEST_PARALLEL)
 
 airflow: install ## Airflow 2.10.5 and 3.3.2 in .airflow/venv-2 and .airflow/venv-3 (reused when unchanged)
 	$(BIN)/python orchestrate/install_airflow.py

@@ -4,13 +4,35 @@ tests import them as any user would; helpers live in tests/support, test data in
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.fixtures.airflow_history import fill, load_schema
 from tests.fixtures.postgres import ThrowawayPostgres
 from tests.support import TEST_FILL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs a worker per core, a test file per worker at a time), each
+    worker has its own Meltano system database and its own default dbt target/ and logs/, as the one
+    process of a serial run has: two workers' runs of the same slug never share them. A test that
+    names its own keeps it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    own = Path(tempfile.mkdtemp(prefix=f"airflow-audit-tests-{worker}-"))
+    os.environ.setdefault("MELTANO_DATABASE_URI", f"sqlite:///{own / 'meltano.db'}")
+    for name, folder in (
+        ("DBT_TARGET_PATH", "target"),
+        ("DBT_DUCKDB_TARGET_PATH", "target"),
+        ("DBT_LOG_PATH", "logs"),
+        ("DBT_DUCKDB_LOG_PATH", "logs"),
+    ):
+        os.environ.setdefault(name, str(own / folder))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ from (`<schema>_marts._airflow_audit_builds`).  Then:
 * a first run, another dbt project or dbt version, an unreadable record, a table gone from the
   warehouse: `dbt build --full-refresh`.
 
-Each build but a full refresh gets the var `airflow_audit_since`: per raw table, what changed since
+The job runs no unit tests (dbt's advice: they check the project's SQL on fixed rows, a matter for
+development and CI, `make test`; `meltano invoke dbt-<warehouse>:build` runs them).  Each build
+but a full refresh gets the var `airflow_audit_since`: per raw table, what changed since
 the recorded build (macros/airflow_audit_incremental.sql), so that the incremental marts replace
 only the partitions those rows touch.  Arguments given (`--select ...`, `--full-refresh`) are
 passed to one `dbt build`, with the var unless they ask for a full refresh.
@@ -37,6 +39,7 @@ from pathlib import Path
 from dbt.cli.main import dbtRunner
 
 PROG = "build-changed"
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 REBUILD_AFTER = dt.timedelta(hours=24)
 PROJECT_PARTS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 
@@ -156,7 +159,7 @@ def plan(state, phash: str, argv: list[str]) -> list[str] | None:
     """The `dbt build` arguments, or None when nothing needs building."""
     if state is None:
         say("building everything (no readable record of an earlier build).")
-        return ["build", *argv] if argv else ["build", "--full-refresh"]
+        return ["build", *argv] if argv else ["build", "--full-refresh", *NO_UNIT_TESTS]
     figures, built = state
     recorded = built.get("figures", "") if built else ""
     since_var = ["--vars", json.dumps({"airflow_audit_since": since(figures, recorded)})]
@@ -165,19 +168,20 @@ def plan(state, phash: str, argv: list[str]) -> list[str] | None:
         return ["build", *argv] if "--full-refresh" in argv else ["build", *argv, *since_var]
     if not built or built.get("project_hash") != phash:
         say("building everything from scratch (a first build, or another project or dbt).")
-        return ["build", "--full-refresh"]
+        return ["build", "--full-refresh", *NO_UNIT_TESTS]
     changed = changed_tables(figures, recorded)
     if changed is None:
         say("building everything from scratch (the last build's record is unreadable).")
-        return ["build", "--full-refresh"]
+        return ["build", "--full-refresh", *NO_UNIT_TESTS]
     gone = [t for t in changed if not figures.get(t, [""])[0]]
     if gone:
         say(f"building everything from scratch ({', '.join(gone)} left the warehouse).")
-        return ["build", "--full-refresh"]
+        return ["build", "--full-refresh", *NO_UNIT_TESTS]
     if too_old(built.get("built_at", "")):
         say("building everything, and testing every row (a day since the last build).")
         return [
             "build",
+            *NO_UNIT_TESTS,
             "--vars",
             json.dumps(
                 {
@@ -193,13 +197,11 @@ def plan(state, phash: str, argv: list[str]) -> list[str] | None:
         )
         return None
     say(f"building what depends on the tables that changed: {', '.join(changed)}.")
-    # The unit tests check the project's SQL on fixed rows: they run when the project changes.
     return [
         "build",
         "--select",
         *(f"source:airflow.{t}+" for t in changed),
-        "--exclude-resource-type",
-        "unit_test",
+        *NO_UNIT_TESTS,
         *since_var,
     ]
 

@@ -704,7 +704,7 @@ def record_message(**record: Any) -> dict:
     return {"type": "RECORD", "stream": "public-pool", "record": record}
 
 
-def test_new_columns_are_added_and_a_changed_type_is_refused(postgres):
+def test_new_columns_are_added_a_type_widened_and_a_narrowing_refused(postgres):
     warehouse = postgres.create_database("redshift_schema_changes")
     config = {
         key.removeprefix("AIRFLOW_AUDIT_REDSHIFT_").lower(): value
@@ -730,10 +730,20 @@ def test_new_columns_are_added_and_a_changed_type_is_refused(postgres):
     )
     assert rows == [(1, "default_pool", None, None), (2, "etl", "", 4)]
 
+    # an integer column becoming text (Airflow 3.0's dag_run_note.user_id): widened, values kept
     target = RedshiftTarget(config, io.BytesIO())
     try:
+        target.run(messages_of(schema_message(pool=text, slots=text)))
+    finally:
+        target.close()
+    rows = warehouse_query(warehouse, "select id, slots from schema_changes.pool order by id")
+    assert rows == [(1, None), (2, "4")]
+
+    target = RedshiftTarget(config, io.BytesIO())
+    try:
+        # text back to an integer would lose values: refused, the table as it was
         with pytest.raises(UserError, match=r"Column pool\.slots changed type in the source"):
-            target.run(messages_of(schema_message(pool=text, slots=text)))
+            target.run(messages_of(schema_message(pool=text, slots={"type": ["integer", "null"]})))
         keyless = {**schema_message(pool=text), "key_properties": []}
         with pytest.raises(UserError, match="has no primary key"):
             target.run(messages_of(keyless))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import statistics
 import subprocess
 from collections import Counter
@@ -847,3 +848,26 @@ def test_event_category_table_rejects_unknown_events():
         check("some_new_event", None)
     assert check("success", 0) == "task_lifecycle"
     assert check("success", None) == "mark_state"
+
+
+def test_every_dbt_unit_test_passes(airflow_db, tmp_path_factory, tmp_path):
+    """The job runs no unit tests (they check the SQL on fixed rows, for development and CI): here
+    every one runs, on the warehouse of the newest release's full job (the staging models' typed
+    columns are the same for every release)."""
+    from tests.support import meltano
+    from tests.transform.test_unit_test_keys import unit_tests
+
+    job = full_job("3.3.2", airflow_db, tmp_path_factory)
+    done = meltano(
+        "invoke",
+        "dbt-duckdb",
+        "test",
+        "--select",
+        "test_type:unit",
+        env={**job["env"], **dbt_paths(tmp_path), "MELTANO_DATABASE_URI": job["system_db"]},
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+    passed = set(re.findall(r" PASS \w+::(\w+) ", output))
+    assert passed == {name for name, _ in unit_tests()}, output[-3000:]
+    assert "WARN=0 ERROR=0" in output

@@ -60,6 +60,9 @@ REDSHIFT_TYPES = {
     "string": VARCHAR,
     "json": VARCHAR,
 }
+# Type changes that keep every value, as (the catalog's name now, the catalog's name wanted); any
+# type also widens to VARCHAR.
+WIDENINGS = {("bigint", "double precision"), ("date", "timestamp with time zone")}
 # What information_schema.columns calls each type (Redshift and PostgreSQL agree).
 CATALOG_NAMES = {
     "BIGINT": "bigint",
@@ -402,14 +405,65 @@ class RedshiftTarget(SingerLoader):
             if have is None:
                 added.append(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {column_type}")
             elif have != catalog_name(column_type):
-                raise UserError(
-                    f"Column {table.table}.{column} changed type in the source ({have} in the "
-                    f"warehouse, {column_type} now): rename or drop the warehouse table "
-                    f"{self.schema}.{table.table} and run again to reload it."
-                )
+                self.change_type(table, column, have, column_type)
         if added:
             # Redshift adds one column per ALTER TABLE.
             self.ddl(*added)
+        if table.natural_key:
+            # Rows stored before Airflow 3 re-keyed the table lack the new key: replaced by
+            # natural key as the re-keyed rows arrive (merge), not kept beside them.
+            table.legacy_rows = bool(
+                self.query(
+                    f"SELECT 1 FROM {target} WHERE _sdc_deleted_at IS NULL AND ("
+                    + " OR ".join(f"{quote(k)} IS NULL" for k in table.key_properties)
+                    + ") LIMIT 1"
+                )
+            )
+            if table.legacy_rows:
+                print(
+                    f"{PROG}: {table.table}: rows stored under the key of an earlier Airflow "
+                    f"are replaced by {', '.join(table.natural_key)} as the re-keyed rows arrive.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def change_type(self, table: StreamTable, column: str, have: str, wanted: str) -> None:
+        """A column an Airflow upgrade retyped (3.0: dag_run_note.user_id integer -> varchar),
+        widened with every value kept, archived rows included; a narrowing is refused.  Redshift
+        alters a column's type only to a longer VARCHAR, so the values move to a new column of
+        the wider type, in one transaction: the column ends up last, which nothing here minds
+        (every statement names its columns)."""
+        if (have, catalog_name(wanted)) not in WIDENINGS and not wanted.startswith("VARCHAR"):
+            raise UserError(
+                f"Column {table.table}.{column} changed type in the source ({have} in the "
+                f"warehouse, {wanted} now), and not to a type that holds every old value: rename "
+                f"the warehouse table {self.schema}.{table.table} (its history stays there) and "
+                "run again to reload it."
+            )
+        import psycopg2
+
+        target, wider = self.target(table), quote(f"{column}__airflow_audit_wider")
+        assert self.conn is not None
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(f"ALTER TABLE {target} ADD COLUMN {wider} {wanted}")
+                cur.execute(f"UPDATE {target} SET {wider} = CAST({quote(column)} AS {wanted})")
+                cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(column)}")
+                cur.execute(f"ALTER TABLE {target} RENAME COLUMN {wider} TO {quote(column)}")
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise UserError(
+                f"Redshift refused to widen {self.schema}.{table.table}.{column} from {have} to "
+                f"{wanted}: {first_line(exc)}; nothing changed (the grants the loading user needs "
+                "are in docs/warehouses.md)."
+            ) from exc
+        print(
+            f"{PROG}: {table.table}.{column}: {have} in the warehouse, {wanted} at the source "
+            "now (an Airflow upgrade?): widened, every row kept.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # -- loading ----------------------------------------------------------------------
 
@@ -455,6 +509,14 @@ class RedshiftTarget(SingerLoader):
         )
         columns = ", ".join(quote(c) for c in batch.columns)
         cur.execute(f"DELETE FROM {target} USING {stage} WHERE {match}")
+        if table.legacy_rows:
+            natural = " AND ".join(
+                f"{target}.{quote(k)} = {stage}.{quote(k)}" for k in table.natural_key
+            )
+            cur.execute(
+                f"DELETE FROM {target} USING {stage} WHERE {target}._sdc_deleted_at IS NULL "
+                f"AND {natural}"
+            )
         cur.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage}")
 
     def insert_rows(self, cur, stage: str, batch: Batch) -> None:
