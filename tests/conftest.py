@@ -18,7 +18,7 @@ from tests.support import TEST_FILL
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (`make test` runs a worker per core, a test file per worker at a time), each
-    worker has its own Meltano system database and its own default dbt target/ and logs/, as the one
+    worker has its own Meltano system database, run folder and default dbt target/ and logs/, as the one
     process of a serial run has: two workers' runs of the same slug never share them. A test that
     names its own keeps it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -26,6 +26,15 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     own = Path(tempfile.mkdtemp(prefix=f"airflow-audit-tests-{worker}-"))
     os.environ.setdefault("MELTANO_DATABASE_URI", f"sqlite:///{own / 'meltano.db'}")
+    # Meltano's run folder (.meltano/run/<plugin>/state.json ...) is one per project: each worker
+    # gets a .meltano of its own whose plugin venvs are the project's, linked.
+    shared = Path(__file__).resolve().parents[1] / ".meltano"
+    sys_dir = own / "meltano"
+    sys_dir.mkdir()
+    for entry in shared.iterdir():
+        if entry.name not in {"run", "logs", "meltano.db", "analytics.json"}:
+            (sys_dir / entry.name).symlink_to(entry)
+    os.environ.setdefault("MELTANO_SYS_DIR_ROOT", str(sys_dir))
     for name, folder in (
         ("DBT_TARGET_PATH", "target"),
         ("DBT_DUCKDB_TARGET_PATH", "target"),

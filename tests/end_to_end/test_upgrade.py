@@ -141,7 +141,9 @@ def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_p
         approx_asset_events,
         approx_rows,
         mart_figures,
+        pool_usage_at_source,
         source_figures,
+        source_tables,
     )
 
     url = airflow_db("2.10.5", "upgrade_marts", dags=4, days=3)
@@ -187,6 +189,11 @@ def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_p
     assert in_marts.pop("lateness") == lateness
     assert in_marts.pop("anomalies") == approx_anomalies(at_source.pop("anomalies"))
     assert in_marts.pop("asset_events") == approx_asset_events(at_source.pop("asset_events"))
+    synced_at = in_marts.pop("synced_at")
+    assert in_marts.pop("pool_usage") == [
+        (pool, pytest.approx(used, abs=0.2), peak)
+        for pool, used, peak in pool_usage_at_source(url, synced_at, source_tables(url))
+    ]
     assert in_marts == at_source
     # not empty equal to empty: most figures hold rows
     assert len([name for name, value in in_marts.items() if value]) >= 12, in_marts
