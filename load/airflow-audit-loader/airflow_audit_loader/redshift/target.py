@@ -95,6 +95,12 @@ def redshift_type(schema: dict[str, Any]) -> str:
     return REDSHIFT_TYPES[kind]
 
 
+def primary_key_columns(definition: str) -> list[str]:
+    """`PRIMARY KEY (dag_id, "run_id")` (pg_get_constraintdef's text) -> its column names."""
+    inside = definition[definition.index("(") + 1 : definition.rindex(")")]
+    return [name.strip().strip('"').replace('""', '"') for name in inside.split(",")]
+
+
 def catalog_name(column_type: str) -> str:
     return "numeric" if column_type.startswith("NUMERIC") else CATALOG_NAMES[column_type]
 
@@ -409,6 +415,7 @@ class RedshiftTarget(SingerLoader):
         if added:
             # Redshift adds one column per ALTER TABLE.
             self.ddl(*added)
+        self.release_old_key(table)
         if table.natural_key:
             # Rows stored before Airflow 3 re-keyed the table lack the new key: replaced by
             # natural key as the re-keyed rows arrive (merge), not kept beside them.
@@ -426,6 +433,69 @@ class RedshiftTarget(SingerLoader):
                     file=sys.stderr,
                     flush=True,
                 )
+
+    def release_old_key(self, table: StreamTable) -> None:
+        """A primary key the source no longer has (Airflow 3 re-keyed task_instance and
+        task_instance_history), undeclared, and the columns NOT NULL for it that the source no
+        longer has (task_instance_history's integer `id`) made nullable, every value kept, so the
+        re-keyed rows load.  In one transaction: the constraint goes (Redshift never enforced
+        it, and rows archived under the old key lack the new one, so no key is declared again),
+        and as Redshift cannot drop NOT NULL in place, each such column moves to a nullable copy
+        of itself."""
+        target = self.target(table)
+        declared = [
+            (name, primary_key_columns(definition))
+            for name, definition in self.query(
+                "SELECT con.conname, pg_get_constraintdef(con.oid) FROM pg_constraint con "
+                "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = "
+                "c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND con.contype = 'p'",
+                [self.schema, table.table],
+            )
+        ]
+        old_keys = [
+            (name, columns) for name, columns in declared if columns != table.key_properties
+        ]
+        if not old_keys:
+            return
+        gone = [c for _, columns in old_keys for c in columns if c not in table.properties]
+        types = dict(
+            self.query(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+                "c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0",
+                [self.schema, table.table],
+            )
+        )
+        import psycopg2
+
+        assert self.conn is not None
+        try:
+            with self.conn.cursor() as cur:
+                for name, _ in old_keys:
+                    cur.execute(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)}")
+                for column in gone:
+                    copy = quote(f"{column}__airflow_audit_nullable")
+                    cur.execute(f"ALTER TABLE {target} ADD COLUMN {copy} {types[column]}")
+                    cur.execute(f"UPDATE {target} SET {copy} = {quote(column)}")
+                    cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(column)}")
+                    cur.execute(f"ALTER TABLE {target} RENAME COLUMN {copy} TO {quote(column)}")
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise UserError(
+                f"Redshift refused to drop the old primary key of {self.schema}.{table.table} "
+                f"(the source's is {', '.join(table.key_properties)} now): {first_line(exc)}; "
+                "nothing changed (the grants the loading user needs are in docs/warehouses.md)."
+            ) from exc
+        old = "; ".join(", ".join(columns) for _, columns in old_keys)
+        print(
+            f"{PROG}: {table.table}: the source's primary key is {', '.join(table.key_properties)} "
+            f"now, not {old} (an Airflow upgrade?): the old key is no longer declared"
+            + (f", and {', '.join(gone)}, gone at the source, may be null" if gone else "")
+            + "; every row kept.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def change_type(self, table: StreamTable, column: str, have: str, wanted: str) -> None:
         """A column an Airflow upgrade retyped (3.0: dag_run_note.user_id integer -> varchar),
