@@ -62,6 +62,8 @@ def main() -> int:
             # on top of the default tables, what the report's audit trail and access pages read
             AIRFLOW_AUDIT_ADDITIONAL_TABLES=REPORT_TABLES,
             AIRFLOW_AUDIT_FINGERPRINT_KEY=DEMO_FINGERPRINT_KEY,
+            # the demo's history is two weeks: its last week against the one before
+            AIRFLOW_AUDIT_TREND_WINDOW_DAYS=str(max(1, args.days // 2)),
         )
         done = subprocess.run(
             [str(ROOT / ".venv/bin/meltano"), "run", "airflow-audit"], cwd=ROOT, env=env

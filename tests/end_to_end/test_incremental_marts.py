@@ -38,6 +38,7 @@ INCREMENTAL = (
     "fct_dag_runs",
     "fct_audit_events",
     "rpt_dag_daily_health",
+    "fct_task_attempt_duration_anomalies",
 )
 PARTIAL = "build-changed: building what depends on the tables that changed: "
 
@@ -125,6 +126,7 @@ class Job:
             "fct_dag_runs": "dag_run_key",
             "fct_audit_events": "audit_event_id",
             "rpt_dag_daily_health": "dag_day_key",
+            "fct_task_attempt_duration_anomalies": "task_attempt_key",
         }
         return {
             mart: " in (" in (tests / f"unique_{mart}_{key}.sql").read_text()

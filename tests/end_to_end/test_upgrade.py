@@ -135,11 +135,13 @@ def test_an_in_place_upgrade_to_airflow_3_keeps_the_warehouse_exact(
 def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_path):
     """The whole job (every table, dbt build) on 2.10.5, `airflow db migrate` to 3.3.2, the job
     again: every mart figure equals the same figure computed by SQL on the upgraded source."""
-    from tests.support.sync import dbt_paths, run_job
+    from tests.support.sync import TREND_WINDOW_DAYS, dbt_paths, run_job
     from tests.transform.test_marts import (
         approx_anomalies,
         approx_asset_events,
+        approx_attempt_anomalies,
         approx_rows,
+        approx_trends,
         mart_figures,
         pool_usage_at_source,
         source_figures,
@@ -152,6 +154,8 @@ def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_p
         "AIRFLOW_AUDIT_SOURCE_URL": url,
         "AIRFLOW_AUDIT_TABLES": "[]",
         "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        # the window source_figures computes the duration trends with
+        "AIRFLOW_AUDIT_TREND_WINDOW_DAYS": str(TREND_WINDOW_DAYS),
         **dbt_paths(tmp_path),
     }
     system_db = f"sqlite:///{tmp_path / 'meltano.db'}"
@@ -189,6 +193,12 @@ def test_marts_built_after_the_upgrade_equal_sql_on_the_source(airflow_db, tmp_p
     assert in_marts.pop("lateness") == lateness
     assert in_marts.pop("anomalies") == approx_anomalies(at_source.pop("anomalies"))
     assert in_marts.pop("asset_events") == approx_asset_events(at_source.pop("asset_events"))
+    trends = at_source.pop("trends")
+    assert in_marts.pop("trends") == approx_trends(trends)
+    assert in_marts.pop("trend_alerts") == [d for d, *_, is_slower in trends if is_slower]
+    assert in_marts.pop("attempt_anomalies") == approx_attempt_anomalies(
+        at_source.pop("attempt_anomalies")
+    )
     synced_at = in_marts.pop("synced_at")
     assert in_marts.pop("pool_usage") == [
         (pool, pytest.approx(used, abs=0.2), peak)

@@ -409,6 +409,8 @@ def source_counts(url: str) -> dict[str, int]:
 
 
 _FULL_JOBS: dict[str, dict[str, Any]] = {}
+# The full jobs' AIRFLOW_AUDIT_TREND_WINDOW_DAYS (test_marts computes the trends with it).
+TREND_WINDOW_DAYS = 1
 
 
 def full_job(version: str, airflow_db, tmp_path_factory) -> dict[str, Any]:
@@ -429,6 +431,8 @@ def full_job(version: str, airflow_db, tmp_path_factory) -> dict[str, Any]:
             "AIRFLOW_AUDIT_TABLES": "[]",
             "AIRFLOW_AUDIT_MODE": "archive",
             "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            # the fill holds a few days: duration trends compare the last day with the one before
+            "AIRFLOW_AUDIT_TREND_WINDOW_DAYS": str(TREND_WINDOW_DAYS),
             **dbt_paths(workdir),
         }
         system_db = f"sqlite:///{workdir / 'meltano.db'}"

@@ -28,6 +28,7 @@ import statistics
 import subprocess
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from tests.support import AIRFLOW_CLI, ROOT, airflow_db_clean, source_query
 from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
+    TREND_WINDOW_DAYS,
     dbt_paths,
     full_job,
     run_job,
@@ -190,6 +192,13 @@ FIGURES: dict[str, tuple[str, str]] = {
         "select dag_id, warning_type, message from dag_warning order by 1, 2",
         "select dag_id, warning_type, message from {marts}.fct_dag_warnings order by 1, 2",
     ),
+    # fct_dag_runs.dag_version_number: the DAG version each run was created from (Airflow 3)
+    "runs_per_dag_version": (
+        "select dr.dag_id, dv.version_number, count(*) from dag_run dr "
+        "join dag_version dv on dv.id = dr.created_dag_version_id group by 1, 2 order by 1, 2",
+        "select dag_id, dag_version_number, count(*) from {marts}.fct_dag_runs "
+        "where dag_version_number is not null group by 1, 2 order by 1, 2",
+    ),
     "dag_warning_alerts": (
         "select dag_id, warning_type from dag_warning order by 1, 2",
         "select dag_id, subject from {marts}.rpt_alerts where alert_kind = 'dag_warning' "
@@ -308,6 +317,107 @@ def anomalies_at_source(url: str) -> list[tuple]:
     return out
 
 
+# Task attempt duration anomalies (fct_task_attempt_duration_anomalies), from Airflow's task_instance and
+# task_instance_history in Python (the releases whose tries are all in those two tables): each finished
+# attempt against the median and MAD of its task's previous (at most 30) successful attempts.
+ATTEMPT_ANOMALY_VERSIONS = ("2.10.5", "3.3.2")
+TRIES_AT_SOURCE = """
+select dag_id, task_id, run_id, map_index, try_number, state, start_date,
+       coalesce(duration, extract(epoch from end_date - start_date)), 1
+from task_instance
+where try_number >= 1 and (state in ('running', 'success', 'failed', 'up_for_retry', 'up_for_reschedule',
+    'deferred', 'restarting', 'shutdown') or (state = 'skipped' and start_date is not null))
+union all
+select dag_id, task_id, run_id, map_index, try_number, state, start_date,
+       coalesce(duration, extract(epoch from end_date - start_date)), 2
+from task_instance_history
+"""
+ATTEMPT_ANOMALIES_IN_MARTS = (
+    "select dag_id, task_id, run_id, map_index, try_number, history_attempt_count, history_median_s, "
+    "is_anomaly from {marts}.fct_task_attempt_duration_anomalies order by 1, 2, 3, 4, 5"
+)
+
+
+def attempt_anomalies_at_source(url: str) -> list[tuple]:
+    """(dag_id, task_id, run_id, map_index, try, history size, median, is_anomaly) by the documented
+    rule (dbt_project.yml's defaults), ties in start broken by the attempt key as the mart does."""
+    from tests.transform.test_unit_test_keys import surrogate_key
+
+    tries: dict[tuple, tuple] = {}
+    for dag_id, task_id, run_id, map_index, try_number, state, start, duration, _priority in sorted(
+        source_query(url, TRIES_AT_SOURCE), key=lambda row: -row[8]
+    ):
+        tries[(dag_id, task_id, run_id, map_index, try_number)] = (state, start, duration)
+    attempts: dict[tuple, list] = {}
+    for (dag_id, task_id, run_id, map_index, try_number), (state, start, duration) in tries.items():
+        if state in ("success", "failed", "up_for_retry") and start and duration is not None:
+            key = surrogate_key((dag_id, task_id, run_id, map_index, try_number))
+            attempts.setdefault((dag_id, task_id), []).append(
+                (start, key, run_id, map_index, try_number, state, float(duration))
+            )
+    out = []
+    for (dag_id, task_id), rows in attempts.items():
+        history: list[float] = []
+        for _, _, run_id, map_index, try_number, state, duration in sorted(rows):
+            previous = history[-30:]
+            median = statistics.median(previous) if previous else None
+            anomaly = False
+            if len(previous) >= 10:
+                mad = statistics.median(abs(d - median) for d in previous)
+                deviation = abs(duration - median)
+                anomaly = deviation > 60 and (mad == 0 or 0.6745 * deviation / mad > 3.5)
+            out.append(
+                (dag_id, task_id, run_id, map_index, try_number, len(previous), median, anomaly)
+            )
+            if state == "success":
+                history.append(duration)
+    return sorted(out)
+
+
+# Duration trends (rpt_dag_durations, and its duration_trend alerts), from Airflow's dag_run in Python:
+# per DAG, the successful runs of the TREND_WINDOW_DAYS ending at its latest successful run's start,
+# against the same number of days before; slower by the documented rule (dbt_project.yml's defaults:
+# at least 5 runs in each window, 25% and 60 s).
+TREND_RUNS_AT_SOURCE = (
+    "select dag_id, start_date, extract(epoch from end_date - start_date) from dag_run "
+    "where state = 'success' and start_date is not null and end_date is not null"
+)
+TRENDS_IN_MARTS = (
+    "select dag_id, recent_run_count, previous_run_count, recent_p50_duration_s, "
+    "previous_p50_duration_s, duration_growth, is_slower from {marts}.rpt_dag_durations order by 1"
+)
+TREND_ALERTS_IN_MARTS = (
+    'select dag_id from "{schema}_intermediate".int_alerts_raised '
+    "where alert_kind = 'duration_trend' order by 1"
+)
+
+
+def trends_at_source(url: str) -> list[tuple]:
+    runs: dict[str, list[tuple]] = {}
+    for dag_id, started, duration in source_query(url, TREND_RUNS_AT_SOURCE):
+        runs.setdefault(dag_id, []).append((started, float(duration)))
+    window = dt.timedelta(days=TREND_WINDOW_DAYS)
+    out = []
+    for dag_id in sorted(runs):
+        latest = max(started for started, _ in runs[dag_id])
+        recent = [d for started, d in runs[dag_id] if started > latest - window]
+        previous = [
+            d for started, d in runs[dag_id] if latest - 2 * window < started <= latest - window
+        ]
+        recent_p50 = statistics.median(recent)
+        previous_p50 = statistics.median(previous) if previous else None
+        growth = recent_p50 / previous_p50 - 1 if previous_p50 else None
+        slower = bool(
+            len(recent) >= 5
+            and len(previous) >= 5
+            and previous_p50
+            and recent_p50 >= 1.25 * previous_p50
+            and recent_p50 - previous_p50 > 60
+        )
+        out.append((dag_id, len(recent), len(previous), recent_p50, previous_p50, growth, slower))
+    return out
+
+
 # The tries that hold pool slots, at the source: the current try of a task instance at or past running,
 # and (2.10+) the earlier tries in task_instance_history, each holding its task instance's pool_slots
 # from start to end (a running one: until the sync). Read without the marts' SQL.
@@ -422,6 +532,21 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
         (e, n, None if v is None else float(v))
         for e, n, v in marts_query(warehouse, ASSET_EVENTS_IN_MARTS)
     ]
+    if version in ATTEMPT_ANOMALY_VERSIONS:
+        figures["attempt_anomalies"] = [
+            (*row[:6], None if row[6] is None else float(row[6]), row[7])
+            for row in marts_query(warehouse, ATTEMPT_ANOMALIES_IN_MARTS)
+        ]
+    figures["trends"] = [
+        tuple(float(v) if isinstance(v, Decimal) else v for v in row)
+        for row in marts_query(warehouse, TRENDS_IN_MARTS)
+    ]
+    figures["trend_alerts"] = [
+        dag_id
+        for (dag_id,) in marts_query(
+            warehouse, TREND_ALERTS_IN_MARTS.replace("{schema}", MARTS.removesuffix("_marts"))
+        )
+    ]
     figures["pool_usage"] = [
         (pool, float(used), int(peak))
         for pool, used, peak in marts_query(warehouse, POOL_USAGE_IN_MARTS)
@@ -444,8 +569,9 @@ def source_tables(url: str) -> set[str]:
 
 def source_figure(url: str, sql: str, tables: set[str]) -> list[tuple]:
     """The figure at the source; none where the version lacks a table it reads (2.4 has no notes)."""
-    if "dag_run_note" in sql and "dag_run_note" not in tables:
-        return []
+    for table in ("dag_run_note", "dag_version"):
+        if f"{table} " in sql and table not in tables:
+            return []
     return normalized(source_query(url, sql))
 
 
@@ -478,6 +604,9 @@ def source_figures(url: str, version: str) -> dict[str, Any]:
         source_query(url, "select count(*) from sla_miss")[0][0] if "sla_miss" in tables else 0
     )
     figures["anomalies"] = anomalies_at_source(url)
+    figures["trends"] = trends_at_source(url)
+    if version in ATTEMPT_ANOMALY_VERSIONS:
+        figures["attempt_anomalies"] = attempt_anomalies_at_source(url)
     kind = "asset" if "asset_event" in tables else "dataset"
     figures["asset_events"] = [
         (e, n, None if v is None else float(v))
@@ -618,7 +747,11 @@ def test_after_db_clean_the_marts_still_report_the_full_history(marts, figure):
 
 
 # Figures a version may hold no rows for: the table they read does not exist there.
-MAY_BE_EMPTY = {"notes_on_runs": "dag_run_note", "sla_misses": "sla_miss"}
+MAY_BE_EMPTY = {
+    "notes_on_runs": "dag_run_note",
+    "sla_misses": "sla_miss",
+    "runs_per_dag_version": "dag_version",
+}
 
 
 def test_the_figures_are_not_trivial(marts):
@@ -683,6 +816,52 @@ def test_duration_anomalies_equal_the_rule_computed_on_the_source(marts):
     judged = [row for row in expected if row[2] >= 10]
     assert len(judged) >= 20, "runs with enough history to be judged"
     assert {row[4] for row in judged} == {True, False}, "anomalies and runs within their range"
+
+
+def test_task_attempt_anomalies_equal_the_rule_computed_on_the_source(marts):
+    if marts["version"] not in ATTEMPT_ANOMALY_VERSIONS:
+        pytest.skip("tries before 2.10 are partly in task_fail, without a try number")
+    expected = approx_attempt_anomalies(marts["at_source"]["attempt_anomalies"])
+    assert marts["in_marts"]["attempt_anomalies"] == expected
+    assert marts["after_clean"]["attempt_anomalies"] == expected  # archive mode keeps the history
+    judged = [row for row in marts["at_source"]["attempt_anomalies"] if row[5] >= 10]
+    assert len(judged) >= 50, "attempts with enough history to be judged"
+    assert {row[7] for row in judged} == {True, False}, "anomalies and attempts within their range"
+
+
+def approx_trends(rows: list[tuple]) -> list[tuple]:
+    """p50s to 2 ms (the marts keep durations to the millisecond), growth to 0.1%."""
+    return [
+        (
+            d,
+            n,
+            m,
+            pytest.approx(r, abs=0.002),
+            p if p is None else pytest.approx(p, abs=0.002),
+            g if g is None else pytest.approx(g, abs=0.001),
+            slower,
+        )
+        for d, n, m, r, p, g, slower in rows
+    ]
+
+
+def approx_attempt_anomalies(rows: list[tuple]) -> list[tuple]:
+    """Medians to 2 ms."""
+    return [
+        (*row[:6], None if row[6] is None else pytest.approx(row[6], abs=0.002), row[7])
+        for row in rows
+    ]
+
+
+def test_duration_trends_equal_the_rule_computed_on_the_source(marts):
+    expected = approx_trends(marts["at_source"]["trends"])
+    assert marts["in_marts"]["trends"] == expected
+    assert marts["after_clean"]["trends"] == expected  # archive mode keeps the history
+    compared = [row for row in marts["at_source"]["trends"] if row[5] is not None]
+    assert len(compared) >= 3, "DAGs with runs in both windows"
+    # one duration_trend alert a DAG that got slower
+    slower = [d for d, *_, is_slower in marts["at_source"]["trends"] if is_slower]
+    assert marts["in_marts"]["trend_alerts"] == slower
 
 
 def test_asset_events_and_their_consumers_equal_the_source(marts):

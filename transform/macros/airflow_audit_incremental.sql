@@ -144,8 +144,14 @@
         inner join {{ airflow_audit_staging('stg_airflow__dag_run_notes') }} as notes
             on dag_runs.dag_run_id = notes.dag_run_id
         where {{ airflow_audit_changed('dag_run_note', 'notes') }}
+        union
+        select dag_runs.dag_run_key
+        from {{ airflow_audit_staging('stg_airflow__dag_runs') }} as dag_runs
+        inner join {{ airflow_audit_staging('stg_airflow__dag_versions') }} as versions
+            on dag_runs.dag_version_id = versions.dag_version_id
+        where {{ airflow_audit_changed('dag_version', 'versions') }}
     {%- endif -%}{%- endset -%}
-    {{- return({'key': 'dag_run_key', 'tables': ['dag_run', 'dag_run_note'], 'sql': sql}) -}}
+    {{- return({'key': 'dag_run_key', 'tables': ['dag_run', 'dag_run_note', 'dag_version'], 'sql': sql}) -}}
 {%- endmacro %}
 
 
@@ -199,6 +205,39 @@
 {% macro airflow_audit_delete_partitions(partitions) -%}
     {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
         delete from {{ this }} where {{ airflow_audit_in_partitions(partitions) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- fct_task_attempt_duration_anomalies' pre-hook. An attempt's figures depend on the earlier successful
+    attempts of its task, so for each task a build touched (by task instance partitions), every row from the
+    earliest start among its touched attempts on goes: as fct_task_attempts holds them now, and as this table
+    held them (an attempt that changed or left keeps no stale row). Everything when the build does not know
+    what changed; nothing on a full refresh or first run. -#}
+{% macro airflow_audit_delete_task_attempt_anomalies() -%}
+    {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
+        {%- set partitions = airflow_audit_task_instance_partitions() -%}
+        {%- if airflow_audit_is_partial(partitions.tables) -%}
+            delete from {{ this }} where task_attempt_key in (
+                select anomalies.task_attempt_key
+                from {{ this }} as anomalies
+                inner join (
+                    select dag_id, task_id, min(started_at) as cutoff_at
+                    from (
+                        select dag_id, task_id, started_at from {{ ref('fct_task_attempts') }}
+                        where task_instance_key in ({{ partitions.sql }}) and started_at is not null
+                        union all
+                        select dag_id, task_id, started_at from {{ this }}
+                        where task_instance_key in ({{ partitions.sql }})
+                    ) as touched
+                    group by dag_id, task_id
+                ) as cutoffs
+                    on anomalies.dag_id = cutoffs.dag_id and anomalies.task_id = cutoffs.task_id
+                where anomalies.started_at >= cutoffs.cutoff_at
+            )
+        {%- else -%}
+            delete from {{ this }} where 1 = 1
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -267,6 +306,7 @@
         'fct_task_instances': airflow_audit_task_instance_partitions,
         'fct_task_attempts': airflow_audit_task_instance_partitions,
         'fct_task_failures': airflow_audit_task_instance_partitions,
+        'fct_task_attempt_duration_anomalies': airflow_audit_task_instance_partitions,
         'fct_dag_runs': airflow_audit_dag_run_partitions,
         'fct_audit_events': airflow_audit_log_partitions,
         'rpt_dag_daily_health': airflow_audit_dag_partitions,

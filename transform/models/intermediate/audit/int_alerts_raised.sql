@@ -6,6 +6,8 @@
                          least var airflow_audit_alert_failure_streak of them, the latest one recently
       duration_anomaly   warning: a recent run slower than its DAG's history allows
                          (fct_dag_run_duration_anomalies)
+      duration_trend     warning, one a day while it lasts: a DAG whose p50 duration grew over its last
+                         var airflow_audit_trend_window_days days (rpt_dag_durations.is_slower)
       late_run           warning: a recent scheduled run that started more than var
                          airflow_audit_alert_late_after_s after it was due (fct_dag_run_lateness)
       stuck_work         warning: work running or queued longer than its history allows (rpt_stuck_work)
@@ -59,6 +61,32 @@ anomalies as (
 
     from {{ ref('fct_dag_run_duration_anomalies') }} as anomalies
     where anomalies.is_anomaly and anomalies.direction = 'slower'
+
+),
+
+trends as (
+
+    select
+        {{ airflow_audit_surrogate_key([
+            "'duration_trend'", 'dag_id',
+            dbt.safe_cast(dbt.date_trunc('day', 'latest_success_started_at'), dbt.type_string()),
+        ]) }} as alert_key,
+        'duration_trend' as alert_kind,
+        'warning' as severity,
+        latest_success_started_at as raised_at,
+        false as is_ongoing,
+        dag_id,
+        dag_id as subject,
+        {{ dbt.concat([
+            "'DAG '", 'dag_id', "' got '",
+            dbt.safe_cast('cast(round(100 * duration_growth, 0) as ' ~ dbt.type_bigint() ~ ')', dbt.type_string()),
+            "'% slower over '", dbt.safe_cast('trend_window_days', dbt.type_string()),
+            "' days: a median run takes '", airflow_audit_duration_text('recent_p50_duration_s'),
+            "', it took '", airflow_audit_duration_text('previous_p50_duration_s'), "' before'",
+        ]) }} as message
+
+    from {{ ref('rpt_dag_durations') }}
+    where is_slower
 
 ),
 
@@ -231,6 +259,8 @@ final as (
     select * from failure_streaks
     union all
     select * from anomalies
+    union all
+    select * from trends
     union all
     select * from late_runs
     union all

@@ -1,5 +1,6 @@
 {#- One row per DAG run as loaded. Runs deleted at the source are kept (archive mode), flagged by
-    is_deleted_at_source: Airflow's `db clean` purges old runs, and the audit trail should outlive it. -#}
+    is_deleted_at_source: Airflow's `db clean` purges old runs, and the audit trail should outlive it.
+    On Airflow 3, the DAG version the run was created from (dag_version, when synced). -#}
 
 {%- set partitions = airflow_audit_partitioned('airflow_audit_dag_run_partitions') -%}
 
@@ -15,6 +16,12 @@ dag_runs as (
 dag_run_notes as (
 
     select * from {{ ref('stg_airflow__dag_run_notes') }}
+
+),
+
+dag_versions as (
+
+    select * from {{ ref('stg_airflow__dag_versions') }}
 
 ),
 
@@ -47,6 +54,7 @@ classified as (
         ended_at,
         clear_number,
         backfill_id,
+        dag_version_id,
         is_deleted_at_source,
         deleted_at_source_at
 
@@ -79,11 +87,14 @@ noted as (
         measured.*,
         dag_run_notes.note,
         dag_run_notes.note_user_id,
-        dag_run_notes.updated_at as note_updated_at
+        dag_run_notes.updated_at as note_updated_at,
+        dag_versions.version_number as dag_version_number
 
     from measured
     left join dag_run_notes
         on measured.dag_run_id = dag_run_notes.dag_run_id
+    left join dag_versions
+        on measured.dag_version_id = dag_versions.dag_version_id
 
 ),
 
@@ -111,6 +122,8 @@ final as (
         cast(queue_delay_s as {{ dbt.type_numeric() }}) as queue_delay_s,
         clear_number,
         backfill_id,
+        dag_version_id,
+        dag_version_number,
         note,
         note_user_id,
         note_updated_at,

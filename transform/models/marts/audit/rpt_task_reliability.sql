@@ -1,6 +1,9 @@
 {#- One row per task of a DAG: its attempts, how many failed, were retries or ended the task instance
     failed, when it last failed, and how long its successful attempts take (p50, p95, and the p50 of
-    the last 7 days of its own history against the 7 days before, as in rpt_dag_durations). -#}
+    last var airflow_audit_trend_window_days days of its own history against the same number of days
+    before, as in rpt_dag_durations). -#}
+
+{%- set window_days = var('airflow_audit_trend_window_days') | int %}
 
 with
 
@@ -38,11 +41,11 @@ windowed as (
     select
         attempts.*,
         attempts.state = 'success'
-        and attempts.started_at > {{ dbt.dateadd('day', -7, 'latest.latest_success_at') }}
+        and attempts.started_at > {{ dbt.dateadd('day', -window_days, 'latest.latest_success_at') }}
             as is_recent_success,
         attempts.state = 'success'
-        and attempts.started_at <= {{ dbt.dateadd('day', -7, 'latest.latest_success_at') }}
-        and attempts.started_at > {{ dbt.dateadd('day', -14, 'latest.latest_success_at') }}
+        and attempts.started_at <= {{ dbt.dateadd('day', -window_days, 'latest.latest_success_at') }}
+        and attempts.started_at > {{ dbt.dateadd('day', -2 * window_days, 'latest.latest_success_at') }}
             as is_previous_success
 
     from attempts

@@ -1,0 +1,273 @@
+{#- One row per finished task attempt (a success, or a failed try) measured against its own task's history, by
+    fct_dag_run_duration_anomalies' rule: the median and MAD of the durations of the task's (dag_id, task_id)
+    previous successful attempts (at most var airflow_audit_anomaly_history_runs, those started before it, ties
+    broken by the attempt key); an anomaly with at least var airflow_audit_anomaly_min_history_runs of them and a
+    duration further from the median than var airflow_audit_anomaly_threshold modified z-scores and than var
+    airflow_audit_anomaly_floor_s seconds (MAD 0: the floor alone).
+
+    Incremental, exactly as a full rebuild: an attempt's figures depend on its task's earlier successful attempts
+    only, so a build recomputes, for each task it touched, the attempts from the earliest start among its touched
+    attempts (as they are now, or as this table held them) on, and every row of a touched task instance. The
+    pre-hook deletes those rows (airflow_audit_delete_task_attempt_anomalies); the body inserts every attempt of
+    the touched tasks that the table no longer holds. -#}
+
+{%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
+{%- set min_history = var('airflow_audit_anomaly_min_history_runs') | int -%}
+{%- set threshold = var('airflow_audit_anomaly_threshold') | float -%}
+{%- set floor_s = var('airflow_audit_anomaly_floor_s') | float -%}
+{%- if history_runs < 1 -%}
+    {{ exceptions.raise_compiler_error(
+        "var airflow_audit_anomaly_history_runs is " ~ history_runs ~ ": give 1 or more previous runs.") }}
+{%- endif -%}
+
+{{- config(
+    materialized='incremental',
+    incremental_strategy=airflow_audit_append_strategy(),
+    on_schema_change='fail',
+    pre_hook='{{ airflow_audit_delete_task_attempt_anomalies() }}'
+) -}}
+{%- set partitions = airflow_audit_task_instance_partitions() -%}
+{%- set partial = airflow_audit_is_partial(partitions.tables) -%}
+
+with
+
+finished as (
+
+    select
+        task_attempt_key,
+        task_instance_key,
+        dag_run_key,
+        dag_id,
+        task_id,
+        run_id,
+        map_index,
+        try_number,
+        state,
+        started_at,
+        duration_s,
+        case when state = 'success' then 1 else 0 end as is_success
+
+    from {{ ref('fct_task_attempts') }}
+    where
+        (state = 'success' or is_failed)
+        and duration_s is not null
+        and started_at is not null
+
+),
+
+{%- if partial %}
+
+-- the tasks this build touched, by any attempt as it is now or as this table held it (the pre-hook's
+-- tasks: an attempt that is no longer finished still moved its task's later rows): all of their
+-- attempts (their history); the ones the table no longer holds are inserted at the end
+touched_tasks as (
+
+    select
+        dag_id,
+        task_id
+
+    from {{ ref('fct_task_attempts') }}
+    where task_instance_key in ({{ partitions.sql }})
+
+    union
+
+    select
+        dag_id,
+        task_id
+
+    from {{ this }}
+    where task_instance_key in ({{ partitions.sql }})
+
+),
+
+scoped as (
+
+    select finished.*
+
+    from finished
+    inner join touched_tasks
+        on
+            finished.dag_id = touched_tasks.dag_id
+            and finished.task_id = touched_tasks.task_id
+
+),
+
+{%- else %}
+
+scoped as (
+
+    select * from finished
+
+),
+
+{%- endif %}
+
+numbered as (
+
+    select
+        *,
+        -- the successful attempts started before this one (ties broken by the attempt key)
+        coalesce(sum(is_success) over (
+            partition by dag_id, task_id order by started_at, task_attempt_key
+            rows between unbounded preceding and 1 preceding
+        ), 0) as prior_successes,
+        sum(is_success) over (
+            partition by dag_id, task_id order by started_at, task_attempt_key
+            rows between unbounded preceding and current row
+        ) as success_index
+
+    from scoped
+
+),
+
+successes as (
+
+    select
+        dag_id,
+        task_id,
+        success_index,
+        duration_s
+
+    from numbered
+    where is_success = 1
+
+),
+
+-- The offsets 0 .. history_runs - 1, numbered from the successful attempts themselves (as in
+-- fct_dag_run_duration_anomalies): the k-th previous one is found by equality.
+success_numbers as (
+
+    select row_number() over (order by dag_id, task_id, success_index) - 1 as k
+    from successes
+
+),
+
+offsets as (
+
+    select k
+    from success_numbers
+    where k < {{ history_runs }}
+
+),
+
+wanted as (
+
+    select
+        numbered.task_attempt_key,
+        numbered.dag_id,
+        numbered.task_id,
+        numbered.prior_successes - offsets.k as wanted_index
+
+    from numbered
+    cross join offsets
+    where numbered.prior_successes - offsets.k >= 1
+
+),
+
+history as (
+
+    select
+        wanted.task_attempt_key,
+        successes.duration_s as previous_duration_s
+
+    from wanted
+    inner join successes
+        on
+            wanted.dag_id = successes.dag_id
+            and wanted.task_id = successes.task_id
+            and wanted.wanted_index = successes.success_index
+
+),
+
+medians as (
+
+    select
+        task_attempt_key,
+        count(*) as history_attempt_count,
+        {{ airflow_audit_percentile('previous_duration_s', 0.5) }} as history_median_s
+
+    from history
+    group by task_attempt_key
+
+),
+
+deviations as (
+
+    select
+        history.task_attempt_key,
+        {{ airflow_audit_percentile('abs(history.previous_duration_s - medians.history_median_s)', 0.5) }}
+            as history_mad_s
+
+    from history
+    inner join medians on history.task_attempt_key = medians.task_attempt_key
+    group by history.task_attempt_key
+
+),
+
+measured as (
+
+    select
+        numbered.task_attempt_key,
+        numbered.task_instance_key,
+        numbered.dag_run_key,
+        numbered.dag_id,
+        numbered.task_id,
+        numbered.run_id,
+        numbered.map_index,
+        numbered.try_number,
+        numbered.state,
+        numbered.started_at,
+        numbered.duration_s,
+        coalesce(medians.history_attempt_count, 0) as history_attempt_count,
+        medians.history_median_s,
+        deviations.history_mad_s,
+        numbered.duration_s - medians.history_median_s as deviation_s
+
+    from numbered
+    left join medians on numbered.task_attempt_key = medians.task_attempt_key
+    left join deviations on numbered.task_attempt_key = deviations.task_attempt_key
+
+),
+
+final as (
+
+    select
+        task_attempt_key,
+        task_instance_key,
+        dag_run_key,
+        dag_id,
+        task_id,
+        run_id,
+        map_index,
+        try_number,
+        state,
+        started_at,
+        duration_s,
+        history_attempt_count,
+        history_median_s,
+        history_mad_s,
+        case
+            when history_mad_s > 0 then 0.6745 * deviation_s / history_mad_s
+        end as modified_z_score,
+        history_attempt_count >= {{ min_history }}
+        and abs(deviation_s) > {{ floor_s }}
+        and (history_mad_s = 0 or 0.6745 * abs(deviation_s) / history_mad_s > {{ threshold }})
+            as is_anomaly,
+        case
+            when history_attempt_count < {{ min_history }} then null
+            when deviation_s > 0 then 'slower'
+            else 'faster'
+        end as direction
+
+    from measured
+
+)
+
+select * from final
+{%- if partial %}
+where not exists (
+    select 1
+    from {{ this }} as kept
+    where kept.task_attempt_key = final.task_attempt_key
+)
+{%- endif %}
