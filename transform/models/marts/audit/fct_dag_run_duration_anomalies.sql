@@ -67,73 +67,11 @@ successes as (
 
 ),
 
--- The offsets 0 .. history_runs - 1: the k-th previous successful run is then found by equality on
--- (dag_id, success_index), so the work grows with runs x history_runs, not with the square of a DAG's
--- runs. Numbered from the successful runs themselves: no run has more previous ones than there are.
-success_numbers as (
+-- each successful run's trailing window of the DAG's last history_runs successful runs (itself
+-- included): a run's history is the window of its prior_successes-th
+trailing_windows as (
 
-    select row_number() over (order by dag_id, success_index) - 1 as k
-    from successes
-
-),
-
-offsets as (
-
-    select k
-    from success_numbers
-    where k < {{ history_runs }}
-
-),
-
-wanted as (
-
-    select
-        numbered.dag_run_key,
-        numbered.dag_id,
-        numbered.prior_successes - offsets.k as wanted_index
-
-    from numbered
-    cross join offsets
-    where numbered.prior_successes - offsets.k >= 1
-
-),
-
-history as (
-
-    select
-        wanted.dag_run_key,
-        successes.duration_s as previous_duration_s
-
-    from wanted
-    inner join successes
-        on
-            wanted.dag_id = successes.dag_id
-            and wanted.wanted_index = successes.success_index
-
-),
-
-medians as (
-
-    select
-        dag_run_key,
-        count(*) as history_run_count,
-        {{ airflow_audit_percentile('previous_duration_s', 0.5) }} as history_median_s
-
-    from history
-    group by dag_run_key
-
-),
-
-deviations as (
-
-    select
-        history.dag_run_key,
-        {{ airflow_audit_percentile('abs(history.previous_duration_s - medians.history_median_s)', 0.5) }}
-            as history_mad_s
-
-    from history
-    inner join medians on history.dag_run_key = medians.dag_run_key
-    group by history.dag_run_key
+    {{ airflow_audit_trailing_median_mad('successes', ['dag_id'], 'success_index', 'duration_s', history_runs) }}
 
 ),
 
@@ -146,14 +84,16 @@ measured as (
         numbered.state,
         numbered.started_at,
         numbered.duration_s,
-        coalesce(medians.history_run_count, 0) as history_run_count,
-        medians.history_median_s,
-        deviations.history_mad_s,
-        numbered.duration_s - medians.history_median_s as deviation_s
+        coalesce(trailing_windows.window_count, 0) as history_run_count,
+        trailing_windows.window_median as history_median_s,
+        trailing_windows.window_mad as history_mad_s,
+        numbered.duration_s - trailing_windows.window_median as deviation_s
 
     from numbered
-    left join medians on numbered.dag_run_key = medians.dag_run_key
-    left join deviations on numbered.dag_run_key = deviations.dag_run_key
+    left join trailing_windows
+        on
+            numbered.dag_id = trailing_windows.dag_id
+            and numbered.prior_successes = trailing_windows.success_index
 
 ),
 

@@ -133,74 +133,13 @@ successes as (
 
 ),
 
--- The offsets 0 .. history_runs - 1, numbered from the successful attempts themselves (as in
--- fct_dag_run_duration_anomalies): the k-th previous one is found by equality.
-success_numbers as (
+-- each successful attempt's trailing window of its task's last history_runs successful attempts
+-- (itself included): an attempt's history is the window of its prior_successes-th
+trailing_windows as (
 
-    select row_number() over (order by dag_id, task_id, success_index) - 1 as k
-    from successes
-
-),
-
-offsets as (
-
-    select k
-    from success_numbers
-    where k < {{ history_runs }}
-
-),
-
-wanted as (
-
-    select
-        numbered.task_attempt_key,
-        numbered.dag_id,
-        numbered.task_id,
-        numbered.prior_successes - offsets.k as wanted_index
-
-    from numbered
-    cross join offsets
-    where numbered.prior_successes - offsets.k >= 1
-
-),
-
-history as (
-
-    select
-        wanted.task_attempt_key,
-        successes.duration_s as previous_duration_s
-
-    from wanted
-    inner join successes
-        on
-            wanted.dag_id = successes.dag_id
-            and wanted.task_id = successes.task_id
-            and wanted.wanted_index = successes.success_index
-
-),
-
-medians as (
-
-    select
-        task_attempt_key,
-        count(*) as history_attempt_count,
-        {{ airflow_audit_percentile('previous_duration_s', 0.5) }} as history_median_s
-
-    from history
-    group by task_attempt_key
-
-),
-
-deviations as (
-
-    select
-        history.task_attempt_key,
-        {{ airflow_audit_percentile('abs(history.previous_duration_s - medians.history_median_s)', 0.5) }}
-            as history_mad_s
-
-    from history
-    inner join medians on history.task_attempt_key = medians.task_attempt_key
-    group by history.task_attempt_key
+    {{ airflow_audit_trailing_median_mad(
+        'successes', ['dag_id', 'task_id'], 'success_index', 'duration_s', history_runs
+    ) }}
 
 ),
 
@@ -218,14 +157,17 @@ measured as (
         numbered.state,
         numbered.started_at,
         numbered.duration_s,
-        coalesce(medians.history_attempt_count, 0) as history_attempt_count,
-        medians.history_median_s,
-        deviations.history_mad_s,
-        numbered.duration_s - medians.history_median_s as deviation_s
+        coalesce(trailing_windows.window_count, 0) as history_attempt_count,
+        trailing_windows.window_median as history_median_s,
+        trailing_windows.window_mad as history_mad_s,
+        numbered.duration_s - trailing_windows.window_median as deviation_s
 
     from numbered
-    left join medians on numbered.task_attempt_key = medians.task_attempt_key
-    left join deviations on numbered.task_attempt_key = deviations.task_attempt_key
+    left join trailing_windows
+        on
+            numbered.dag_id = trailing_windows.dag_id
+            and numbered.task_id = trailing_windows.task_id
+            and numbered.prior_successes = trailing_windows.success_index
 
 ),
 
