@@ -242,6 +242,29 @@
 {%- endmacro %}
 
 
+{#- fct_task_attempt_duration_anomalies' scope: the tasks (dag_id, task_id) a partial build touched, by any
+    attempt of a touched task instance as fct_task_attempts holds it now or as this table held it (an
+    attempt that is no longer finished still moved its task's later rows), the pre-hook's tasks; every
+    task in any other build. A predicate on `alias`. -#}
+{% macro airflow_audit_in_touched_tasks(partitions, alias) -%}
+    {%- if airflow_audit_is_partial(partitions.tables) -%}
+        exists (
+            select 1
+            from (
+                select dag_id, task_id from {{ ref('fct_task_attempts') }}
+                where task_instance_key in ({{ partitions.sql }})
+                union all
+                select dag_id, task_id from {{ this }}
+                where task_instance_key in ({{ partitions.sql }})
+            ) as touched
+            where touched.dag_id = {{ alias }}.dag_id and touched.task_id = {{ alias }}.task_id
+        )
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- dbt unit tests build a model from fixtures alone: no partitions, no refs beyond the fixtures. -#}
 {% macro airflow_audit_in_unit_test() -%}
     {{- return(model is mapping and model.get('resource_type') == 'unit_test') -}}

@@ -55,52 +55,16 @@ finished as (
 
 ),
 
-{%- if partial %}
-
--- the tasks this build touched, by any attempt as it is now or as this table held it (the pre-hook's
--- tasks: an attempt that is no longer finished still moved its task's later rows): all of their
--- attempts (their history); the ones the table no longer holds are inserted at the end
-touched_tasks as (
-
-    select
-        dag_id,
-        task_id
-
-    from {{ ref('fct_task_attempts') }}
-    where task_instance_key in ({{ partitions.sql }})
-
-    union
-
-    select
-        dag_id,
-        task_id
-
-    from {{ this }}
-    where task_instance_key in ({{ partitions.sql }})
-
-),
-
+-- the attempts of the tasks this build touched (all of them in a build that does not know what changed):
+-- their whole history; the ones the table no longer holds are inserted at the end
 scoped as (
 
-    select finished.*
+    select *
 
     from finished
-    inner join touched_tasks
-        on
-            finished.dag_id = touched_tasks.dag_id
-            and finished.task_id = touched_tasks.task_id
+    where {{ airflow_audit_in_touched_tasks(partitions, 'finished') }}
 
 ),
-
-{%- else %}
-
-scoped as (
-
-    select * from finished
-
-),
-
-{%- endif %}
 
 numbered as (
 
