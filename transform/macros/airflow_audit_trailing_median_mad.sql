@@ -103,3 +103,29 @@
         {%- endfor %}
         medians.{{ index_column }}
 {%- endmacro %}
+
+
+{#- The duration anomaly marts' verdict on a row with `deviation_s` (its duration minus its history's
+    median), `history_mad_s` and the history's size in `count_column`: modified_z_score (0.6745 x
+    deviation / MAD, Iglewicz and Hoaglin; null with MAD 0), is_anomaly (at least var
+    airflow_audit_anomaly_min_history_runs in the history, further from the median than var
+    airflow_audit_anomaly_floor_s seconds and, with a MAD above 0, than var airflow_audit_anomaly_threshold
+    modified z-scores) and direction (slower / faster; null without enough history). One rule for both
+    marts. -#}
+{% macro airflow_audit_anomaly_verdict(count_column) -%}
+    {%- set min_history = var('airflow_audit_anomaly_min_history_runs') | int -%}
+    {%- set threshold = var('airflow_audit_anomaly_threshold') | float -%}
+    {%- set floor_s = var('airflow_audit_anomaly_floor_s') | float -%}
+    case
+        when history_mad_s > 0 then 0.6745 * deviation_s / history_mad_s
+    end as modified_z_score,
+    {{ count_column }} >= {{ min_history }}
+    and abs(deviation_s) > {{ floor_s }}
+    and (history_mad_s = 0 or 0.6745 * abs(deviation_s) / history_mad_s > {{ threshold }})
+        as is_anomaly,
+    case
+        when {{ count_column }} < {{ min_history }} then null
+        when deviation_s > 0 then 'slower'
+        else 'faster'
+    end as direction
+{%- endmacro %}

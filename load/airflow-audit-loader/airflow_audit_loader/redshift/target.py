@@ -101,6 +101,18 @@ def primary_key_columns(definition: str) -> list[str]:
     return [name.strip().strip('"').replace('""', '"') for name in inside.split(",")]
 
 
+def move_column(cur: Any, target: str, column: str, new_type: str, value: str, why: str) -> None:
+    """Replace `column` of `target` by a new column of `new_type` holding `value` (an expression
+    on the old one), under the old name: Redshift cannot change a column's type (but to a longer
+    VARCHAR) or drop its NOT NULL in place.  The column ends up last, which nothing here minds
+    (every statement names its columns).  In the caller's transaction."""
+    copy = quote(f"{column}__airflow_audit_{why}")
+    cur.execute(f"ALTER TABLE {target} ADD COLUMN {copy} {new_type}")
+    cur.execute(f"UPDATE {target} SET {copy} = {value}")
+    cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(column)}")
+    cur.execute(f"ALTER TABLE {target} RENAME COLUMN {copy} TO {quote(column)}")
+
+
 def catalog_name(column_type: str) -> str:
     return "numeric" if column_type.startswith("NUMERIC") else CATALOG_NAMES[column_type]
 
@@ -474,11 +486,7 @@ class RedshiftTarget(SingerLoader):
                 for name, _ in old_keys:
                     cur.execute(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)}")
                 for column in gone:
-                    copy = quote(f"{column}__airflow_audit_nullable")
-                    cur.execute(f"ALTER TABLE {target} ADD COLUMN {copy} {types[column]}")
-                    cur.execute(f"UPDATE {target} SET {copy} = {quote(column)}")
-                    cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(column)}")
-                    cur.execute(f"ALTER TABLE {target} RENAME COLUMN {copy} TO {quote(column)}")
+                    move_column(cur, target, column, types[column], quote(column), "nullable")
             self.conn.commit()
         except psycopg2.Error as exc:
             self.conn.rollback()
@@ -512,14 +520,12 @@ class RedshiftTarget(SingerLoader):
             )
         import psycopg2
 
-        target, wider = self.target(table), quote(f"{column}__airflow_audit_wider")
+        target = self.target(table)
         assert self.conn is not None
         try:
             with self.conn.cursor() as cur:
-                cur.execute(f"ALTER TABLE {target} ADD COLUMN {wider} {wanted}")
-                cur.execute(f"UPDATE {target} SET {wider} = CAST({quote(column)} AS {wanted})")
-                cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(column)}")
-                cur.execute(f"ALTER TABLE {target} RENAME COLUMN {wider} TO {quote(column)}")
+                cast = f"CAST({quote(column)} AS {wanted})"
+                move_column(cur, target, column, wanted, cast, "wider")
             self.conn.commit()
         except psycopg2.Error as exc:
             self.conn.rollback()

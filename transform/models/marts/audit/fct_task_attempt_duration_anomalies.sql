@@ -12,9 +12,6 @@
     the touched tasks that the table no longer holds. -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
-{%- set min_history = var('airflow_audit_anomaly_min_history_runs') | int -%}
-{%- set threshold = var('airflow_audit_anomaly_threshold') | float -%}
-{%- set floor_s = var('airflow_audit_anomaly_floor_s') | float -%}
 {%- if history_runs < 1 -%}
     {{ exceptions.raise_compiler_error(
         "var airflow_audit_anomaly_history_runs is " ~ history_runs ~ ": give 1 or more previous runs.") }}
@@ -152,18 +149,7 @@ final as (
         history_attempt_count,
         history_median_s,
         history_mad_s,
-        case
-            when history_mad_s > 0 then 0.6745 * deviation_s / history_mad_s
-        end as modified_z_score,
-        history_attempt_count >= {{ min_history }}
-        and abs(deviation_s) > {{ floor_s }}
-        and (history_mad_s = 0 or 0.6745 * abs(deviation_s) / history_mad_s > {{ threshold }})
-            as is_anomaly,
-        case
-            when history_attempt_count < {{ min_history }} then null
-            when deviation_s > 0 then 'slower'
-            else 'faster'
-        end as direction
+        {{ airflow_audit_anomaly_verdict('history_attempt_count') }}
 
     from measured
 
