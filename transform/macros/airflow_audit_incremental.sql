@@ -209,58 +209,106 @@
 {%- endmacro %}
 
 
-{#- fct_task_attempt_duration_anomalies' pre-hook. An attempt's figures depend on the earlier successful
-    attempts of its task, so for each task a build touched (by task instance partitions), every row from the
-    earliest start among its touched attempts on goes: as fct_task_attempts holds them now, and as this table
-    held them (an attempt that changed or left keeps no stale row). Everything when the build does not know
-    what changed; nothing on a full refresh or first run. -#}
+{#- The finished attempts of fct_task_attempts (columns prefixed by `alias.` when given), the ones
+    fct_task_attempt_duration_anomalies measures: a success or a failed try, with a start and a duration. -#}
+{% macro airflow_audit_finished_attempt(alias=none) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    ({{ prefix }}state = 'success' or {{ prefix }}is_failed)
+    and {{ prefix }}duration_s is not null
+    and {{ prefix }}started_at is not null
+{%- endmacro %}
+
+
+{#- fct_task_attempt_duration_anomalies' pre-hook: in a partial build, delete the rows whose figures may
+    have changed, which the body then computes again (it inserts every finished attempt the table does not
+    hold). An attempt's figures depend on itself and on the last history_runs successful attempts of its
+    task before it (its window). Per task, in start order, the markers are the attempts of the touched task
+    instances, as fct_task_attempts holds them now and as this table held them (an old row is a marker at
+    its old place, so an attempt that moved or stopped being finished counts where it was). A row goes when
+    it is a marker, or when fewer than history_runs successful attempts lie between it and the last marker
+    before it: only then can a marker be inside its window. With history_runs = 30, a run that adds a day
+    of attempts deletes those and nothing else; one that changes an old attempt, that attempt and the 30
+    successes after it. Only each task's rows from its first marker on are read. Everything when the build
+    does not know what changed; nothing on a full refresh or first run. -#}
 {% macro airflow_audit_delete_task_attempt_anomalies() -%}
     {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
         {%- set partitions = airflow_audit_task_instance_partitions() -%}
         {%- if airflow_audit_is_partial(partitions.tables) -%}
-            delete from {{ this }} where task_attempt_key in (
-                select anomalies.task_attempt_key
-                from {{ this }} as anomalies
-                inner join (
-                    select dag_id, task_id, min(started_at) as cutoff_at
+            {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
+            {%- set in_order -%}
+                partition by dag_id, task_id order by started_at, task_attempt_key, is_old_row
+            {%- endset -%}
+            delete from {{ this }} where task_instance_key in ({{ partitions.sql }}) or task_attempt_key in (
+                select task_attempt_key
+                from (
+                    select
+                        task_attempt_key,
+                        is_old_row,
+                        is_marker,
+                        successes_so_far - is_success as prior_successes,
+                        max(case when is_marker = 1 then successes_so_far end) over (
+                            {{ in_order }} rows between unbounded preceding and 1 preceding
+                        ) as successes_at_last_marker
                     from (
-                        select dag_id, task_id, started_at from {{ ref('fct_task_attempts') }}
-                        where task_instance_key in ({{ partitions.sql }}) and started_at is not null
-                        union all
-                        select dag_id, task_id, started_at from {{ this }}
-                        where task_instance_key in ({{ partitions.sql }})
-                    ) as touched
-                    group by dag_id, task_id
-                ) as cutoffs
-                    on anomalies.dag_id = cutoffs.dag_id and anomalies.task_id = cutoffs.task_id
-                where anomalies.started_at >= cutoffs.cutoff_at
+                        select
+                            *,
+                            sum(is_success) over (
+                                {{ in_order }} rows between unbounded preceding and current row
+                            ) as successes_so_far
+                        from (
+                            select
+                                attempts.task_attempt_key,
+                                attempts.dag_id,
+                                attempts.task_id,
+                                attempts.started_at,
+                                0 as is_old_row,
+                                case when attempts.state = 'success' then 1 else 0 end as is_success,
+                                case when touched.task_instance_key is null then 0 else 1 end as is_marker
+                            from {{ ref('fct_task_attempts') }} as attempts
+                            -- rows before a task's first marker have none before them: only the rest
+                            inner join (
+                                select dag_id, task_id, min(started_at) as first_marker_at
+                                from (
+                                    select dag_id, task_id, started_at
+                                    from {{ ref('fct_task_attempts') }} as touched_attempts
+                                    where
+                                        task_instance_key in ({{ partitions.sql }})
+                                        and {{ airflow_audit_finished_attempt('touched_attempts') }}
+                                    union all
+                                    select dag_id, task_id, started_at
+                                    from {{ this }}
+                                    where task_instance_key in ({{ partitions.sql }})
+                                ) as markers
+                                group by dag_id, task_id
+                            ) as first_markers
+                                on
+                                    attempts.dag_id = first_markers.dag_id
+                                    and attempts.task_id = first_markers.task_id
+                                    and attempts.started_at >= first_markers.first_marker_at
+                            left join ({{ partitions.sql }}) as touched
+                                on attempts.task_instance_key = touched.task_instance_key
+                            where {{ airflow_audit_finished_attempt('attempts') }}
+                            union all
+                            select
+                                task_attempt_key,
+                                dag_id,
+                                task_id,
+                                started_at,
+                                1 as is_old_row,
+                                0 as is_success,
+                                1 as is_marker
+                            from {{ this }}
+                            where task_instance_key in ({{ partitions.sql }})
+                        ) as attempts_and_old_rows
+                    ) as counted
+                ) as marked
+                where
+                    is_old_row = 0
+                    and (is_marker = 1 or prior_successes - successes_at_last_marker < {{ history_runs }})
             )
         {%- else -%}
             delete from {{ this }} where 1 = 1
         {%- endif -%}
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- fct_task_attempt_duration_anomalies' scope: the tasks (dag_id, task_id) a partial build touched, by any
-    attempt of a touched task instance as fct_task_attempts holds it now or as this table held it (an
-    attempt that is no longer finished still moved its task's later rows), the pre-hook's tasks; every
-    task in any other build. A predicate on `alias`. -#}
-{% macro airflow_audit_in_touched_tasks(partitions, alias) -%}
-    {%- if airflow_audit_is_partial(partitions.tables) -%}
-        exists (
-            select 1
-            from (
-                select dag_id, task_id from {{ ref('fct_task_attempts') }}
-                where task_instance_key in ({{ partitions.sql }})
-                union all
-                select dag_id, task_id from {{ this }}
-                where task_instance_key in ({{ partitions.sql }})
-            ) as touched
-            where touched.dag_id = {{ alias }}.dag_id and touched.task_id = {{ alias }}.task_id
-        )
-    {%- else -%}
-        1 = 1
     {%- endif -%}
 {%- endmacro %}
 

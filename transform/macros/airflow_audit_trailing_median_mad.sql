@@ -9,23 +9,31 @@
     `window_median` and `window_mad` (the median of the absolute deviations from that median). A run
     whose n previous members are its history joins the row with index n.
 
+    `gapped`: the series holds only some members (an incremental build computes the windows it needs): a
+    window is then the members with an index within window_rows of the current one, and it is whole
+    wherever every member of that span is in the series.
+
     DuckDB: a framed window (its windowed median and MAD are incremental over the frame), on doubles
     (quantiles of DECIMAL values are several times slower), returned as numeric.
     The other warehouses have no framed median: each window's members are found by equality on
     (partition, index - k) for the offsets k < window_rows, so the work grows with members x
     window_rows, never with the square of a partition; the median, then the MAD around it.
 -#}
-{% macro airflow_audit_trailing_median_mad(series, partition_by, index_column, value_column, window_rows) -%}
+{% macro airflow_audit_trailing_median_mad(
+    series, partition_by, index_column, value_column, window_rows, gapped=false
+) -%}
     {%- if window_rows is not number or window_rows < 1 -%}
         {{- exceptions.raise_compiler_error(
             "airflow_audit_trailing_median_mad: window_rows must be 1 or more, got " ~ window_rows ~ ".") -}}
     {%- endif -%}
     {{- return(adapter.dispatch('airflow_audit_trailing_median_mad', 'airflow_audit')(
-        series, partition_by, index_column, value_column, window_rows)) -}}
+        series, partition_by, index_column, value_column, window_rows, gapped)) -}}
 {%- endmacro %}
 
 
-{% macro duckdb__airflow_audit_trailing_median_mad(series, partition_by, index_column, value_column, window_rows) -%}
+{% macro duckdb__airflow_audit_trailing_median_mad(
+    series, partition_by, index_column, value_column, window_rows, gapped
+) -%}
     select
         {%- for column in partition_by %}
         {{ column }},
@@ -39,15 +47,19 @@
     from {{ series }}
     window history_window as (
         partition by {{ partition_by | join(', ') }}
+        -- by position where the series is whole (faster), by index where it has gaps
         order by {{ index_column }}
-        rows between {{ window_rows - 1 }} preceding and current row
+        {{ 'range' if gapped else 'rows' }} between {{ window_rows - 1 }} preceding and current row
     )
 {%- endmacro %}
 
 
-{% macro default__airflow_audit_trailing_median_mad(series, partition_by, index_column, value_column, window_rows) -%}
-    {#- the members of each window: (partition, index) -> the values at index - k, k < window_rows;
-        the offsets numbered from the series itself, so none is longer than the series -#}
+{% macro default__airflow_audit_trailing_median_mad(
+    series, partition_by, index_column, value_column, window_rows, gapped
+) -%}
+    {#- the members of each window: (partition, index) -> the values at index - k, k < window_rows (by
+        index, so a gapped series needs nothing else); the offsets numbered from the series itself, so
+        none is longer than the series -#}
     {%- set members -%}
         select
             {%- for column in partition_by %}

@@ -5,11 +5,11 @@
     duration further from the median than var airflow_audit_anomaly_threshold modified z-scores and than var
     airflow_audit_anomaly_floor_s seconds (MAD 0: the floor alone).
 
-    Incremental, exactly as a full rebuild: an attempt's figures depend on its task's earlier successful attempts
-    only, so a build recomputes, for each task it touched, the attempts from the earliest start among its touched
-    attempts (as they are now, or as this table held them) on, and every row of a touched task instance. The
-    pre-hook deletes those rows (airflow_audit_delete_task_attempt_anomalies); the body inserts every attempt of
-    the touched tasks that the table no longer holds. -#}
+    Incremental, exactly as a full rebuild, at the cost of what changed: the pre-hook deletes the rows whose
+    figures a build may change (airflow_audit_delete_task_attempt_anomalies: the attempts of the touched task
+    instances, and those with one of them in their window), and the body computes the finished attempts the
+    table no longer holds, from their tasks' whole order but with only the windows those attempts need. Any
+    build that does not know what changed recomputes every row. -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}
@@ -45,21 +45,65 @@ finished as (
         case when state = 'success' then 1 else 0 end as is_success
 
     from {{ ref('fct_task_attempts') }}
-    where
-        (state = 'success' or is_failed)
-        and duration_s is not null
-        and started_at is not null
+    where {{ airflow_audit_finished_attempt() }}
 
 ),
 
--- the attempts of the tasks this build touched (all of them in a build that does not know what changed):
--- their whole history; the ones the table no longer holds are inserted at the end
-scoped as (
+-- the attempts to compute: those the table does not hold (every one in a build that does not know what
+-- changed, whose pre-hook emptied the table)
+marked as (
 
-    select *
+    select
+        *,
+        {% if partial -%}
+            not exists (
+                select 1
+                from {{ this }} as kept
+                where kept.task_attempt_key = finished.task_attempt_key
+            )
+        {%- else -%}
+            true
+        {%- endif %} as is_missing
 
     from finished
-    where {{ airflow_audit_in_touched_tasks(partitions, 'finished') }}
+
+),
+
+-- the order of every task with an attempt to compute, from where the history of its first such attempt can
+-- begin: the history of the row the table holds just before it begins no later (or that row, without
+-- history); the whole order where the table holds none before it
+scoped as (
+
+    select marked.*
+
+    from marked
+    {%- if partial %}
+        inner join (
+            select
+                missing.dag_id,
+                missing.task_id,
+                max(coalesce(kept.history_started_at, kept.started_at)) as history_from
+            from (
+                select
+                    dag_id,
+                    task_id,
+                    min(started_at) as first_missing_at
+                from marked
+                where is_missing
+                group by dag_id, task_id
+            ) as missing
+            left join {{ this }} as kept
+                on
+                    missing.dag_id = kept.dag_id
+                    and missing.task_id = kept.task_id
+                    and kept.started_at < missing.first_missing_at
+            group by missing.dag_id, missing.task_id
+        ) as bounds
+            on
+                marked.dag_id = bounds.dag_id
+                and marked.task_id = bounds.task_id
+                and marked.started_at >= coalesce(bounds.history_from, marked.started_at)
+    {%- endif %}
 
 ),
 
@@ -81,25 +125,45 @@ numbered as (
 
 ),
 
+-- where the history of the next attempt to compute after each one ends: a success is in a window that
+-- attempt needs when it is within history_runs of that end (in a full build, every success is)
+history_ends as (
+
+    select
+        *,
+        {% if partial -%}
+            min(case when is_missing then prior_successes end) over (
+                partition by dag_id, task_id order by started_at, task_attempt_key
+                rows between 1 following and unbounded following
+            )
+        {%- else -%}
+            success_index
+        {%- endif %} as next_history_end
+
+    from numbered
+
+),
+
 successes as (
 
     select
         dag_id,
         task_id,
         success_index,
+        started_at,
         duration_s
 
-    from numbered
-    where is_success = 1
+    from history_ends
+    where is_success = 1 and next_history_end < success_index + {{ history_runs }}
 
 ),
 
--- each successful attempt's trailing window of its task's last history_runs successful attempts
+-- each needed successful attempt's trailing window of its task's last history_runs successful attempts
 -- (itself included): an attempt's history is the window of its prior_successes-th
 trailing_windows as (
 
     {{ airflow_audit_trailing_median_mad(
-        'successes', ['dag_id', 'task_id'], 'success_index', 'duration_s', history_runs
+        'successes', ['dag_id', 'task_id'], 'success_index', 'duration_s', history_runs, gapped=partial
     ) }}
 
 ),
@@ -121,7 +185,8 @@ measured as (
         coalesce(trailing_windows.window_count, 0) as history_attempt_count,
         trailing_windows.window_median as history_median_s,
         trailing_windows.window_mad as history_mad_s,
-        numbered.duration_s - trailing_windows.window_median as deviation_s
+        numbered.duration_s - trailing_windows.window_median as deviation_s,
+        first_members.started_at as history_started_at
 
     from numbered
     left join trailing_windows
@@ -129,6 +194,13 @@ measured as (
             numbered.dag_id = trailing_windows.dag_id
             and numbered.task_id = trailing_windows.task_id
             and numbered.prior_successes = trailing_windows.success_index
+    -- the window's first member: the history_attempt_count-th success before the attempt
+    left join successes as first_members
+        on
+            trailing_windows.dag_id = first_members.dag_id
+            and trailing_windows.task_id = first_members.task_id
+            and trailing_windows.success_index - trailing_windows.window_count + 1 = first_members.success_index
+    where numbered.is_missing
 
 ),
 
@@ -147,6 +219,7 @@ final as (
         started_at,
         duration_s,
         history_attempt_count,
+        history_started_at,
         history_median_s,
         history_mad_s,
         {{ airflow_audit_anomaly_verdict('history_attempt_count') }}
@@ -156,10 +229,3 @@ final as (
 )
 
 select * from final
-{%- if partial %}
-where not exists (
-    select 1
-    from {{ this }} as kept
-    where kept.task_attempt_key = final.task_attempt_key
-)
-{%- endif %}
