@@ -262,13 +262,8 @@ numbered as (
                 coalesce(started_at, ended_at),
                 task_fail_id
         ) as attempt_number,
-        row_number() over (
-            partition by task_instance_key
-            order by
-                coalesce(try_number, 0) desc,
-                coalesce(started_at, ended_at) desc,
-                task_fail_id desc
-        ) as attempt_number_from_last
+        -- the last attempt is the one numbered as many as there are (one sort, and exactly one last)
+        count(*) over (partition by task_instance_key) as attempt_count
 
     from attempts
 
@@ -287,7 +282,7 @@ measured as (
         map_index,
         try_number,
         attempt_number,
-        attempt_number_from_last = 1 as is_last_attempt,
+        attempt_number = attempt_count as is_last_attempt,
         state,
         -- up_for_retry: this try failed and another will follow
         state in ('failed', 'up_for_retry') as is_failed,
