@@ -9,8 +9,9 @@ throwaway PostgreSQL holding the Airflow schema filled by the project's generato
 * dlt's `sql_database` with the connectorx and the pyarrow backends, into DuckDB (a venv of its
   own, bench/requirements-dlt.txt);
 * the whole job (`meltano run airflow-audit`: extract, load, reconcile, dbt build): first run,
-  again with nothing changed, again after 1% of the task instances and DAG runs changed, each
-  block timed from Meltano's log;
+  again with nothing changed, again after 1% of the task instances and DAG runs changed (spread
+  over the whole history), again after an hour of new runs (the last hour's written again a day
+  later: what an hourly run sees), each block timed from Meltano's log;
 * `dbt build` alone;
 * the peak RSS of every process (bench/measure.py).
 
@@ -180,6 +181,66 @@ def change_one_percent(url: str) -> int:
     return changed
 
 
+# Columns of dag_run and task_instance moved a day on when an hour of runs is written again.
+SHIFTED = {
+    "execution_date",
+    "logical_date",
+    "queued_at",
+    "queued_dttm",
+    "start_date",
+    "end_date",
+    "data_interval_start",
+    "data_interval_end",
+    "last_scheduling_decision",
+    "run_after",
+}
+
+
+def add_an_hour_of_runs(url: str) -> int:
+    """What an hourly run sees on a busy Airflow: the DAG runs of the history's last hour (by logical
+    date) and their task instances written again a day later, as new runs, with updated_at now; the
+    rows written."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+
+        def columns(table: str) -> list[tuple[str, str]]:
+            cur.execute(
+                "select column_name, data_type, column_default is not null and "
+                "column_default like 'nextval%%' from information_schema.columns "
+                "where table_schema = 'public' and table_name = %s order by ordinal_position",
+                (table,),
+            )
+            return [(name, kind) for name, kind, serial in cur.fetchall() if not serial]
+
+        def value(name: str, kind: str) -> str:
+            if name in SHIFTED:
+                return f"{name} + interval '1 day'"
+            if name == "run_id":
+                return "run_id || '__a_day_later'"
+            if name == "updated_at":
+                return "now()"
+            if name == "id" and kind == "uuid":
+                return "gen_random_uuid()"
+            return name
+
+        dag_run_columns = {n for n, _ in columns("dag_run")}
+        logical = "logical_date" if "logical_date" in dag_run_columns else "execution_date"
+        cur.execute(
+            f"create temporary table last_hour as select dag_id, run_id from dag_run "
+            f"where {logical} > (select max({logical}) from dag_run) - interval '1 hour'"
+        )
+        written = 0
+        for table in ("dag_run", "task_instance"):
+            cols = columns(table)
+            names = ", ".join(n for n, _ in cols)
+            values = ", ".join(value(n, k) for n, k in cols)
+            cur.execute(
+                f"insert into {table} ({names}) select {values} from {table} "
+                f"where (dag_id, run_id) in (select dag_id, run_id from last_hour)"
+            )
+            written += cur.rowcount
+    return written
+
+
 def clear_state(slug: str) -> None:
     for job in ("tap-airflow-metadb-to-target-airflow-audit-duckdb",):
         subprocess.run(
@@ -243,9 +304,11 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
     slug = f"bench-job-{run_id}"
     warehouse = tmp / f"job-{size}.duckdb"
     env = meltano_env(url, warehouse, slug)
-    for label in ("job_first", "job_nochange", "job_one_percent"):
+    for label in ("job_first", "job_nochange", "job_one_percent", "job_new_hour"):
         if label == "job_one_percent":
             result["changed"] = change_one_percent(url)
+        if label == "job_new_hour":
+            result["new_hour"] = add_an_hour_of_runs(url)
         measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT).check(label)
         measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
         measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
@@ -315,6 +378,7 @@ def report(results: list[dict], version: str, peers: bool) -> str:
             ("job_first", "first run"),
             ("job_nochange", "nothing changed"),
             ("job_one_percent", f"{r['changed']:,} rows changed (1%)"),
+            ("job_new_hour", f"an hour of new runs ({r['new_hour']:,} rows)"),
         ):
             m = r[label]
             net = (m.seconds - m.start_up) / max(first.seconds - first.start_up, 1e-9)
