@@ -19,21 +19,21 @@ with
 task_instances as (
 
     select * from {{ ref('stg_airflow__task_instances') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
 
 ),
 
 task_instance_histories as (
 
     select * from {{ ref('stg_airflow__task_instance_histories') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
 
 ),
 
 task_fails as (
 
     select * from {{ ref('stg_airflow__task_fails') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
 
 ),
 

@@ -8,7 +8,7 @@ with
 task_instances as (
 
     select * from {{ ref('stg_airflow__task_instances') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
 
 ),
 
