@@ -91,6 +91,10 @@ class Job:
             "AIRFLOW_AUDIT_ENV_SLUG": slug,
             "AIRFLOW_AUDIT_MODE": mode,
             "AIRFLOW_AUDIT_ADDITIONAL_TABLES": ADDITIONAL,
+            # Histories of 3 successes, so that the few days of the fixture slide the anomaly
+            # windows: an incremental build then recomputes only the attempts with a touched one in
+            # their window, which a longer history than the fixture's would never show.
+            "AIRFLOW_AUDIT_ANOMALY_HISTORY_RUNS": "3",
             **dbt_paths(root),
         }
 
@@ -183,6 +187,17 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
     home = tmp_path / "airflow-home"
     home.mkdir()
     job.run()  # the first build is a full one: nothing to compare yet
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        slid = con.execute(
+            f'select count(*) from "{job.marts}".fct_task_attempt_duration_anomalies '
+            "where history_attempt_count = 3 and history_started_at > ("
+            "  select min(first.started_at) from "
+            f'  "{job.marts}".fct_task_attempt_duration_anomalies as first'
+            "  where first.dag_id = fct_task_attempt_duration_anomalies.dag_id"
+            "  and first.task_id = fct_task_attempt_duration_anomalies.task_id"
+            "  and first.state = 'success')"
+        ).fetchone()[0]
+    assert slid > 0, "no anomaly window slid past a task's first attempt: the test shows nothing"
 
     rnd = random.Random(20261122)
     for round_ in range(2):
