@@ -107,54 +107,41 @@
     by natural key (dag_id, task_id, run_id, map_index), which the staging views filter on before they
     hash anything (airflow_audit_in_partitions_by_natural_key). -#}
 {% macro airflow_audit_task_instance_partitions() -%}
-    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
-        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instances') }}
-        where {{ airflow_audit_changed('task_instance') }}
-        union
-        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
-        where {{ airflow_audit_changed('task_instance_history') }}
-        union
-        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_fails') }}
-        where {{ airflow_audit_changed('task_fail') }}
-        union
-        -- notes: keyed by the natural key on 2.x, by the task instance's uuid on 3.x
-        select task_instance_key from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
-        where task_instance_key is not null and {{ airflow_audit_changed('task_instance_note') }}
-        union
-        select noted.task_instance_key
-        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as noted
-        inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
-            on noted.task_instance_id = notes.task_instance_id
-        where {{ airflow_audit_changed('task_instance_note', 'notes') }}
-    {%- endif -%}{%- endset -%}
-    {%- set natural_sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
-        select dag_id, task_id, run_id, map_index
-        from {{ airflow_audit_staging('stg_airflow__task_instances') }}
-        where {{ airflow_audit_changed('task_instance') }}
-        union
-        select dag_id, task_id, run_id, map_index
-        from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
-        where {{ airflow_audit_changed('task_instance_history') }}
-        union
-        select dag_id, task_id, run_id, map_index from {{ airflow_audit_staging('stg_airflow__task_fails') }}
-        where {{ airflow_audit_changed('task_fail') }}
-        union
-        select dag_id, task_id, run_id, map_index
-        from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
-        where dag_id is not null and {{ airflow_audit_changed('task_instance_note') }}
-        union
-        select noted.dag_id, noted.task_id, noted.run_id, noted.map_index
-        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as noted
-        inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
-            on noted.task_instance_id = notes.task_instance_id
-        where {{ airflow_audit_changed('task_instance_note', 'notes') }}
-    {%- endif -%}{%- endset -%}
+    {%- set natural_key = ['dag_id', 'task_id', 'run_id', 'map_index'] -%}
     {{- return({
         'key': 'task_instance_key',
         'tables': ['task_instance', 'task_instance_history', 'task_fail', 'task_instance_note'],
-        'sql': sql,
-        'natural_key': ['dag_id', 'task_id', 'run_id', 'map_index'],
-        'natural_sql': natural_sql}) -}}
+        'sql': airflow_audit_touched_task_instances(['task_instance_key']),
+        'natural_key': natural_key,
+        'natural_sql': airflow_audit_touched_task_instances(natural_key)}) -}}
+{%- endmacro %}
+
+
+{#- The task instances touched since the last passing build, as rows of `columns` (the key, or the
+    natural key): those whose task_instance, task_instance_history, task_fail or task_instance_note
+    rows changed. -#}
+{% macro airflow_audit_touched_task_instances(columns) -%}
+    {%- if execute and not airflow_audit_in_unit_test() -%}
+        {%- set selected = columns | join(', ') -%}
+        select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instances') }}
+        where {{ airflow_audit_changed('task_instance') }}
+        union
+        select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
+        where {{ airflow_audit_changed('task_instance_history') }}
+        union
+        select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_fails') }}
+        where {{ airflow_audit_changed('task_fail') }}
+        union
+        -- notes: keyed by the natural key on 2.x, by the task instance's uuid on 3.x
+        select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
+        where {{ columns[0] }} is not null and {{ airflow_audit_changed('task_instance_note') }}
+        union
+        select noted.{{ columns | join(', noted.') }}
+        from {{ airflow_audit_staging('stg_airflow__task_instances') }} as noted
+        inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
+            on noted.task_instance_id = notes.task_instance_id
+        where {{ airflow_audit_changed('task_instance_note', 'notes') }}
+    {%- endif -%}
 {%- endmacro %}
 
 
