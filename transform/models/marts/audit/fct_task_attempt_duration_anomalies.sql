@@ -14,7 +14,8 @@
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}
     {{ exceptions.raise_compiler_error(
-        "var airflow_audit_anomaly_history_runs is " ~ history_runs ~ ": give 1 or more previous runs.") }}
+        "var airflow_audit_anomaly_history_runs (AIRFLOW_AUDIT_ANOMALY_HISTORY_RUNS) is '"
+        ~ var('airflow_audit_anomaly_history_runs') ~ "': give a whole number of 1 or more previous runs.") }}
 {%- endif -%}
 
 {{- config(
