@@ -22,7 +22,15 @@ only the partitions those rows touch.  Arguments given (`--select ...`, `--full-
 passed to one `dbt build`, with the var unless they ask for a full refresh.
 
 After a build that passed, it records the figures it started from (airflow_audit_record_build).
-dbt parses the project once for all of it.  Runs in the dbt plugin's venv, with the DBT_*
+dbt parses the project once for all of it.
+
+On DuckDB, "nothing changed" is told without starting dbt (importing and parsing it costs seconds,
+most of an hourly run that finds nothing new): each run that starts dbt keeps, in dbt's target
+folder, the state query as dbt compiled it, the warehouse file and a fingerprint of the raw schema's
+tables and column types.  The next run, with the same project hash and the same fingerprint (so the
+same SQL would be compiled), runs that query itself, read-only; only when it says the marts are
+current does it stop there.  Anything else (another fingerprint, an unreadable file, a change, a day
+since the last build, arguments given) goes the whole way through dbt.  Runs in the dbt plugin's venv, with the DBT_*
 variables Meltano sets for it.  A day-old build is redone anyway: the flags measured against the
 time of the latest sync (dormant accounts, late heartbeats) move with time, not only with rows.
 """
@@ -36,12 +44,31 @@ import os
 import sys
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
-
 PROG = "build-changed"
 NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 REBUILD_AFTER = dt.timedelta(hours=24)
 PROJECT_PARTS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+STATE_CACHE = "airflow_audit_build_state.json"
+
+
+def catalog_sql(schema_literal: str) -> str:
+    """DuckDB: one value for the raw schema's tables, column names and types."""
+    return (
+        "select md5(coalesce(string_agg(table_name || '.' || column_name || ' ' || data_type, ','"
+        " order by table_name, column_name), '')) from information_schema.columns"
+        f" where table_catalog = current_database() and table_schema = {schema_literal}"
+    )
+
+
+# Run by dbt after the state query: on DuckDB, the file and the schema fingerprint it was compiled
+# against; elsewhere nothing.
+CACHE_FACTS = (
+    "{% if target.type == 'duckdb' %}"
+    "select (select path from duckdb_databases() where database_name = current_database()) as path,"
+    " '{{ target.schema | replace(\"'\", \"''\") }}' as schema_name,"
+    " (" + catalog_sql("'{{ target.schema | replace(\"'\", \"''\") }}'") + ") as catalog"
+    "{% else %}select null as path, null as schema_name, null as catalog{% endif %}"
+)
 
 
 def say(message: str) -> None:
@@ -71,9 +98,32 @@ def project_hash(project: Path, profiles: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def warehouse_state(runner: dbtRunner) -> tuple[dict[str, list[str]], dict[str, str]] | None:
+def target_folder(project: Path) -> Path:
+    return Path(os.environ.get("DBT_TARGET_PATH") or project / "target")
+
+
+def read_state(rows) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The state query's rows as (figures per raw table, the latest passing build)."""
+    figures: dict[str, list[str]] = {}
+    built: dict[str, str] = {}
+    for row in rows:
+        values = [None if v is None else str(v) for v in row]
+        name = values[0]
+        if name == "__built__":
+            built = {
+                "figures": values[1] or "",
+                "project_hash": values[2] or "",
+                "built_at": values[3] or "",
+            }
+        elif name != "none" and len(values) >= 6:
+            figures[name] = [v or "" for v in values[1:6]]
+    return figures, built
+
+
+def warehouse_state(runner, project: Path, phash: str):
     """(figures per raw table now, the latest passing build {figures, project_hash, built_at}),
-    or None when the warehouse cannot say."""
+    or None when the warehouse cannot say.  On DuckDB, keeps what the next run needs to read the
+    same without dbt (keep_state_query)."""
     done = runner.invoke(
         [
             "show",
@@ -87,20 +137,47 @@ def warehouse_state(runner: dbtRunner) -> tuple[dict[str, list[str]], dict[str, 
     )
     if not done.success or done.result is None:
         return None
-    figures: dict[str, list[str]] = {}
-    built: dict[str, str] = {}
-    for row in done.result.results[0].agate_table.rows:
-        values = [None if v is None else str(v) for v in row]
-        name = values[0]
-        if name == "__built__":
-            built = {
-                "figures": values[1] or "",
-                "project_hash": values[2] or "",
-                "built_at": values[3] or "",
-            }
-        elif name != "none" and len(values) >= 6:
-            figures[name] = [v or "" for v in values[1:6]]
-    return figures, built
+    result = done.result.results[0]
+    keep_state_query(runner, project, phash, result.node.compiled_code)
+    return read_state(result.agate_table.rows)
+
+
+def keep_state_query(runner, project: Path, phash: str, sql: str) -> None:
+    """On DuckDB, write the compiled state query beside the file and schema fingerprint it was
+    compiled against; elsewhere, and on any failure, remove the kept one."""
+    kept = target_folder(project) / STATE_CACHE
+    kept.unlink(missing_ok=True)
+    facts = runner.invoke(["show", "--inline", CACHE_FACTS, "--limit", "1", "--log-level", "none"])
+    if not facts.success or facts.result is None:
+        return
+    rows = facts.result.results[0].agate_table.rows
+    if not rows or rows[0][0] is None:
+        return
+    path, schema, catalog = (str(v) for v in rows[0])
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(
+        json.dumps(
+            {"project_hash": phash, "path": path, "schema": schema, "catalog": catalog, "sql": sql}
+        )
+    )
+
+
+def state_without_dbt(project: Path, phash: str):
+    """The state as warehouse_state would read it, from the kept query, without dbt; None when
+    there is no kept query for this project or the raw schema changed since it was compiled."""
+    try:
+        kept = json.loads((target_folder(project) / STATE_CACHE).read_text())
+        if kept.get("project_hash") != phash:
+            return None
+        import duckdb
+
+        with duckdb.connect(kept["path"], read_only=True) as con:
+            schema = "'" + kept["schema"].replace("'", "''") + "'"
+            if con.execute(catalog_sql(schema)).fetchone()[0] != kept["catalog"]:
+                return None
+            return read_state(con.execute(kept["sql"]).fetchall())
+    except Exception:  # any doubt: ask dbt
+        return None
 
 
 def changed_tables(now: dict[str, list[str]], before: str) -> list[str] | None:
@@ -156,30 +233,50 @@ def too_old(built_at: str) -> bool:
 
 
 def plan(state, phash: str, argv: list[str]) -> list[str] | None:
-    """The `dbt build` arguments, or None when nothing needs building."""
+    """The `dbt build` arguments, or None when nothing needs building; says which."""
+    message, args = decide(state, phash, argv)
+    say(message)
+    return args
+
+
+CURRENT = (
+    "nothing the marts read changed since the last passing build (same rows, same "
+    "project): they are current; `meltano invoke dbt-<warehouse>:build` rebuilds anyway."
+)
+
+
+def decide(state, phash: str, argv: list[str]) -> tuple[str, list[str] | None]:
+    """What to say, and the `dbt build` arguments or None when nothing needs building."""
     if state is None:
-        say("building everything (no readable record of an earlier build).")
-        return ["build", *argv] if argv else ["build", "--full-refresh", *NO_UNIT_TESTS]
+        return "building everything (no readable record of an earlier build).", (
+            ["build", *argv] if argv else ["build", "--full-refresh", *NO_UNIT_TESTS]
+        )
     figures, built = state
     recorded = built.get("figures", "") if built else ""
     since_var = ["--vars", json.dumps({"airflow_audit_since": since(figures, recorded)})]
     if argv:
-        say("building as asked.")
-        return ["build", *argv] if "--full-refresh" in argv else ["build", *argv, *since_var]
+        return "building as asked.", (
+            ["build", *argv] if "--full-refresh" in argv else ["build", *argv, *since_var]
+        )
     if not built or built.get("project_hash") != phash:
-        say("building everything from scratch (a first build, or another project or dbt).")
-        return ["build", "--full-refresh", *NO_UNIT_TESTS]
+        return (
+            "building everything from scratch (a first build, or another project or dbt).",
+            ["build", "--full-refresh", *NO_UNIT_TESTS],
+        )
     changed = changed_tables(figures, recorded)
     if changed is None:
-        say("building everything from scratch (the last build's record is unreadable).")
-        return ["build", "--full-refresh", *NO_UNIT_TESTS]
+        return (
+            "building everything from scratch (the last build's record is unreadable).",
+            ["build", "--full-refresh", *NO_UNIT_TESTS],
+        )
     gone = [t for t in changed if not figures.get(t, [""])[0]]
     if gone:
-        say(f"building everything from scratch ({', '.join(gone)} left the warehouse).")
-        return ["build", "--full-refresh", *NO_UNIT_TESTS]
+        return (
+            f"building everything from scratch ({', '.join(gone)} left the warehouse).",
+            ["build", "--full-refresh", *NO_UNIT_TESTS],
+        )
     if too_old(built.get("built_at", "")):
-        say("building everything, and testing every row (a day since the last build).")
-        return [
+        return "building everything, and testing every row (a day since the last build).", [
             "build",
             *NO_UNIT_TESTS,
             "--vars",
@@ -191,13 +288,8 @@ def plan(state, phash: str, argv: list[str]) -> list[str] | None:
             ),
         ]
     if not changed:
-        say(
-            "nothing the marts read changed since the last passing build (same rows, same "
-            "project): they are current; `meltano invoke dbt-<warehouse>:build` rebuilds anyway."
-        )
-        return None
-    say(f"building what depends on the tables that changed: {', '.join(changed)}.")
-    return [
+        return CURRENT, None
+    return f"building what depends on the tables that changed: {', '.join(changed)}.", [
         "build",
         "--select",
         *(f"source:airflow.{t}+" for t in changed),
@@ -228,10 +320,17 @@ def main(argv: list[str]) -> int:
     project = Path(os.environ.get("DBT_PROJECT_DIR", "transform"))
     profiles = Path(os.environ.get("DBT_PROFILES_DIR", project / "profiles/duckdb"))
     phash = project_hash(project, profiles)
+    if not argv:
+        message, args = decide(state_without_dbt(project, phash), phash, argv)
+        if args is None:
+            say(message + " (told without starting dbt)")
+            return 0
+    from dbt.cli.main import dbtRunner
+
     forget_partial_parse_if_changed(project, phash)
     parsed = dbtRunner().invoke(["parse", "--quiet"])
     runner = dbtRunner(manifest=parsed.result) if parsed.success else dbtRunner()
-    state = warehouse_state(runner)
+    state = warehouse_state(runner, project, phash)
     args = plan(state, phash, argv)
     if args is None:
         return 0
@@ -254,6 +353,9 @@ def main(argv: list[str]) -> int:
         )
         if not recorded.success:
             say("the build passed but could not be recorded: the next run builds everything.")
+        elif not state[1]:
+            # The kept state query was compiled before the first record existed: compile it again.
+            warehouse_state(runner, project, phash)
     return 0
 
 

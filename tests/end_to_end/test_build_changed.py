@@ -4,7 +4,9 @@ something the marts read changed, and the loader leaves rows a read brings back 
 One database, one warehouse, four runs of `meltano run airflow-audit` (mirror mode):
 1. the first builds and records the build;
 2. nothing changed at the source: the loader rewrites no row (`_sdc_batched_at` of the tables read in
-   full stays put), the dbt step says the marts are current and builds nothing;
+   full stays put), the dbt step says the marts are current and builds nothing, told without starting
+   dbt (its log gains no run); then a column the warehouse table gains (what the state query kept
+   from the last dbt run cannot know) sends it through dbt, which builds what reads that table;
 3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the build runs
    for what reads dag_run only (not the users' and roles' marts) and the mart shows the new state;
 4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): the row count
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.integration
 CURRENT = "build-changed: nothing the marts read changed since the last passing build"
 FIRST = "build-changed: building everything from scratch (a first build"
 CHANGED = "build-changed: building what depends on the tables that changed: "
+WITHOUT_DBT = "(told without starting dbt)"
 
 
 def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
@@ -57,12 +60,21 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
     runs = query(f'select count(*) from "{marts}".fct_dag_runs')
     assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(1,)]
 
+    dbt_log = tmp_path / "logs" / "dbt.log"
+    dbt_runs = dbt_log.read_text().count("Running with dbt=")
     second = job()
-    assert CURRENT in second
+    assert CURRENT in second and WITHOUT_DBT in second
     assert "Done. PASS=" not in second, "nothing changed: dbt builds nothing"
+    assert dbt_log.read_text().count("Running with dbt=") == dbt_runs, "dbt was not started"
     assert query(f'select dag_id, _sdc_batched_at from "{raw}".dag order by 1') == batched
     assert query(f'select count(*) from "{marts}".fct_dag_runs') == runs
     assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(1,)]
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f'alter table "{raw}".dag add column audit_probe integer')
+    widened = job()
+    assert WITHOUT_DBT not in widened and f"{CHANGED}dag." in widened, widened[-3000:]
+    assert "Done. PASS=" in widened and "ERROR=0" in widened
 
     dag_id, run_id = execute_returning(
         url,
