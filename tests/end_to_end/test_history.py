@@ -1,8 +1,9 @@
 """The history Airflow never records (issue #16), from changes made by Airflow itself.
 
-A database made by each release's own `airflow db migrate`, a DAG put there by its own `dags
-reserialize`, connections, variables and (2.x, with its built-in FAB) users and roles changed by
-its own CLI between three syncs of the whole job.  Each change is recorded exactly once, with
+A database made by each release's own `airflow db migrate`, a DAG put there and its code changed
+by its own `dags reserialize` (seen through Airflow's own hash of the DAG), connections, variables
+and (2.x, with its built-in FAB) users and roles changed by its own CLI between three syncs of the
+whole job.  Each change is recorded exactly once, with
 what changed and who did it (the CLI logs its command line), the state at the first sync is the
 baseline, not a change, a build with nothing new adds nothing, and no value of a connection or a
 variable is anywhere in the warehouse: only fingerprints, equal to the HMAC of the stored value.
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 RAW = "airflow-history"
 MARTS = f"{RAW}_marts"
-TABLES = ["connection", "variable", "log"]
+TABLES = ["connection", "variable", "log", "serialized_dag"]
 FAB_TABLES = ["ab_user_role", "ab_permission_view", "ab_permission_view_role", "ab_view_menu"]
 SECRETS = ["ZqHistPw1Wx", "ZqHistPw2Wx", "ZqHistVal1Wx", "ZqHistVal2Wx", "ZqHistVal3Wx"]
 
@@ -45,7 +46,8 @@ with DAG(
     tags=["audit"],
     default_args={{"owner": "{owner}"}},
 ):
-    EmptyOperator(task_id="only")
+    for task_id in {tasks!r}:
+        EmptyOperator(task_id=task_id)
 """
 
 
@@ -59,11 +61,24 @@ class Airflow:
     def __call__(self, *args: str) -> str:
         return airflow_cli(self.version, self.url, self.home, *args)
 
-    def dag(self, owner: str) -> None:
+    def dag(self, owner: str, tasks: tuple[str, ...] = ("only",)) -> None:
         (self.home / "dags" / "history_dag.py").write_text(
-            textwrap.dedent(DAG_FILE.format(owner=owner))
+            textwrap.dedent(DAG_FILE.format(owner=owner, tasks=tasks))
         )
         self("dags", "reserialize")
+
+    def dag_hash(self) -> str:
+        """Airflow's hash of the DAG as it last serialized it (3.x: the latest version's)."""
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "select dag_hash from serialized_dag where dag_id = 'history_dag' "
+                    "order by last_updated desc limit 1"
+                )
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
 
     @property
     def has_fab(self) -> bool:
@@ -135,12 +150,16 @@ def test_each_change_airflow_made_is_recorded_once(postgres, tmp_path, version, 
         (True, True)  # dags_are_paused_at_creation
     ]
 
+    hashes = [airflow.dag_hash()]
+
     # 2: a connection saved again with a new host and password, a variable edited, the DAG
-    # unpaused, a role granted
+    # unpaused and given a second task (its code: Airflow serializes it anew), a role granted
     airflow("connections", "delete", "warehouse_pg")
     airflow("connections", "add", "warehouse_pg", "--conn-uri", conn_uri.format(SECRETS[1], "db2"))
     airflow("variables", "set", "api_token", SECRETS[3])
     airflow("dags", "unpause", "history_dag")
+    airflow.dag(owner="team-a", tasks=("only", "second"))
+    hashes.append(airflow.dag_hash())
     if airflow.has_fab:
         airflow("users", "add-role", "-u", "alice", "-r", "Op")
     sync(airflow, root, mode)
@@ -155,14 +174,19 @@ def test_each_change_airflow_made_is_recorded_once(postgres, tmp_path, version, 
         "select variable_key, change_type, changed_fields, changed_by, changed_by_event "
         f'from "{MARTS}".fct_variable_changes',
     ) == [("api_token", "changed", "value", me, "cli_variables_set")]
+    assert hashes[0] != hashes[1], "a second task: Airflow's own hash of the DAG changed"
     assert rows(
         root,
-        "select change_type, changed_fields, is_paused, owners, is_current "
+        "select change_type, changed_fields, is_paused, owners, is_current, code_hash "
         f'from "{MARTS}".dim_dags_history order by valid_from',
-    ) == [(None, "", True, "team-a", False), ("changed", "paused", False, "team-a", True)]
+    ) == [
+        (None, "", True, "team-a", False, hashes[0]),
+        ("changed", "paused code", False, "team-a", True, hashes[1]),
+    ]
 
     # 3: the DAG's owner changed, the variable deleted and another set, the role revoked
-    airflow.dag(owner="team-b")
+    airflow.dag(owner="team-b", tasks=("only", "second"))
+    hashes.append(airflow.dag_hash())
     airflow("variables", "delete", "api_token")
     airflow("variables", "set", "feed_url", SECRETS[4])
     if airflow.has_fab:
@@ -180,12 +204,19 @@ def test_each_change_airflow_made_is_recorded_once(postgres, tmp_path, version, 
     ]
     assert rows(
         root,
-        "select change_type, changed_fields, owners, is_paused "
+        "select change_type, changed_fields, owners, is_paused, code_hash "
         f'from "{MARTS}".dim_dags_history order by valid_from',
     ) == [
-        (None, "", "team-a", True),
-        ("changed", "paused", "team-a", False),
-        ("changed", "owners", "team-b", False),
+        (None, "", "team-a", True, hashes[0]),
+        ("changed", "paused code", "team-a", False, hashes[1]),
+        # code: when Airflow's own hash changed (on 3.3.2 a new default owner alone leaves it)
+        (
+            "changed",
+            "owners code" if hashes[2] != hashes[1] else "owners",
+            "team-b",
+            False,
+            hashes[2],
+        ),
     ]
     assert rows(root, f'select count(*) from "{MARTS}".fct_connection_changes') == [(1,)]
     if airflow.has_fab:

@@ -1,5 +1,6 @@
 {#- Each DAG's attributes as each build after a sync saw them: owners, tags, schedule, paused and active
-    state, file, bundle and, on 3.x, the DAG version its next run will use (dim_dags_history). -#}
+    state, file, bundle, on 3.x the DAG version its next run will use, and, when `serialized_dag` is
+    synced, Airflow's hash of the DAG as last serialized (its code; dim_dags_history). -#}
 {% snapshot snap_dags %}
 
 {{
@@ -8,7 +9,7 @@
         strategy='check',
         check_cols=[
             'owners', 'tags', 'schedule', 'is_paused', 'is_active', 'file_path', 'bundle_name',
-            'dag_version_number',
+            'dag_version_number', 'code_hash',
         ],
         hard_deletes='new_record',
     )
@@ -35,6 +36,21 @@ versions as (
 
 ),
 
+-- The latest serialization of each DAG (2.x: its only row; 3.x: its latest version's).
+serialized as (
+
+    select
+        dag_id,
+        dag_hash as code_hash,
+        row_number() over (
+            partition by dag_id order by last_updated_at desc, dag_hash desc
+        ) as recency
+
+    from {{ ref('stg_airflow__serialized_dags') }}
+    where not is_deleted_at_source
+
+),
+
 final as (
 
     select
@@ -46,11 +62,16 @@ final as (
         dags.is_active,
         dags.file_path,
         dags.bundle_name,
-        versions.dag_version_number
+        versions.dag_version_number,
+        serialized.code_hash
 
     from dags
     left join versions
         on dags.dag_id = versions.dag_id
+    left join serialized
+        on
+            dags.dag_id = serialized.dag_id
+            and serialized.recency = 1
 
 )
 

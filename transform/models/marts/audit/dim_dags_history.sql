@@ -1,5 +1,6 @@
 {#- One row per version of a DAG's attributes, as the builds after each sync saw them (type 2): owners,
-    tags, schedule, paused and active state, file, bundle and, on 3.x, the latest DAG version number.
+    tags, schedule, paused and active state, file, bundle, on 3.x the latest DAG version number, and the
+    code hash (Airflow's dag_hash of the latest serialization, when serialized_dag is synced).
     valid_from / valid_to are the builds that saw the version and its successor (valid_to null: current);
     a version with is_deleted_at_source says the DAG row was gone. change_type: null for the state when
     history began (is_baseline), else created / changed (changed_fields) / deleted. A change and its
@@ -8,7 +9,7 @@
 {%- set fields = {
     'owners': ['owners'], 'tags': ['tags'], 'schedule': ['schedule'], 'paused': ['is_paused'],
     'active': ['is_active'], 'file': ['file_path'], 'bundle': ['bundle_name'],
-    'version': ['dag_version_number'],
+    'version': ['dag_version_number'], 'code': ['code_hash'],
 } -%}
 
 with
@@ -48,7 +49,8 @@ final as (
         is_active,
         file_path,
         bundle_name,
-        dag_version_number
+        dag_version_number,
+        code_hash
 
     from changes
 
