@@ -39,6 +39,7 @@ INCREMENTAL = (
     "fct_audit_events",
     "rpt_dag_daily_health",
     "fct_task_attempt_duration_anomalies",
+    "fct_dag_run_duration_anomalies",
 )
 PARTIAL = "build-changed: building what depends on the tables that changed: "
 
@@ -131,6 +132,7 @@ class Job:
             "fct_audit_events": "audit_event_id",
             "rpt_dag_daily_health": "dag_day_key",
             "fct_task_attempt_duration_anomalies": "task_attempt_key",
+            "fct_dag_run_duration_anomalies": "dag_run_key",
         }
         return {
             mart: " in (" in (tests / f"unique_{mart}_{key}.sql").read_text()

@@ -252,30 +252,55 @@
 {%- endmacro %}
 
 
-{#- fct_task_attempt_duration_anomalies' pre-hook: in a partial build, delete the rows whose figures may
-    have changed, which the body then computes again (it inserts every finished attempt the table does not
-    hold). An attempt's figures depend on itself and on the last history_runs successful attempts of its
-    task before it (its window). Per task, in start order, the markers are the attempts of the touched task
-    instances, as fct_task_attempts holds them now and as this table held them (an old row is a marker at
-    its old place, so an attempt that moved or stopped being finished counts where it was). A row goes when
-    it is a marker, or when fewer than history_runs successful attempts lie between it and the last marker
-    before it: only then can a marker be inside its window. With history_runs = 30, a run that adds a day
-    of attempts deletes those and nothing else; one that changes an old attempt, that attempt and the 30
-    successes after it. Only each task's rows from its first marker on are read. Everything when the build
-    does not know what changed; nothing on a full refresh or first run. -#}
+{#- The finished DAG runs of fct_dag_runs (columns prefixed by `alias.` when given), the ones
+    fct_dag_run_duration_anomalies measures: a success or a failure, with a start and a duration. -#}
+{% macro airflow_audit_finished_run(alias=none) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    {{ prefix }}state in ('success', 'failed')
+    and {{ prefix }}duration_s is not null
+    and {{ prefix }}started_at is not null
+{%- endmacro %}
+
+
+{#- The duration anomaly marts' pre-hooks (airflow_audit_delete_duration_anomalies). -#}
 {% macro airflow_audit_delete_task_attempt_anomalies() -%}
+    {{ airflow_audit_delete_duration_anomalies(
+        ref('fct_task_attempts'), airflow_audit_task_instance_partitions(), 'task_attempt_key',
+        ['dag_id', 'task_id'], 'task_attempt_key', airflow_audit_finished_attempt) }}
+{%- endmacro %}
+
+{% macro airflow_audit_delete_dag_run_anomalies() -%}
+    {{ airflow_audit_delete_duration_anomalies(
+        ref('fct_dag_runs'), airflow_audit_dag_run_partitions(), 'dag_run_key',
+        ['dag_id'], 'run_id', airflow_audit_finished_run) }}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's pre-hook: in a partial build, delete the rows whose figures may have
+    changed, which the body then computes again (it inserts every finished row of `measured` the table
+    does not hold). A row's figures depend on itself and on the last history_runs successful rows of its
+    series (`series`: a task's attempts, a DAG's runs) before it (its window), in start order, ties broken
+    by `tiebreak`. The markers are the rows of the touched partitions, as `measured` holds them now and as
+    this table held them (an old row is a marker at its old place, so a row that moved or stopped being
+    finished counts where it was). A row goes when it is a marker, or when fewer than history_runs
+    successful rows lie between it and the last marker before it: only then can a marker be inside its
+    window. With history_runs = 30, a run that adds a day of attempts deletes those and nothing else; one
+    that changes an old attempt, that attempt and the 30 successes after it. Only each series' rows from
+    its first marker on are read. Everything when the build does not know what changed; nothing on a full
+    refresh or first run. `finished(alias)` says which rows of `measured` the mart measures. -#}
+{% macro airflow_audit_delete_duration_anomalies(measured, partitions, row_key, series, tiebreak, finished) -%}
     {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
-        {%- set partitions = airflow_audit_task_instance_partitions() -%}
         {%- if airflow_audit_is_partial(partitions.tables) -%}
             {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
+            {%- set columns = [row_key] + series + ['started_at'] + ([tiebreak] if tiebreak != row_key else []) -%}
             {%- set in_order -%}
-                partition by dag_id, task_id order by started_at, task_attempt_key, is_old_row
+                partition by {{ series | join(', ') }} order by started_at, {{ tiebreak }}, is_old_row
             {%- endset -%}
-            delete from {{ this }} where task_instance_key in ({{ partitions.sql }}) or task_attempt_key in (
-                select task_attempt_key
+            delete from {{ this }} where {{ partitions.key }} in ({{ partitions.sql }}) or {{ row_key }} in (
+                select {{ row_key }}
                 from (
                     select
-                        task_attempt_key,
+                        {{ row_key }},
                         is_old_row,
                         is_marker,
                         successes_so_far - is_success as prior_successes,
@@ -290,49 +315,44 @@
                             ) as successes_so_far
                         from (
                             select
-                                attempts.task_attempt_key,
-                                attempts.dag_id,
-                                attempts.task_id,
-                                attempts.started_at,
+                                measured.{{ columns | join(', measured.') }},
                                 0 as is_old_row,
-                                case when attempts.state = 'success' then 1 else 0 end as is_success,
-                                case when touched.task_instance_key is null then 0 else 1 end as is_marker
-                            from {{ ref('fct_task_attempts') }} as attempts
-                            -- rows before a task's first marker have none before them: only the rest
+                                case when measured.state = 'success' then 1 else 0 end as is_success,
+                                case when touched.{{ partitions.key }} is null then 0 else 1 end as is_marker
+                            from {{ measured }} as measured
+                            -- rows before a series' first marker have none before them: only the rest
                             inner join (
-                                select dag_id, task_id, min(started_at) as first_marker_at
+                                select {{ series | join(', ') }}, min(started_at) as first_marker_at
                                 from (
-                                    select dag_id, task_id, started_at
-                                    from {{ ref('fct_task_attempts') }} as touched_attempts
+                                    select {{ series | join(', ') }}, started_at
+                                    from {{ measured }} as touched_rows
                                     where
-                                        task_instance_key in ({{ partitions.sql }})
-                                        and {{ airflow_audit_finished_attempt('touched_attempts') }}
+                                        {{ partitions.key }} in ({{ partitions.sql }})
+                                        and {{ finished('touched_rows') }}
                                     union all
-                                    select dag_id, task_id, started_at
+                                    select {{ series | join(', ') }}, started_at
                                     from {{ this }}
-                                    where task_instance_key in ({{ partitions.sql }})
+                                    where {{ partitions.key }} in ({{ partitions.sql }})
                                 ) as markers
-                                group by dag_id, task_id
+                                group by {{ series | join(', ') }}
                             ) as first_markers
                                 on
-                                    attempts.dag_id = first_markers.dag_id
-                                    and attempts.task_id = first_markers.task_id
-                                    and attempts.started_at >= first_markers.first_marker_at
+                                    {% for column in series -%}
+                                    measured.{{ column }} = first_markers.{{ column }}
+                                    and {% endfor -%}
+                                    measured.started_at >= first_markers.first_marker_at
                             left join ({{ partitions.sql }}) as touched
-                                on attempts.task_instance_key = touched.task_instance_key
-                            where {{ airflow_audit_finished_attempt('attempts') }}
+                                on measured.{{ partitions.key }} = touched.{{ partitions.key }}
+                            where {{ finished('measured') }}
                             union all
                             select
-                                task_attempt_key,
-                                dag_id,
-                                task_id,
-                                started_at,
+                                {{ columns | join(', ') }},
                                 1 as is_old_row,
                                 0 as is_success,
                                 1 as is_marker
                             from {{ this }}
-                            where task_instance_key in ({{ partitions.sql }})
-                        ) as attempts_and_old_rows
+                            where {{ partitions.key }} in ({{ partitions.sql }})
+                        ) as rows_and_old_rows
                     ) as counted
                 ) as marked
                 where
@@ -412,6 +432,7 @@
         'fct_task_failures': airflow_audit_task_instance_partitions,
         'fct_task_attempt_duration_anomalies': airflow_audit_task_instance_partitions,
         'fct_dag_runs': airflow_audit_dag_run_partitions,
+        'fct_dag_run_duration_anomalies': airflow_audit_dag_run_partitions,
         'fct_audit_events': airflow_audit_log_partitions,
         'rpt_dag_daily_health': airflow_audit_dag_partitions,
     } -%}

@@ -5,7 +5,13 @@
     the median than both var airflow_audit_anomaly_threshold modified z-scores (0.6745 x deviation / MAD,
     Iglewicz and Hoaglin) and var airflow_audit_anomaly_floor_s seconds. With MAD 0 (a DAG that always
     takes the same time) only the floor applies. Median and MAD are robust: one earlier outlier does not
-    move them. -#}
+    move them.
+
+    Incremental, exactly as a full rebuild, at the cost of what changed, as fct_task_attempt_duration_anomalies:
+    the pre-hook deletes the rows whose figures a build may change (airflow_audit_delete_dag_run_anomalies: the
+    touched runs, and those with one of them in their window), and the body computes the finished runs the
+    table no longer holds, with only the windows those runs need. Any build that does not know what changed
+    recomputes every row. -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}
@@ -13,6 +19,15 @@
         "var airflow_audit_anomaly_history_runs (AIRFLOW_AUDIT_ANOMALY_HISTORY_RUNS) is '"
         ~ var('airflow_audit_anomaly_history_runs') ~ "': give a whole number of 1 or more previous runs.") }}
 {%- endif -%}
+
+{{- config(
+    materialized='incremental',
+    incremental_strategy=airflow_audit_append_strategy(),
+    on_schema_change='fail',
+    pre_hook='{{ airflow_audit_delete_dag_run_anomalies() }}'
+) -}}
+{%- set partitions = airflow_audit_dag_run_partitions() -%}
+{%- set partial = airflow_audit_is_partial(partitions.tables) -%}
 
 with
 
@@ -28,10 +43,61 @@ finished as (
         case when state = 'success' then 1 else 0 end as is_success
 
     from {{ ref('fct_dag_runs') }}
-    where
-        state in ('success', 'failed')
-        and duration_s is not null
-        and started_at is not null
+    where {{ airflow_audit_finished_run() }}
+
+),
+
+-- the runs to compute: those the table does not hold (every one in a build that does not know what
+-- changed, whose pre-hook emptied the table)
+marked as (
+
+    select
+        *,
+        {% if partial -%}
+            not exists (
+                select 1
+                from {{ this }} as kept
+                where kept.dag_run_key = finished.dag_run_key
+            )
+        {%- else -%}
+            true
+        {%- endif %} as is_missing
+
+    from finished
+
+),
+
+-- the runs of every DAG with a run to compute, from where the history of its first such run can begin:
+-- the history of the row the table holds just before it begins no later (or that row, without history);
+-- all of them where the table holds none before it
+scoped as (
+
+    select marked.*
+
+    from marked
+    {%- if partial %}
+        inner join (
+            select
+                missing.dag_id,
+                max(coalesce(kept.history_started_at, kept.started_at)) as history_from
+            from (
+                select
+                    dag_id,
+                    min(started_at) as first_missing_at
+                from marked
+                where is_missing
+                group by dag_id
+            ) as missing
+            left join {{ this }} as kept
+                on
+                    missing.dag_id = kept.dag_id
+                    and kept.started_at < missing.first_missing_at
+            group by missing.dag_id
+        ) as bounds
+            on
+                marked.dag_id = bounds.dag_id
+                and marked.started_at >= coalesce(bounds.history_from, marked.started_at)
+    {%- endif %}
 
 ),
 
@@ -49,7 +115,26 @@ numbered as (
             rows between unbounded preceding and current row
         ) as success_index
 
-    from finished
+    from scoped
+
+),
+
+-- where the history of the next run to compute after each one ends: a success is in a window that run
+-- needs when it is within history_runs of that end (in a full build, every success is)
+history_ends as (
+
+    select
+        *,
+        {% if partial -%}
+            min(case when is_missing then prior_successes end) over (
+                partition by dag_id order by started_at, run_id
+                rows between 1 following and unbounded following
+            )
+        {%- else -%}
+            success_index
+        {%- endif %} as next_history_end
+
+    from numbered
 
 ),
 
@@ -58,18 +143,21 @@ successes as (
     select
         dag_id,
         success_index,
+        started_at,
         duration_s
 
-    from numbered
-    where is_success = 1
+    from history_ends
+    where is_success = 1 and next_history_end < success_index + {{ history_runs }}
 
 ),
 
--- each successful run's trailing window of the DAG's last history_runs successful runs (itself
+-- each needed successful run's trailing window of the DAG's last history_runs successful runs (itself
 -- included): a run's history is the window of its prior_successes-th
 trailing_windows as (
 
-    {{ airflow_audit_trailing_median_mad('successes', ['dag_id'], 'success_index', 'duration_s', history_runs) }}
+    {{ airflow_audit_trailing_median_mad(
+        'successes', ['dag_id'], 'success_index', 'duration_s', history_runs, gapped=partial
+    ) }}
 
 ),
 
@@ -85,13 +173,20 @@ measured as (
         coalesce(trailing_windows.window_count, 0) as history_run_count,
         trailing_windows.window_median as history_median_s,
         trailing_windows.window_mad as history_mad_s,
-        numbered.duration_s - trailing_windows.window_median as deviation_s
+        numbered.duration_s - trailing_windows.window_median as deviation_s,
+        first_members.started_at as history_started_at
 
     from numbered
     left join trailing_windows
         on
             numbered.dag_id = trailing_windows.dag_id
             and numbered.prior_successes = trailing_windows.success_index
+    -- the window's first member: the history_run_count-th success before the run
+    left join successes as first_members
+        on
+            trailing_windows.dag_id = first_members.dag_id
+            and trailing_windows.success_index - trailing_windows.window_count + 1 = first_members.success_index
+    where numbered.is_missing
 
 ),
 
@@ -105,6 +200,7 @@ final as (
         started_at,
         duration_s,
         history_run_count,
+        history_started_at,
         history_median_s,
         history_mad_s,
         {{ airflow_audit_anomaly_verdict('history_run_count') }}
