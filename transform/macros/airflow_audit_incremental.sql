@@ -366,6 +366,84 @@
 {%- endmacro %}
 
 
+{#- A duration anomaly mart's rows to compute (its body's `marked`): the rows of `finished`, each with
+    is_missing, true when the mart does not hold it: every row unless the build is partial, whose
+    pre-hook left the mart holding the rows whose figures cannot have changed. -#}
+{% macro airflow_audit_missing_rows(finished, row_key, partial) -%}
+    select
+        *,
+        {% if partial -%}
+            not exists (
+                select 1
+                from {{ this }} as kept
+                where kept.{{ row_key }} = {{ finished }}.{{ row_key }}
+            )
+        {%- else -%}
+            true
+        {%- endif %} as is_missing
+
+    from {{ finished }}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's rows to read (its body's `scoped`): in a partial build, the rows of `marked`
+    of every series (a task, a DAG) with a row to compute, from where the history of its first such row
+    can begin: the history of the row the mart holds just before it begins no later (or that row,
+    without history); all of the series' rows where the mart holds none before it. Every row otherwise. -#}
+{% macro airflow_audit_history_scope(marked, series, partial) -%}
+    select {{ marked }}.*
+
+    from {{ marked }}
+    {%- if partial %}
+        inner join (
+            select
+                {%- for column in series %}
+                missing.{{ column }},
+                {%- endfor %}
+                max(coalesce(kept.history_started_at, kept.started_at)) as history_from
+            from (
+                select
+                    {%- for column in series %}
+                    {{ column }},
+                    {%- endfor %}
+                    min(started_at) as first_missing_at
+                from {{ marked }}
+                where is_missing
+                group by {{ series | join(', ') }}
+            ) as missing
+            left join {{ this }} as kept
+                on
+                    {%- for column in series %}
+                    missing.{{ column }} = kept.{{ column }}
+                    and
+                    {%- endfor %} kept.started_at < missing.first_missing_at
+            group by missing.{{ series | join(', missing.') }}
+        ) as bounds
+            on
+                {%- for column in series %}
+                {{ marked }}.{{ column }} = bounds.{{ column }}
+                and
+                {%- endfor %} {{ marked }}.started_at >= coalesce(bounds.history_from, {{ marked }}.started_at)
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's `next_history_end` (over rows numbered by prior_successes and
+    success_index): in a partial build, where the history of the next row to compute after each row
+    ends, so that a success is in a window some row to compute needs when it is within history_runs of
+    that end; its own success_index otherwise (every success is needed). -#}
+{% macro airflow_audit_next_history_end(series, tiebreak, partial) -%}
+    {% if partial -%}
+        min(case when is_missing then prior_successes end) over (
+            partition by {{ series | join(', ') }} order by started_at, {{ tiebreak }}
+            rows between 1 following and unbounded following
+        )
+    {%- else -%}
+        success_index
+    {%- endif %}
+{%- endmacro %}
+
+
 {#- dbt unit tests build a model from fixtures alone: no partitions, no refs beyond the fixtures. -#}
 {% macro airflow_audit_in_unit_test() -%}
     {{- return(model is mapping and model.get('resource_type') == 'unit_test') -}}

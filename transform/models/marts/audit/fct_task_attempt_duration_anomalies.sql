@@ -54,19 +54,7 @@ finished as (
 -- changed, whose pre-hook emptied the table)
 marked as (
 
-    select
-        *,
-        {% if partial -%}
-            not exists (
-                select 1
-                from {{ this }} as kept
-                where kept.task_attempt_key = finished.task_attempt_key
-            )
-        {%- else -%}
-            true
-        {%- endif %} as is_missing
-
-    from finished
+    {{ airflow_audit_missing_rows('finished', 'task_attempt_key', partial) }}
 
 ),
 
@@ -75,36 +63,7 @@ marked as (
 -- history); the whole order where the table holds none before it
 scoped as (
 
-    select marked.*
-
-    from marked
-    {%- if partial %}
-        inner join (
-            select
-                missing.dag_id,
-                missing.task_id,
-                max(coalesce(kept.history_started_at, kept.started_at)) as history_from
-            from (
-                select
-                    dag_id,
-                    task_id,
-                    min(started_at) as first_missing_at
-                from marked
-                where is_missing
-                group by dag_id, task_id
-            ) as missing
-            left join {{ this }} as kept
-                on
-                    missing.dag_id = kept.dag_id
-                    and missing.task_id = kept.task_id
-                    and kept.started_at < missing.first_missing_at
-            group by missing.dag_id, missing.task_id
-        ) as bounds
-            on
-                marked.dag_id = bounds.dag_id
-                and marked.task_id = bounds.task_id
-                and marked.started_at >= coalesce(bounds.history_from, marked.started_at)
-    {%- endif %}
+    {{ airflow_audit_history_scope('marked', ['dag_id', 'task_id'], partial) }}
 
 ),
 
@@ -132,14 +91,7 @@ history_ends as (
 
     select
         *,
-        {% if partial -%}
-            min(case when is_missing then prior_successes end) over (
-                partition by dag_id, task_id order by started_at, task_attempt_key
-                rows between 1 following and unbounded following
-            )
-        {%- else -%}
-            success_index
-        {%- endif %} as next_history_end
+        {{ airflow_audit_next_history_end(['dag_id', 'task_id'], 'task_attempt_key', partial) }} as next_history_end
 
     from numbered
 
