@@ -92,6 +92,29 @@ def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path,
     assert "log: source" in done.stderr and "3 deleted at the source" in done.stderr
     assert_warehouse_equals_source(url, warehouse, schema, tables)
 
+    # Rows changed and none deleted: the sync reads them, and equal counts prove the table exact
+    # (it holds every source row: those checked last time and those read since).
+    changed = execute(url, "update log set event = event where id in (select id from log limit 4)")
+    assert changed == 4
+    ok(sync(url, warehouse, slug))
+    assert extracts(warehouse, schema)["log"][1] == 4
+    assert comparisons(warehouse, schema)["log"] == "counts"
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
+    # ... with every key once: a row held twice and another lost balance the counts; the distinct
+    # keys send the check to the keys, which find both.
+    with duckdb.connect(str(warehouse)) as con:
+        log = f'"{schema}".log'
+        con.execute(f"insert into {log} select * from {log} where id = (select max(id) from {log})")
+        con.execute(f"delete from {log} where id = (select min(id) from {log})")
+    execute(url, "update log set event = event where id = (select min(id) + 1 from log)")
+    done = sync(url, warehouse, slug)
+    assert done.returncode != 0, "a duplicate and a lost row passed as equal counts"
+    assert comparisons(warehouse, schema)["log"] == "keys"
+    assert ("log", "mismatch") in {(r[0], r[4]) for r in sync_audit(warehouse, schema)}
+    ok(sync(url, warehouse, slug, full_refresh="log"))
+    assert_warehouse_equals_source(url, warehouse, schema, tables)
+
     # The keys are compared at least once a day whatever the counts say.
     ok(sync(url, warehouse, slug))
     assert comparisons(warehouse, schema)["task_instance"] == "counts"
@@ -190,6 +213,9 @@ def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path
     done = sync(url, warehouse, slug)
     assert done.returncode != 0
     assert f"the warehouse table {schema}.dag_run holds 1 keys more than once" in done.stderr
+    # ... and the advice repairs it: a full read replaces every row of a key held twice
+    ok(sync(url, warehouse, slug, full_refresh="dag_run"))
+    assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
 
 
 def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -> int:

@@ -212,6 +212,11 @@ class Warehouse:
     def live_rows(self, table: str) -> int:
         raise NotImplementedError
 
+    def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
+        """How many distinct keys the live rows hold (a key with a null part not counted), or
+        None when this warehouse does not say: the keys are then compared instead."""
+        return None
+
     def apply_deletes(
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
     ) -> None:
@@ -338,6 +343,14 @@ class KeyTextWarehouse(Warehouse):
 
     def live_rows(self, table: str) -> int:
         return int(self._run(f"select count(*) from {self.table(table)} where {self.live()}")[0][0])
+
+    def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
+        return int(
+            self._run(
+                f"select count(distinct {self.key_text(keys)}) from {self.table(table)} "
+                f"where {self.live()}"
+            )[0][0]
+        )
 
     def delete_statements(
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str

@@ -109,7 +109,7 @@ def report(outcomes: list[Outcome]) -> None:
         if o.duplicated_in_warehouse:
             extra.append(f"{o.duplicated_in_warehouse} DUPLICATED")
         if o.comparison == "counts":
-            extra.append("nothing read since the last check: compared by counts")
+            extra.append("nothing deleted since the last check: proved by counts")
         note = f" ({'; '.join(extra)})" if extra else ""
         print(
             f"{PROG}: {o.table}: source {o.source_rows}, warehouse {o.warehouse_rows}: "

@@ -13,13 +13,15 @@ which, and in which snapshot), compare primary keys, source against warehouse:
 Keys are compared bucket by bucket (md5 of the key, 4096 buckets) and fetched only for buckets
 whose counts differ, so an unchanged million-row table costs two grouped scans, not a transfer.
 
-A table the sync read nothing from is checked by counts alone, which is as exact and costs
-nothing on the source (the hourly run of a quiet table): when the sync read the table
-incrementally, found no row changed since its bookmark, and the latest check of that table
-passed on the very sync the bookmark came from, the warehouse table has not been written since
-that check, so it holds every row the source held then; the rows the source holds now (its count
-in the sync's snapshot, from the extracts table) are those rows minus the ones deleted since.
-Equal counts therefore mean nothing was deleted, and nothing is to do; any difference, or any
+A table the sync read incrementally is checked by counts alone, which is as exact and costs
+nothing on the source (the hourly run): when the latest check of that table passed on the very
+sync the bookmark came from, the warehouse then held every row the source held; since then it
+gained every row inserted or changed before the sync's snapshot (the sync read them) and lost
+none, so it holds every row the source holds in that snapshot (its count, from the extracts
+table), and more only by the rows deleted since.  Equal counts therefore mean nothing was
+deleted, and nothing is to do, provided each key is there once: when the sync wrote rows, the
+warehouse's distinct keys must equal its rows too (a duplicate written and a row lost would
+balance otherwise; a warehouse that cannot count them compares keys).  Any difference, or any
 condition unmet, falls back to the keys.  Rows deleted after the sync's snapshot are found by the
 next sync.  The proof assumes nothing else writes to the warehouse table: a hand edit that removed
 as many rows as the source deleted would balance, so keys are compared anyway when the table's
@@ -176,8 +178,7 @@ class Reconciler:
         when), or None: compare keys."""
         started = dt.datetime.now(dt.timezone.utc)
         if (
-            extract.records_sent != 0
-            or extract.source_rows is None
+            extract.source_rows is None
             or extract.previous_bookmark is None
             or not (extract.extraction or "").startswith("incremental")
             or last is None
@@ -189,6 +190,11 @@ class Reconciler:
         live = self.warehouse.live_rows(extract.table)
         if live != extract.source_rows:
             return None
+        if extract.records_sent != 0:
+            # rows were written: equal counts prove it only with every key once
+            keys = self.primary_key(extract.table)
+            if not keys or self.warehouse.distinct_live_keys(extract.table, keys) != live:
+                return None
         return Outcome(
             table=extract.table,
             source_rows=extract.source_rows,

@@ -101,6 +101,14 @@ class DuckDBWarehouse(Warehouse):
             f"select count(*) from {self.table(table)} where _sdc_deleted_at is null"
         ).fetchone()[0]
 
+    def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
+        cols = ", ".join(quote(k.name) for k in keys)
+        return self.con.execute(
+            f"select count(distinct row({cols})) from {self.table(table)} "
+            "where _sdc_deleted_at is null"
+            + "".join(f" and {quote(k.name)} is not null" for k in keys)
+        ).fetchone()[0]
+
     def apply_deletes(
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
     ) -> None:

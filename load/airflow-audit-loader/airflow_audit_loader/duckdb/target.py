@@ -260,6 +260,14 @@ class DuckDBTarget(SingerLoader):
                 self.con.execute("COMMIT")
                 return int(inserted)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE __batch AS {source}", params)
+            # A key the table holds more than once (a hand edit, a bug) is not confirmed: its rows
+            # go, and the batch's row for it is inserted below, so a full read repairs the table
+            # (the fix reconciliation's failure advises).
+            self.con.execute(
+                f"DELETE FROM {target} AS t USING (SELECT {', '.join(keys)} FROM {target} AS t "
+                f"WHERE EXISTS (SELECT 1 FROM __batch AS b WHERE {on_key}) "
+                f"GROUP BY ALL HAVING count(*) > 1) AS b WHERE {on_key}"
+            )
             (confirmed,) = self.con.execute(
                 f"UPDATE {target} AS t SET _sdc_table_version = b.__airflow_audit_version, "
                 "_sdc_extracted_at = b.__airflow_audit_extracted_at FROM __batch AS b "
