@@ -3,10 +3,10 @@
 A database made by each release's own `airflow db migrate`, a DAG put there and its code changed
 by its own `dags reserialize` (seen through Airflow's own hash of the DAG), connections, variables
 and (2.x, with its built-in FAB) users and roles changed by its own CLI between three syncs of the
-whole job.  Each change is recorded exactly once, with
-what changed and who did it (the CLI logs its command line), the state at the first sync is the
-baseline, not a change, a build with nothing new adds nothing, and no value of a connection or a
-variable is anywhere in the warehouse: only fingerprints, equal to the HMAC of the stored value.
+whole job.  Each change is recorded exactly once, with what changed and who did it (the CLI logs
+its command line), the state at the first sync is the baseline, not a change, a build with nothing
+new adds nothing, and no value of a connection or a variable is anywhere in the warehouse: only
+fingerprints, equal to the HMAC of the stored value.
 """
 
 from __future__ import annotations
