@@ -30,9 +30,11 @@ folder, the state query as dbt compiled it, the warehouse file and a fingerprint
 tables and column types.  The next run, with the same project hash and the same fingerprint (so the
 same SQL would be compiled), runs that query itself, read-only; only when it says the marts are
 current does it stop there.  Anything else (another fingerprint, an unreadable file, a change, a day
-since the last build, arguments given) goes the whole way through dbt.  Runs in the dbt plugin's venv, with the DBT_*
-variables Meltano sets for it.  A day-old build is redone anyway: the flags measured against the
-time of the latest sync (dormant accounts, late heartbeats) move with time, not only with rows.
+since the last build, arguments given) goes the whole way through dbt.
+
+Runs in the dbt plugin's venv, with the DBT_* variables Meltano sets for it.  A day-old build is
+redone anyway: the flags measured against the time of the latest sync (dormant accounts, late
+heartbeats) move with time, not only with rows.
 """
 
 from __future__ import annotations

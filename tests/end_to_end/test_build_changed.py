@@ -4,9 +4,10 @@ something the marts read changed, and the loader leaves rows a read brings back 
 One database, one warehouse, four runs of `meltano run airflow-audit` (mirror mode):
 1. the first builds and records the build;
 2. nothing changed at the source: the loader rewrites no row (`_sdc_batched_at` of the tables read in
-   full stays put), the dbt step says the marts are current and builds nothing, told without starting
-   dbt (its log gains no run); then a column the warehouse table gains (what the state query kept
-   from the last dbt run cannot know) sends it through dbt, which builds what reads that table;
+   full stays put), the dbt step says the marts are current and builds nothing, told without
+   starting dbt (its log gains no run); then a column the warehouse table gains (what the state
+   query kept from the last dbt run cannot know) sends it through dbt, which builds what reads that
+   table;
 3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the build runs
    for what reads dag_run only (not the users' and roles' marts) and the mart shows the new state;
 4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): the row count

@@ -92,10 +92,15 @@ def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path,
     assert "log: source" in done.stderr and "3 deleted at the source" in done.stderr
     assert_warehouse_equals_source(url, warehouse, schema, tables)
 
-    # Rows changed and none deleted: the sync reads them, and equal counts prove the table exact
-    # (it holds every source row: those checked last time and those read since).
-    changed = execute(url, "update log set event = event where id in (select id from log limit 4)")
-    assert changed == 4
+    # Rows added and none deleted: the sync reads them, and equal counts prove the table exact
+    # (it holds every source row: those checked last time and those read since). The rows as
+    # Airflow's CLI logs a command: its event, the OS user, the command line in `extra`.
+    cli_log = (
+        "insert into log (dttm, event, owner, extra) select now(), 'cli_dags_list', 'airflow', "
+        "'{\"host_name\": \"worker\", \"full_command\": \"[''airflow'', ''dags'', ''list'']\"}' "
+        "from generate_series(1, %d)"
+    )
+    assert execute(url, cli_log % 4) == 4
     ok(sync(url, warehouse, slug))
     assert extracts(warehouse, schema)["log"][1] == 4
     assert comparisons(warehouse, schema)["log"] == "counts"
@@ -107,7 +112,7 @@ def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path,
         log = f'"{schema}".log'
         con.execute(f"insert into {log} select * from {log} where id = (select max(id) from {log})")
         con.execute(f"delete from {log} where id = (select min(id) from {log})")
-    execute(url, "update log set event = event where id = (select min(id) + 1 from log)")
+    execute(url, cli_log % 1)
     done = sync(url, warehouse, slug)
     assert done.returncode != 0, "a duplicate and a lost row passed as equal counts"
     assert comparisons(warehouse, schema)["log"] == "keys"
