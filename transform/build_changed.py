@@ -24,13 +24,13 @@ passed to one `dbt build`, with the var unless they ask for a full refresh.
 After a build that passed, it records the figures it started from (airflow_audit_record_build).
 dbt parses the project once for all of it.
 
-On DuckDB, "nothing changed" is told without starting dbt (importing and parsing it costs seconds,
-most of an hourly run that finds nothing new): each run that starts dbt keeps, in dbt's target
-folder, the state query as dbt compiled it, the warehouse file and a fingerprint of the raw schema's
-tables and column types.  The next run, with the same project hash and the same fingerprint (so the
-same SQL would be compiled), runs that query itself, read-only; only when it says the marts are
-current does it stop there.  Anything else (another fingerprint, an unreadable file, a change, a day
-since the last build, arguments given) goes the whole way through dbt.
+On DuckDB, the state is read without dbt, and "nothing changed" told without starting it
+(importing and parsing dbt costs seconds, most of an hourly run that finds nothing new): each run
+that reads the state through dbt keeps, in dbt's target folder, the state query as dbt compiled it,
+the warehouse file and a fingerprint of the raw schema's tables and column types.  The next run,
+with the same project hash and the same fingerprint (so the same SQL would be compiled), runs that
+query itself, read-only, and decides from its answer; it starts dbt only to build.  Anything else
+(another fingerprint, an unreadable file, arguments given) reads the state through dbt.
 
 Runs in the dbt plugin's venv, with the DBT_* variables Meltano sets for it.  A day-old build is
 redone anyway: the flags measured against the time of the latest sync (dormant accounts, late
@@ -322,8 +322,10 @@ def main(argv: list[str]) -> int:
     project = Path(os.environ.get("DBT_PROJECT_DIR", "transform"))
     profiles = Path(os.environ.get("DBT_PROFILES_DIR", project / "profiles/duckdb"))
     phash = project_hash(project, profiles)
-    if not argv:
-        message, args = decide(state_without_dbt(project, phash), phash, argv)
+    # The kept state, read without dbt, serves the whole run (it is what dbt would read).
+    state = None if argv else state_without_dbt(project, phash)
+    if state is not None:
+        message, args = decide(state, phash, argv)
         if args is None:
             say(message + " (told without starting dbt)")
             return 0
@@ -332,7 +334,8 @@ def main(argv: list[str]) -> int:
     forget_partial_parse_if_changed(project, phash)
     parsed = dbtRunner().invoke(["parse", "--quiet"])
     runner = dbtRunner(manifest=parsed.result) if parsed.success else dbtRunner()
-    state = warehouse_state(runner, project, phash)
+    if state is None:
+        state = warehouse_state(runner, project, phash)
     args = plan(state, phash, argv)
     if args is None:
         return 0

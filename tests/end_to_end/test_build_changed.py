@@ -8,8 +8,9 @@ One database, one warehouse, four runs of `meltano run airflow-audit` (mirror mo
    starting dbt (its log gains no run); then a column the warehouse table gains (what the state
    query kept from the last dbt run cannot know) sends it through dbt, which builds what reads that
    table;
-3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the build runs
-   for what reads dag_run only (not the users' and roles' marts) and the mart shows the new state;
+3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the state is
+   read with the query the run before kept, without dbt; the build runs for what reads dag_run only (not
+   the users' and roles' marts) and the mart shows the new state;
 4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): the row count
    changes, what reads task_instance is built and the mart no longer has it.
 """
@@ -82,8 +83,12 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
         "update dag_run set state = 'failed' where id = (select min(id) from dag_run "
         "where state = 'success') returning dag_id, run_id",
     )
+    kept = tmp_path / "target" / "airflow_audit_build_state.json"
+    kept_at = kept.stat().st_mtime_ns
     third = job()
     assert f"{CHANGED}dag_run." in third and "Done. PASS=" in third
+    # the state was read with the query the run before kept, without dbt (which keeps it anew)
+    assert kept.stat().st_mtime_ns == kept_at
     # only what reads dag_run: not the users' and roles' marts
     assert "fct_dag_runs" in third and "dim_role_permissions" not in third
     assert query(
