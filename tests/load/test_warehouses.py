@@ -318,6 +318,11 @@ def _install() -> None:
         r"'@~/(?P<path>[^']*)'\(file_format => [^)]*\) (?P<dedup>QUALIFY .*?)\) s (?P<rest>on .*)$",
         re.S | re.I,
     )
+    delete_using_stage = re.compile(
+        r"^delete from (?P<table>\S+) d using \(select distinct (?P<select>.*?) from "
+        r"'@~/(?P<path>[^']*)'\(file_format => [^)]*\)\) s (?P<rest>where .*)$",
+        re.S | re.I,
+    )
     original = fake_cursor.FakeSnowflakeCursor.execute
 
     def execute(self, command, params=None, *args, **kwargs):
@@ -369,16 +374,38 @@ def _install() -> None:
             return original(self, "SELECT 'OK' AS status")
         if re.match(r"^remove\s+'@~/", text, re.I):
             return original(self, "SELECT 'OK' AS status")
+        delete = delete_using_stage.match(text)
+        if delete:
+            # the loader's replacement of rows stored under an old key (snowflake/rekey.py)
+            batch = stage_table(self, delete["path"], delete["select"], only_selected=True)
+            names = ", ".join(a for _, a in re.findall(r"::(\S+) as (\S+?)(?:,|$)", delete["select"]))
+            result = original(
+                self,
+                f"delete from {delete['table']} d using (select distinct {names} from {batch}) s "
+                f"{delete['rest']}",
+            )
+            self._duck_conn.execute(f"DROP TABLE IF EXISTS {batch}")
+            return result
         match = merge_from_stage.match(text)
         if not match:
             return original(self, text, params, *args, **kwargs)
+        batch = stage_table(self, match["path"], match["select"])
+        dedup = match["dedup"].replace("ORDER BY SEQ8() DESC", "ORDER BY FS_SEQ DESC")
+        assert "FS_SEQ" in dedup, dedup
+        merge = f"merge into {match['table']} d using (select * from {batch} {dedup}) s {match['rest']}"
+        result = original(self, merge, None, *args, **kwargs)
+        self._duck_conn.execute(f"DROP TABLE IF EXISTS {batch}")
+        return result
+
+    def stage_table(self, stage_path, select, only_selected=False):
+        """The files staged under `stage_path` in a table, typed as `select` casts them."""
         database = self._conn.database
         batch = f"{database}.PUBLIC.FS_BATCH_{uuid.uuid4().hex}"
-        columns = re.findall(r"::(\S+) as (\S+?)(?:,|$)", match["select"])
+        columns = re.findall(r"::(\S+) as (\S+?)(?:,|$)", select)
         original(self, f"CREATE SCHEMA IF NOT EXISTS {database}.PUBLIC")
         original(self, f"CREATE TABLE {batch} (" + ", ".join(f"{a} {t}" for t, a in columns) + ")")
         with lock:
-            files = list(staged.get(match["path"], []))
+            files = list(staged.get(stage_path, []))
         # SEQ8(): the order rows were read in, files in PUT order, lines in file order.  Each
         # line gets its number here, so "ORDER BY SEQ8() DESC" keeps the last record of a key.
         original(self, f"ALTER TABLE {batch} ADD COLUMN FS_SEQ BIGINT")
@@ -391,16 +418,17 @@ def _install() -> None:
                     if line.strip():
                         seq += 1
                         out.write(json.dumps({**json.loads(line), "FS_SEQ": seq}) + "\n")
+            picked = "*"
+            if only_selected:
+                picked = ", ".join(
+                    f'"{name}" AS {alias}'
+                    for name, _, alias in re.findall(r"\$1:(\S+?)::(\S+) as (\S+?)(?:,|$)", select)
+                ) + ", FS_SEQ"
             self._duck_conn.execute(
-                f"INSERT INTO {batch} BY NAME SELECT * FROM read_json_auto('{numbered}')"
+                f"INSERT INTO {batch} BY NAME SELECT {picked} FROM read_json_auto('{numbered}')"
             )
             os.remove(numbered)
-        dedup = match["dedup"].replace("ORDER BY SEQ8() DESC", "ORDER BY FS_SEQ DESC")
-        assert "FS_SEQ" in dedup, dedup
-        merge = f"merge into {match['table']} d using (select * from {batch} {dedup}) s {match['rest']}"
-        result = original(self, merge, None, *args, **kwargs)
-        self._duck_conn.execute(f"DROP TABLE IF EXISTS {batch}")
-        return result
+        return batch
 
     fake_cursor.FakeSnowflakeCursor.execute = execute
     patch = fakesnow.patch(db_path=_DB)
