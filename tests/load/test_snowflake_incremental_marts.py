@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.end_to_end.test_incremental_marts import INCREMENTAL, PARTIAL, change_like_airflow
+from tests.end_to_end.test_incremental_marts import (
+    FULL_REBUILD,
+    INCREMENTAL,
+    PARTIAL,
+    change_like_airflow,
+)
 from tests.load.test_warehouses import (
     RAW,
     SNOWFLAKE_ENV,
@@ -126,7 +131,7 @@ def test_snowflake_incremental_marts_equal_a_full_rebuild(
     copy = FakeSnowflake(tmp_path / "full", fakesnow_overlay)
     shutil.rmtree(copy.db)
     shutil.copytree(fake.db, copy.db)
-    build_changed(copy, project, tmp_path / "rebuild", "--full-refresh")
+    build_changed(copy, project, tmp_path / "rebuild", *FULL_REBUILD)
     found = fake._run(
         COMPARE,
         str(fake.db / "AIRFLOW_AUDIT.db"),
