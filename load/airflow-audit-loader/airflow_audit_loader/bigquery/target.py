@@ -6,7 +6,9 @@ the end of the run.  It ignores ACTIVATE_VERSION and names tables after the whol
 
 * renames streams to the Airflow table name (`dag_run`) before the target sees them;
 * remembers each full read that completed, and after the target has merged everything runs
-  the DELETE (mirror) or UPDATE of `_sdc_deleted_at` (archive) for rows of other versions;
+  the DELETE (mirror) or UPDATE of `_sdc_deleted_at` (archive) for rows of other versions,
+  after deleting the rows stored under a key Airflow 3 replaced that the full read brought
+  back under the new one;
 * loads into dataset `airflow_<slug>`, with real columns (`denormalized`), JSON as JSON text.
 """
 
@@ -15,29 +17,48 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from airflow_audit_core.contract import NATURAL_KEY_KEYWORD
 from airflow_audit_loader import wrapped_target
 from airflow_audit_loader.bigquery.settings import target_config as bigquery_target_config
-from airflow_audit_loader.full_read import full_read_sql
+from airflow_audit_loader.full_read import DELETED_AT_COLUMN, VERSION_COLUMN, full_read_sql
 
 PROG = "target-airflow-audit-bigquery"
 
 
 def full_read_statements(
-    project: str, dataset: str, completed: Mapping[str, int], mode: str
+    project: str,
+    dataset: str,
+    completed: Mapping[str, int],
+    mode: str,
+    rekeyed: Mapping[str, tuple[list[str], list[str]]] | None = None,
 ) -> list[tuple[str, int]]:
-    """(DML, version) per table whose full read completed, with BigQuery named parameters."""
-    return [
-        (
-            full_read_sql(
-                f"`{project}.{dataset}.{table}`",
-                mode,
-                version="@version",
-                deleted_at="@deleted_at",
-            ),
-            version,
+    """(DML, version) per table whose full read completed, with BigQuery named parameters.
+
+    `rekeyed`: table -> (its key, the natural key the extractor named) for the tables Airflow 3
+    re-keyed (task_instance, task_instance_history).  The target merges on the new key, so rows
+    stored under the old one (a new key column null) stay beside the re-keyed rows: first, the
+    live ones whose natural key this full read brought under the new key go, so that none is held
+    twice or counted deleted at the source in archive mode."""
+    statements = []
+    for table, version in sorted(completed.items()):
+        target = f"`{project}.{dataset}.{table}`"
+        if rekeyed and table in rekeyed:
+            keys, natural = rekeyed[table]
+            old_key = " OR ".join(f"d.`{k}` IS NULL" for k in keys)
+            same = " AND ".join(f"s.`{k}` = d.`{k}`" for k in natural)
+            new_key = " AND ".join(f"s.`{k}` IS NOT NULL" for k in keys)
+            statements.append(
+                (
+                    f"DELETE FROM {target} AS d WHERE d.{DELETED_AT_COLUMN} IS NULL AND ({old_key})"
+                    f" AND EXISTS (SELECT 1 FROM {target} AS s WHERE s.{VERSION_COLUMN} = @version"
+                    f" AND {new_key} AND {same})",
+                    version,
+                )
+            )
+        statements.append(
+            (full_read_sql(target, mode, version="@version", deleted_at="@deleted_at"), version)
         )
-        for table, version in sorted(completed.items())
-    ]
+    return statements
 
 
 def target_class() -> type:
@@ -53,6 +74,11 @@ def target_class() -> type:
             completed: dict[str, int] = self.__dict__.setdefault("_completed_reads", {})
             sink = self.get_sink(message_dict["stream"])
             completed[sink.table_name] = int(message_dict["version"])
+            natural = list((sink.schema or {}).get(NATURAL_KEY_KEYWORD) or [])
+            keys = list(sink.key_properties or [])
+            if natural and keys and natural != keys:
+                rekeyed = self.__dict__.setdefault("_rekeyed", {})
+                rekeyed[sink.table_name] = (keys, natural)
 
         def _process_endofpipe(self) -> None:
             super()._process_endofpipe()
@@ -63,11 +89,12 @@ def target_class() -> type:
             mode = "mirror" if self.config.get("hard_delete") else "archive"
             client = bigquery_client_factory(self._credentials)
             now = dt.datetime.now(dt.timezone.utc)
+            rekeyed = self.__dict__.get("_rekeyed", {})
             for sql, version in full_read_statements(
-                self.config["project"], self.config["dataset"], completed, mode
+                self.config["project"], self.config["dataset"], completed, mode, rekeyed
             ):
                 parameters = [bigquery.ScalarQueryParameter("version", "INT64", version)]
-                if mode == "archive":
+                if "@deleted_at" in sql:
                     parameters.append(bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", now))
                 job_config = bigquery.QueryJobConfig(query_parameters=parameters)
                 client.query(sql, job_config=job_config, location=self.config["location"]).result()
