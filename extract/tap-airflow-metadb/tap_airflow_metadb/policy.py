@@ -33,8 +33,8 @@ from pathlib import Path
 
 # Tables whose primary key Airflow 3 changed, with the key that names the same row in every
 # release (a unique constraint in both).  The tap puts it in the stream's SCHEMA message as
-# NATURAL_KEY_KEYWORD; the project's own loaders then replace rows stored under the old key
-# instead of keeping them beside the re-keyed ones (an in-place upgrade, docs in the README).
+# NATURAL_KEY_KEYWORD; every loader then replaces rows stored under the old key instead of
+# keeping them beside the re-keyed ones (an in-place upgrade, docs in the README).
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "task_instance": ("dag_id", "task_id", "run_id", "map_index"),
     "task_instance_history": ("dag_id", "task_id", "run_id", "map_index", "try_number"),
