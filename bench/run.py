@@ -13,6 +13,8 @@ throwaway PostgreSQL holding the Airflow schema filled by the project's generato
   over the whole history), again after an hour of new runs (the last hour's written again a day
   later: what an hourly run sees), each block timed from Meltano's log;
 * `dbt build` alone;
+* the first run again with DuckDB's memory limit set (AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, for the
+  loader and dbt): what bounds their memory as the data grows, and its cost;
 * the peak RSS of every process (bench/measure.py).
 
 Every figure is a wall time on a shared machine: compare the ratios within one run.  The table is
@@ -46,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(ROOT / ".venv/bin/meltano")
 DLT_VENV = ROOT / ".bench/venv-dlt"
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)Z \[\w+\s*\] (\S+)")
+# AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT for the bounded first run.
+MEMORY_LIMIT = "512MB"
 BLOCKS = {
     "tap-airflow-metadb": "extract+load",
     "target-airflow-audit-duckdb": "extract+load",
@@ -329,6 +333,17 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
     ).check("dbt build")
     print(f"bench: dbt build alone: {result['dbt_alone'].seconds:.1f} s", flush=True)
     clear_state(slug)
+
+    # The first run again, in a new warehouse, with DuckDB's memory limit set for the loader and
+    # dbt: what bounds their peak RSS as the data grows, and what it costs.
+    slug = f"bench-limited-{run_id}"
+    env = meltano_env(url, tmp / f"limited-{size}.duckdb", slug, duckdb_memory_limit=MEMORY_LIMIT)
+    measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT).check("job_limited")
+    measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
+    measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
+    result["job_limited"] = measured
+    print(f"bench: job_limited: {measured.seconds:.1f} s {measured.blocks}", flush=True)  # type: ignore[attr-defined]
+    clear_state(slug)
     return result
 
 
@@ -386,6 +401,7 @@ def report(results: list[dict], version: str, peers: bool) -> str:
         ]
         for label, name in (
             ("job_first", "first run"),
+            ("job_limited", f"first run, AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT={MEMORY_LIMIT}"),
             ("job_nochange", "nothing changed"),
             ("job_one_percent", f"{r['changed']:,} rows changed (1%)"),
             ("job_new_hour", f"an hour of new runs ({r['new_hour']:,} rows)"),
@@ -423,7 +439,9 @@ def report(results: list[dict], version: str, peers: bool) -> str:
             f"| process | {small['size']:,} | {large['size']:,} | ratio |",
             "|---|---|---|---|",
         ]
-        for label in ("el_files", "job_first"):
+        for label in ("el_files", "job_first", "job_limited"):
+            if label not in small or label not in large:
+                continue
             for kind, peak in sorted(large[label].peak_mb.items()):
                 if kind == "other":
                     continue

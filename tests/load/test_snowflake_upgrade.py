@@ -101,8 +101,8 @@ def test_an_in_place_upgrade_keeps_the_snowflake_warehouse_exact(
 
     airflow_db_migrate(url, "3.3.2", tmp_path / "airflow-home")
     assert source_query(url, "select count(*) from task_instance where id is null") == [(0,)]
-    # a note as Airflow 3 writes it: user_id is the auth manager's user id, a name under the simple
-    # auth manager (the 2.x notes keep their integer ids, now text)
+    # a note as Airflow 3.3 writes it: its API sets `dag_run.note = (note, user.get_id())`, and the
+    # simple auth manager's user id is the user name (the 2.x notes keep their integer ids, as text)
     execute(
         url,
         "insert into dag_run_note (user_id, dag_run_id, content, created_at, updated_at) "
