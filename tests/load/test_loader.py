@@ -236,3 +236,36 @@ def test_bad_configuration_is_one_sentence_and_loses_nothing(tmp_path, config, p
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert len(rows(tmp_path)) == 1
+
+
+BIG_NOTE = "x" * (17 * 1024 * 1024)  # a value longer than DuckDB's default largest JSON object
+
+
+def test_a_small_memory_limit_loads_small_and_large_rows(tmp_path):
+    """The record reader holds twice the batch's longest line, not twice a fixed 256 MiB: with a
+    memory limit of 256MB a batch of small rows, then one holding a 17 MiB value, load whole."""
+    run_target([SCHEMA, *(record(i) for i in range(1, 10))], tmp_path, memory_limit="256MB")
+    run_target([SCHEMA, record(10, note=BIG_NOTE)], tmp_path, memory_limit="256MB")
+    got = rows(tmp_path)
+    assert [r[0] for r in got] == list(range(1, 11))
+    assert got[-1][3] == BIG_NOTE
+
+
+def test_out_of_memory_is_one_sentence_and_loses_nothing(tmp_path):
+    run_target([SCHEMA, record(1)], tmp_path)
+    config_file = tmp_path / "small.json"
+    config_file.write_text(
+        json.dumps({"path": str(tmp_path / "wh.duckdb"), "memory_limit": "16MB"})
+    )
+    done = subprocess.run(
+        [str(TARGET), "--config", str(config_file)],
+        input="".join(json.dumps(m) + "\n" for m in [SCHEMA, record(2, note=BIG_NOTE)]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert [r[0] for r in rows(tmp_path)] == [1]

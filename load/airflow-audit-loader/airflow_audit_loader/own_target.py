@@ -93,14 +93,18 @@ class StreamTable:
     # (the extractor's NATURAL_KEY_KEYWORD); `legacy_rows`: live rows stored under the old key.
     natural_key: list[str] = field(default_factory=list)
     legacy_rows: bool = False
+    # The longest line in the spool file (bytes): what its reader must hold at once.
+    longest_line: int = 0
     handle: IO[bytes] | None = field(default=None, repr=False)
 
     def append(self, line: bytes) -> None:
         if self.handle is None:
             self.handle = self.spool.open("wb")
+            self.longest_line = 0
         self.handle.write(line)
         if not line.endswith(b"\n"):
             self.handle.write(b"\n")
+        self.longest_line = max(self.longest_line, len(line) + 1)
         self.rows += 1
 
     def close_spool(self) -> Path:

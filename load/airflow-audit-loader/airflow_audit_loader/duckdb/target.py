@@ -50,6 +50,8 @@ from airflow_audit_loader.own_target import (
 PROG = "target-airflow-audit-duckdb"
 # Type changes that keep every value (any type also widens to VARCHAR).
 WIDENINGS = {("BIGINT", "DOUBLE"), ("DATE", "TIMESTAMPTZ")}
+# DuckDB's default largest JSON object (16 MiB): the least the record reader allows.
+JSON_OBJECT_SIZE = 16 * 1024 * 1024
 DUCKDB_TYPES = {
     "integer": "BIGINT",
     "number": "DOUBLE",
@@ -170,10 +172,14 @@ class DuckDBTarget(SingerLoader):
         record_type = (
             "STRUCT(" + ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items()) + ")"
         )
+        # DuckDB's JSON reader holds buffers of twice the largest object it allows: sized to the
+        # batch's longest line (DuckDB's default of 16 MiB at least), not to the largest value a
+        # column could hold, so a batch of small rows fits a small AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT.
+        largest = max(table.longest_line + 1024, JSON_OBJECT_SIZE)
         reader = (
             f"read_json({sql_string(str(table.spool))}, format='newline_delimited', "
             f"columns={{'record': {sql_string(record_type)}, 'version': 'BIGINT', "
-            f"'time_extracted': 'TIMESTAMPTZ'}}, maximum_object_size=268435456)"
+            f"'time_extracted': 'TIMESTAMPTZ'}}, maximum_object_size={largest})"
         )
         keys = [quote(k) for k in table.key_properties]
         columns = [quote(c) for c in table.columns]
@@ -188,7 +194,13 @@ class DuckDBTarget(SingerLoader):
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
             "ORDER BY __airflow_audit_seq DESC) = 1"
         )
-        self.upsert(table, batch, [])
+        try:
+            self.upsert(table, batch, [])
+        except duckdb.Error as exc:
+            raise UserError(
+                f"Loading a batch of {table.table} into {self.schema}.{table.table} failed and "
+                f"nothing of it was written ({str(exc).splitlines()[0]}): " + rerun_advice(exc)
+            ) from None
 
     def load_file(
         self, table: StreamTable, path: Path, batch: HandedOver, version: int | None
@@ -222,7 +234,7 @@ class DuckDBTarget(SingerLoader):
         except duckdb.Error as exc:
             raise UserError(
                 f"Loading the extractor's file {path} into {self.schema}.{table.table} failed "
-                f"and nothing of it was loaded ({str(exc).splitlines()[0]}): rerun the sync."
+                f"and nothing of it was loaded ({str(exc).splitlines()[0]}): " + rerun_advice(exc)
             ) from None
 
     def upsert(
@@ -307,6 +319,16 @@ class DuckDBTarget(SingerLoader):
 
     def close_connection(self) -> None:
         self.con.close()
+
+
+def rerun_advice(exc: duckdb.Error) -> str:
+    """What to do after a batch DuckDB refused (nothing of it written)."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return (
+            "raise AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT or lower AIRFLOW_AUDIT_DUCKDB_THREADS, then "
+            "rerun the sync."
+        )
+    return "rerun the sync."
 
 
 def open_duckdb(path: Path, wait_seconds: int) -> duckdb.DuckDBPyConnection:
