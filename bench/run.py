@@ -323,11 +323,7 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
             result["changed"] = change_one_percent(url)
         if label == "job_new_hour":
             result["new_hour"] = add_an_hour_of_runs(url)
-        measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT).check(label)
-        measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
-        measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
-        result[label] = measured
-        print(f"bench: {label}: {measured.seconds:.1f} s {measured.blocks}", flush=True)  # type: ignore[attr-defined]
+        result[label] = run_job(env, label).check(label)
     result["dbt_alone"] = run(
         [MELTANO, "invoke", "dbt-duckdb:build", "--full-refresh"], env=env, cwd=ROOT
     ).check("dbt build")
@@ -338,20 +334,25 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
     # dbt: what bounds their peak RSS as the data grows, and what it costs.
     slug = f"bench-limited-{run_id}"
     env = meltano_env(url, tmp / f"limited-{size}.duckdb", slug, duckdb_memory_limit=MEMORY_LIMIT)
-    measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT)
-    if measured.returncode != 0:
+    measured = run_job(env, "job_limited")
+    if measured.returncode == 0:
+        result["job_limited"] = measured
+    else:
         # reported, not fatal: the other figures of the run stand
         lines = [ln for ln in measured.stderr.splitlines() if "Error" in ln]
         result["job_limited_failed"] = lines[-1].split("] ", 1)[-1].strip() if lines else "failed"
-        print(f"bench: job_limited failed: {result['job_limited_failed']}", flush=True)
-        clear_state(slug)
-        return result
-    measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
-    measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
-    result["job_limited"] = measured
-    print(f"bench: job_limited: {measured.seconds:.1f} s {measured.blocks}", flush=True)  # type: ignore[attr-defined]
     clear_state(slug)
     return result
+
+
+def run_job(env: dict[str, str], label: str) -> Measured:
+    """`meltano run airflow-audit`, with each block timed from its log and Meltano's start-up."""
+    measured = run([MELTANO, "run", "airflow-audit"], env=env, cwd=ROOT)
+    measured.blocks = block_seconds(measured.stderr)  # type: ignore[attr-defined]
+    measured.start_up = start_up_seconds(measured.stderr, measured.seconds)  # type: ignore[attr-defined]
+    outcome = f"{measured.blocks}" if measured.returncode == 0 else "failed"  # type: ignore[attr-defined]
+    print(f"bench: {label}: {measured.seconds:.1f} s {outcome}", flush=True)
+    return measured
 
 
 def rate_row(label: str, m: Measured, total: int, copy: float) -> str:

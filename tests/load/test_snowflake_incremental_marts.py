@@ -29,12 +29,10 @@ from tests.load.test_warehouses import (
     SNOWFLAKE_ENV,
     FakeSnowflake,
     copy_dbt_project,
-    extract,
     fakesnow_overlay,  # noqa: F401  (the fixture)
-    load,
     plugin_bin,
-    reconcile_snowflake,
     resolved_config,
+    sync_archive,
 )
 from tests.support.sync import ADDITIONAL
 
@@ -110,9 +108,7 @@ def test_snowflake_incremental_marts_equal_a_full_rebuild(
     home.mkdir()
 
     def sync() -> None:
-        load(fake, archive, extract(url, additional_tables=ADDITIONAL))
-        reconciled = reconcile_snowflake(story, "archive")
-        assert reconciled.returncode == 0, reconciled.stderr[-3000:]
+        sync_archive(story, archive, ADDITIONAL)
 
     sync()
     build_changed(fake, project, tmp_path / "first")

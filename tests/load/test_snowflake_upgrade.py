@@ -20,12 +20,10 @@ import pytest
 from tests.load.test_warehouses import (
     RAW,
     FakeSnowflake,
-    _snowflake_comparable,
-    extract,
     fakesnow_overlay,  # noqa: F401  (the fixture)
-    load,
-    reconcile_snowflake,
     resolved_config,
+    snowflake_and_source_rows,
+    sync_archive,
 )
 from tests.support import airflow_db_migrate, assert_rows_equal, source_query
 from tests.support.sync import execute
@@ -38,35 +36,12 @@ COMPARED = ("dag", "dag_run", "task_instance", "dag_run_note", "log", "job")
 
 
 def assert_live_rows_equal_the_source(fake: FakeSnowflake, url: str) -> None:
+    """The live rows equal the source's on every column both have."""
     for table in COMPARED:
-        columns, rows = fake.rows(table)
-        columns = [c.lower() for c in columns]
-        types = dict(
-            source_query(
-                url,
-                "select column_name, data_type from information_schema.columns "
-                f"where table_schema = 'public' and table_name = '{table}'",
-            )
+        shared, _, expected, got = snowflake_and_source_rows(
+            fake, url, table, lambda c, types: c in types
         )
-        shared = [c for c in columns if c in types]
         assert len(shared) > 2, (table, shared)
-        json_columns = {c for c in shared if types[c] in ("json", "jsonb")}
-        index = [columns.index(c) for c in shared]
-        got = [
-            tuple(
-                _snowflake_comparable(r[i], c in json_columns)
-                for i, c in zip(index, shared, strict=True)
-            )
-            for r in rows
-        ]
-        select = ", ".join(f'"{c}"' for c in shared)
-        expected = [
-            tuple(
-                _snowflake_comparable(v, c in json_columns, decoded=True)
-                for v, c in zip(row, shared, strict=True)
-            )
-            for row in source_query(url, f"select {select} from public.{table}")
-        ]
         assert_rows_equal(table, shared, expected, got)
 
 
@@ -87,11 +62,7 @@ def test_an_in_place_upgrade_keeps_the_snowflake_warehouse_exact(
     story = {"url": url, "fake": fake}
 
     def sync() -> str:
-        loaded = load(fake, archive, extract(url, additional_tables=ADDITIONAL))
-        reconciled = reconcile_snowflake(story, "archive")
-        assert reconciled.returncode == 0, reconciled.stderr[-3000:]
-        assert "Traceback" not in loaded.stderr + reconciled.stderr
-        return loaded.stderr
+        return sync_archive(story, archive, ADDITIONAL)
 
     sync()
     deleted_before = delete_logs(url, 3)

@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -839,6 +839,16 @@ def reconcile_snowflake(story: dict, mode: str) -> subprocess.CompletedProcess:
     )
 
 
+def sync_archive(story: dict, config: Path, additional: str) -> str:
+    """A sync as the Snowflake job runs it, archive mode: the tap's full read of the default tables
+    and `additional`, loaded, then reconciled; no traceback.  Returns the loader's output."""
+    loaded = load(story["fake"], config, extract(story["url"], additional_tables=additional))
+    reconciled = reconcile_snowflake(story, "archive")
+    assert reconciled.returncode == 0, reconciled.stderr[-3000:]
+    assert "Traceback" not in loaded.stderr + reconciled.stderr
+    return loaded.stderr
+
+
 def fakesnow_write(fake: FakeSnowflake, sql: str) -> None:
     fake._run(
         "import duckdb, json, sys\n"
@@ -1077,6 +1087,42 @@ def _snowflake_comparable(value: object, is_json: bool, *, decoded: bool = False
     return value
 
 
+def snowflake_and_source_rows(
+    fake: FakeSnowflake, url: str, table: str, keep: Callable[[str, dict[str, str]], bool]
+) -> tuple[list[str], dict[str, str], list[tuple], list[tuple]]:
+    """The live rows of a raw table and the source's rows, on the warehouse's columns `keep`
+    accepts (given the source's column types), as comparable tuples: (columns, source types,
+    expected, got)."""
+    columns, got_rows = fake.rows(table)
+    columns = [c.lower() for c in columns]
+    types = dict(
+        source_query(
+            url,
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = 'public' and table_name = '{table}'",
+        )
+    )
+    data = [c for c in columns if keep(c, types)]
+    json_columns = {c for c in data if types.get(c) in ("json", "jsonb")}
+    index = [columns.index(c) for c in data]
+    got = [
+        tuple(
+            _snowflake_comparable(row[i], c in json_columns)
+            for i, c in zip(index, data, strict=True)
+        )
+        for row in got_rows
+    ]
+    select = ", ".join(f'"{c}"' for c in data)
+    expected = [
+        tuple(
+            _snowflake_comparable(v, c in json_columns, decoded=True)
+            for v, c in zip(row, data, strict=True)
+        )
+        for row in source_query(url, f"select {select} from public.{table}")
+    ]
+    return data, types, expected, got
+
+
 def test_snowflake_rows_equal_the_source_row_by_row(snowflake_run):
     """After the mirror and archive loads, every live row of every default table equals a source row,
     column by column, and the warehouse holds exactly the columns the secrets policy lets leave."""
@@ -1085,33 +1131,9 @@ def test_snowflake_rows_equal_the_source_row_by_row(snowflake_run):
 
     url = snowflake_run["url"]
     for table in DEFAULT_TABLES:
-        columns, got_rows = snowflake_run["fake"].rows(table)
-        columns = [c.lower() for c in columns]
-        types = dict(
-            source_query(
-                url,
-                "select column_name, data_type from information_schema.columns "
-                f"where table_schema = 'public' and table_name = '{table}'",
-            )
+        data, types, expected, got = snowflake_and_source_rows(
+            snowflake_run["fake"], url, table, lambda c, _: c not in ("has_password", "has_extra")
         )
-        data = [c for c in columns if c not in ("has_password", "has_extra")]
         assert set(data) == set(policy.plan_table(table, types).read), table
-        json_columns = {c for c in data if types[c] in ("json", "jsonb")}
-        index = [columns.index(c) for c in data]
-        got = [
-            tuple(
-                _snowflake_comparable(row[i], c in json_columns)
-                for i, c in zip(index, data, strict=True)
-            )
-            for row in got_rows
-        ]
-        select = ", ".join(f'"{c}"' for c in data)
-        expected = [
-            tuple(
-                _snowflake_comparable(v, c in json_columns, decoded=True)
-                for v, c in zip(row, data, strict=True)
-            )
-            for row in source_query(url, f"select {select} from public.{table}")
-        ]
         assert len(expected) > 0 or table == "task_fail", table
         assert_rows_equal(table, data, expected, got)
