@@ -40,6 +40,11 @@ INCREMENTAL = (
     "rpt_dag_daily_health",
     "fct_task_attempt_duration_anomalies",
     "fct_dag_run_duration_anomalies",
+    "rpt_task_reliability",
+    "rpt_dag_durations",
+    "rpt_failure_streaks",
+    "fct_dag_run_lateness",
+    "rpt_dag_daily_lateness",
 )
 PARTIAL = "build-changed: building what depends on the tables that changed: "
 # The reference: a full rebuild of the incremental marts and what they read, models only (the data
@@ -142,6 +147,11 @@ class Job:
             "rpt_dag_daily_health": "dag_day_key",
             "fct_task_attempt_duration_anomalies": "task_attempt_key",
             "fct_dag_run_duration_anomalies": "dag_run_key",
+            "rpt_task_reliability": "dag_task_key",
+            "rpt_dag_durations": "dag_id",
+            "rpt_failure_streaks": "dag_id",
+            "fct_dag_run_lateness": "dag_run_key",
+            "rpt_dag_daily_lateness": "dag_due_day_key",
         }
         return {
             mart: " in (" in (tests / f"unique_{mart}_{key}.sql").read_text()

@@ -177,9 +177,11 @@
 {%- endmacro %}
 
 
-{#- Partitions by DAG: a DAG's days depend on its runs and task attempts. A run cleared and rerun moves
-    to the day it started again, and the day it left must be recounted: which one that was is no longer
-    known, so every day of a touched DAG is. -#}
+{#- Partitions by DAG: the rows of a DAG in rpt_dag_daily_health, rpt_task_reliability, rpt_dag_durations,
+    rpt_failure_streaks, fct_dag_run_lateness and rpt_dag_daily_lateness depend on its runs and task
+    attempts only (and on vars, never on the time of the sync). A run cleared and rerun moves to the day
+    it started again, and the day it left must be recounted: which one that was is no longer known, so
+    every row of a touched DAG is. -#}
 {% macro airflow_audit_dag_partitions() -%}
     {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
         select dag_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
@@ -513,6 +515,11 @@
         'fct_dag_run_duration_anomalies': airflow_audit_dag_run_partitions,
         'fct_audit_events': airflow_audit_log_partitions,
         'rpt_dag_daily_health': airflow_audit_dag_partitions,
+        'rpt_task_reliability': airflow_audit_dag_partitions,
+        'rpt_dag_durations': airflow_audit_dag_partitions,
+        'rpt_failure_streaks': airflow_audit_dag_partitions,
+        'fct_dag_run_lateness': airflow_audit_dag_partitions,
+        'rpt_dag_daily_lateness': airflow_audit_dag_partitions,
     } -%}
     {%- set partitions = partitions_of.get(relation.identifier | lower) -%}
     {%- if partitions is not none -%}

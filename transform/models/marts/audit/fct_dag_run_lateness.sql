@@ -5,6 +5,8 @@
     span that would be negative (clocks, or timestamps of different attempts after a clear) is null.
     The full history, rows deleted at the source included (archive mode). -#}
 
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+
 with
 
 scheduled_runs as (
@@ -18,7 +20,9 @@ scheduled_runs as (
         is_deleted_at_source
 
     from {{ ref('fct_dag_runs') }}
-    where trigger_method = 'scheduled' and coalesce(run_after_at, data_interval_end_at) is not null
+    where
+        trigger_method = 'scheduled' and coalesce(run_after_at, data_interval_end_at) is not null
+        and {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 
@@ -29,7 +33,7 @@ first_task_starts as (
         min(started_at) as first_task_started_at
 
     from {{ ref('fct_task_instances') }}
-    where started_at is not null
+    where started_at is not null and {{ airflow_audit_in_partitions(partitions) }}
     group by dag_run_key
 
 ),

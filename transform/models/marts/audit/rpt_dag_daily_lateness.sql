@@ -1,6 +1,8 @@
 {#- One row per DAG per day its scheduled runs were due: how many, and the p50/p95 of their lateness,
     scheduler delay and queue delay (fct_dag_run_lateness). -#}
 
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+
 with
 
 runs as (
@@ -13,6 +15,7 @@ runs as (
         queue_delay_s
 
     from {{ ref('fct_dag_run_lateness') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 

@@ -14,6 +14,8 @@
         "var airflow_audit_trend_window_days is " ~ window_days ~ ": give 1 or more days.") }}
 {%- endif %}
 
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+
 with
 
 successful as (
@@ -24,7 +26,9 @@ successful as (
         duration_s
 
     from {{ ref('fct_dag_runs') }}
-    where state = 'success' and duration_s is not null and started_at is not null
+    where
+        state = 'success' and duration_s is not null and started_at is not null
+        and {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 

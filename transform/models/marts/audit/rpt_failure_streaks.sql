@@ -2,13 +2,17 @@
     or ever), since when, and the latest failure. A DAG whose latest finished run succeeded has no row.
     rpt_alerts raises an alert from var airflow_audit_alert_failure_streak runs on. -#}
 
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+
 with
 
 runs as (
 
     select * from {{ ref('fct_dag_runs') }}
     -- archive mode keeps the runs `airflow db clean` removed: they are part of the history
-    where state in ('success', 'failed') and started_at is not null
+    where
+        state in ('success', 'failed') and started_at is not null
+        and {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 

@@ -5,6 +5,8 @@
 
 {%- set window_days = var('airflow_audit_trend_window_days') | int %}
 
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+
 with
 
 attempts as (
@@ -21,6 +23,7 @@ attempts as (
         duration_s
 
     from {{ ref('fct_task_attempts') }}
+    where {{ airflow_audit_in_partitions(partitions) }}
 
 ),
 
