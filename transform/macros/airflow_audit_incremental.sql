@@ -388,6 +388,39 @@
 {%- endmacro %}
 
 
+{#- A duration anomaly mart's `finished` filter in a partial build: the rows of the series (a task, a DAG)
+    with a row of a touched partition, in `measured` as it is now or in this table as it was. Only those
+    series can lack rows: after a passing build the table holds every finished row of `measured`, and the
+    pre-hook deletes rows of those series only (a marker's, or one with a marker in its window). So the
+    search for the rows to compute (airflow_audit_missing_rows) reads what changed, not every row. The
+    subquery names its columns touched_<column>, so that each bare <column> is the filtered row's. Every
+    row (1 = 1) in any other build. -#}
+{% macro airflow_audit_in_touched_series(measured, partitions, series, partial) -%}
+    {%- if not partial -%}
+        {{- return('1 = 1') -}}
+    {%- endif -%}
+    {%- set touched_columns -%}
+        {%- for column in series %}{{ column }} as touched_{{ column }}{{ ', ' if not loop.last }}{% endfor -%}
+    {%- endset -%}
+    exists (
+        select 1
+        from (
+            select {{ touched_columns }}
+            from {{ measured }}
+            where {{ partitions.key }} in ({{ partitions.sql }})
+            union
+            select {{ touched_columns }}
+            from {{ this }}
+            where {{ partitions.key }} in ({{ partitions.sql }})
+        ) as touched_series
+        where
+            {%- for column in series %}
+            {{ 'and ' if not loop.first }}touched_series.touched_{{ column }} = {{ column }}
+            {%- endfor %}
+    )
+{%- endmacro %}
+
+
 {#- A duration anomaly mart's rows to read (its body's `scoped`): in a partial build, the rows of `marked`
     of every series (a task, a DAG) with a row to compute, from where the history of its first such row
     can begin: the history of the row the mart holds just before it begins no later (or that row,

@@ -43,7 +43,9 @@ finished as (
         case when state = 'success' then 1 else 0 end as is_success
 
     from {{ ref('fct_dag_runs') }}
-    where {{ airflow_audit_finished_run() }}
+    where
+        {{ airflow_audit_finished_run() }}
+        and {{ airflow_audit_in_touched_series(ref('fct_dag_runs'), partitions, ['dag_id'], partial) }}
 
 ),
 

@@ -8,7 +8,8 @@
     Incremental, exactly as a full rebuild, at the cost of what changed: the pre-hook deletes the rows whose
     figures a build may change (airflow_audit_delete_task_attempt_anomalies: the attempts of the touched task
     instances, and those with one of them in their window), and the body computes the finished attempts the
-    table no longer holds, from their tasks' whole order but with only the windows those attempts need. Any
+    table no longer holds, looking for them in the touched tasks only (airflow_audit_in_touched_series), from
+    their tasks' whole order but with only the windows those attempts need. Any
     build that does not know what changed recomputes every row. -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
@@ -46,7 +47,9 @@ finished as (
         case when state = 'success' then 1 else 0 end as is_success
 
     from {{ ref('fct_task_attempts') }}
-    where {{ airflow_audit_finished_attempt() }}
+    where
+        {{ airflow_audit_finished_attempt() }}
+        and {{ airflow_audit_in_touched_series(ref('fct_task_attempts'), partitions, ['dag_id', 'task_id'], partial) }}
 
 ),
 
