@@ -11,7 +11,8 @@ One source, one DuckDB warehouse, the real hourly job (`meltano run airflow-audi
 * Airflow's own `airflow db clean` of old runs, task instances and log rows.
 After each round the incremental marts are compared, row for row, with a `--full-refresh` of a copy
 of the same warehouse. The statements dbt ran show that each round replaced only the partitions
-touched (archive mode), or everything where rows were deleted outright (mirror mode).
+touched (archive mode), or everything where rows were deleted outright (mirror mode), and that a
+scoped test still fails on a touched row that duplicates a held one.
 """
 
 from __future__ import annotations
@@ -255,3 +256,29 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
                 f'select count(*) from "{job.marts}".fct_dag_runs where is_deleted_at_source'
             ).fetchone()[0]
         assert marked > 0, "archive keeps what db clean deleted, marked"
+        the_scoped_unique_test_catches_a_duplicate(job)
+
+
+def the_scoped_unique_test_catches_a_duplicate(job: Job) -> None:
+    """A tested scope still holds what the test exists for: a row loaded since the last build with
+    the natural key of a task instance the warehouse already holds (what a loader defect would
+    write) fails staging's `unique` test of task_instance_key, scoped as the hourly build scopes it
+    (on DuckDB by the columns the key is hashed from, filtered before the view hashes a key)."""
+    raw = f'"{job.marts.removesuffix("_marts")}".task_instance'
+    with duckdb.connect(str(job.warehouse)) as con:
+        con.execute(
+            f"insert into {raw} select * replace ("
+            f"  (select max(_sdc_batched_at) from {raw}) + interval 1 second as _sdc_batched_at)"
+            f" from {raw} where _sdc_deleted_at is null order by dag_id, task_id, run_id limit 1"
+        )
+    done = meltano("invoke", "dbt-duckdb:build-changed", env=job.env)
+    assert done.returncode != 0, done.stderr[-3000:]
+    out = done.stdout + done.stderr
+    assert PARTIAL in out, out[-3000:]
+    assert re.search(r"FAIL 1 unique_stg_airflow__task_instances_task_instance_key", out), out[-3000:]
+    ran = (
+        job.root / "target/run/airflow_audit/models/staging/airflow/_airflow__models.yml"
+        / "unique_stg_airflow__task_instances_task_instance_key.sql"
+    ).read_text()
+    assert "(dag_id, task_id, run_id, map_index) in (select dag_id, task_id, run_id, map_index" in ran
+    assert "offset 0" in ran

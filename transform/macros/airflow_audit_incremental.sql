@@ -235,6 +235,26 @@
 {%- endmacro %}
 
 
+{#- After a filter to what a build touched (`offset 0` on DuckDB, nothing elsewhere): the filter is then
+    applied next to the scan. Without it DuckDB may place the filters of the query around it (a mart's own
+    state filter, a test's `is null`) before it, which stops its join filter from pruning the scan and
+    makes it compute every row of a staging view, hashing their keys: fct_task_attempts after an hour of
+    new runs at 1M task instances read 0.84 s instead of 0.12 s, a staging not_null test 0.19 s instead
+    of 0.01 s. Only where the build is partial (when `partitions` are given). -#}
+{% macro airflow_audit_filter_first(partitions=none) -%}
+    {%- if partitions is none or airflow_audit_is_partial(partitions.tables) -%}
+        {{- adapter.dispatch('airflow_audit_filter_first', 'airflow_audit')() -}}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__airflow_audit_filter_first() -%}
+    {{- return('\n    offset 0') -}}
+{%- endmacro %}
+
+{% macro default__airflow_audit_filter_first() -%}
+{%- endmacro %}
+
+
 {#- The pre-hook: delete the partitions the body is about to insert (all of them when the run is not
     partial). Nothing on a full refresh or first run, where the model is created from scratch. -#}
 {% macro airflow_audit_delete_partitions(partitions) -%}
@@ -515,6 +535,7 @@
     placeholder resolved first. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
+    {%- set touched = none -%}
     {%- if where and '__airflow_audit_touched__' in where -%}
         {%- set touched = airflow_audit_touched_rows(relation) -%}
         {%- if where | trim == '__airflow_audit_touched__' -%}
@@ -525,7 +546,8 @@
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
+            (select * from {{ relation }} where {{ where }}
+            {{- airflow_audit_filter_first() if touched else '' }}) dbt_subquery
         {%- endset -%}
         {%- do return(filtered) -%}
     {%- else -%}
@@ -569,10 +591,30 @@
     {%- set test = model.get('test_metadata') or {} -%}
     {%- set column = (test.get('kwargs') or {}).get('column_name') -%}
     {%- if test.get('name') == 'unique' and column -%}
-        {{- return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where '
-                   ~ airflow_audit_changed(table) ~ ')') -}}
+        {{- return(adapter.dispatch('airflow_audit_sharing_a_key', 'airflow_audit')(
+            relation, column, (model.config.get('meta') or {}).get('airflow_audit_natural_key'),
+            airflow_audit_changed(table))) -}}
     {%- endif -%}
     {{- return(airflow_audit_changed(table)) -}}
+{%- endmacro %}
+
+
+{#- A unique test's scope on a staging view: the rows whose key one of the rows matching `changed` has.
+    A staging view hashes its key for every row it returns, so a filter on the key hashes the whole
+    table; where the test names the columns the key is hashed from (config meta
+    airflow_audit_natural_key), DuckDB filters on those instead (the unique test on task_instance_key
+    after an hour of new runs at 1M task instances: 0.39 s, 0.03 s so). A key hashed from other columns
+    that collides with a touched row's is then left to the build that tests everything. -#}
+{% macro duckdb__airflow_audit_sharing_a_key(relation, column, natural_key, changed) -%}
+    {%- if natural_key -%}
+        {%- set columns = natural_key | join(', ') -%}
+        {{- return('(' ~ columns ~ ') in (select ' ~ columns ~ ' from ' ~ relation ~ ' where ' ~ changed ~ ')') -}}
+    {%- endif -%}
+    {{- return(default__airflow_audit_sharing_a_key(relation, column, natural_key, changed)) -}}
+{%- endmacro %}
+
+{% macro default__airflow_audit_sharing_a_key(relation, column, natural_key, changed) -%}
+    {{- return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where ' ~ changed ~ ')') -}}
 {%- endmacro %}
 
 

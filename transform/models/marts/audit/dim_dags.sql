@@ -28,9 +28,21 @@ import_errors as (
 
 ),
 
+-- the columns used only: the staging view computes every column of every run it returns
 dag_runs as (
 
-    select * from {{ ref('stg_airflow__dag_runs') }}
+    select
+        dag_run_id,
+        dag_id,
+        run_id,
+        state,
+        queued_at,
+        started_at,
+        run_after_at,
+        logical_at,
+        is_deleted_at_source
+
+    from {{ ref('stg_airflow__dag_runs') }}
 
 ),
 

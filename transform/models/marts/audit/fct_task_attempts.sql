@@ -20,6 +20,7 @@ task_instances as (
 
     select * from {{ ref('stg_airflow__task_instances') }}
     where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
+    {{- airflow_audit_filter_first(partitions) }}
 
 ),
 
@@ -27,6 +28,7 @@ task_instance_histories as (
 
     select * from {{ ref('stg_airflow__task_instance_histories') }}
     where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
+    {{- airflow_audit_filter_first(partitions) }}
 
 ),
 
@@ -34,6 +36,7 @@ task_fails as (
 
     select * from {{ ref('stg_airflow__task_fails') }}
     where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
+    {{- airflow_audit_filter_first(partitions) }}
 
 ),
 

@@ -9,6 +9,7 @@ task_instances as (
 
     select * from {{ ref('stg_airflow__task_instances') }}
     where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
+    {{- airflow_audit_filter_first(partitions) }}
 
 ),
 

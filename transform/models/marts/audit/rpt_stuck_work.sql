@@ -20,9 +20,22 @@ sync as (
 
 ),
 
+-- the columns used only (read by every branch below)
 task_instances as (
 
-    select * from {{ ref('fct_task_instances') }}
+    select
+        dag_run_key,
+        dag_id,
+        task_id,
+        run_id,
+        map_index,
+        state,
+        queued_at,
+        started_at,
+        ended_at,
+        queued_s
+
+    from {{ ref('fct_task_instances') }}
     where not is_deleted_at_source
 
 ),
@@ -80,19 +93,32 @@ waiting_tasks as (
 
 ),
 
+-- the DAG runs measured below (running_runs)
+running_run_keys as (
+
+    select dag_run_key
+    from {{ ref('fct_dag_runs') }}
+    where state = 'running' and not is_deleted_at_source
+
+),
+
 run_activity as (
 
     select
-        dag_run_key,
+        task_instances.dag_run_key,
         max(
             case
-                when ended_at is not null and (started_at is null or ended_at > started_at) then ended_at
-                else started_at
+                when
+                    task_instances.ended_at is not null
+                    and (task_instances.started_at is null or task_instances.ended_at > task_instances.started_at)
+                    then task_instances.ended_at
+                else task_instances.started_at
             end
         ) as latest_task_activity_at
 
     from task_instances
-    group by dag_run_key
+    inner join running_run_keys on task_instances.dag_run_key = running_run_keys.dag_run_key
+    group by task_instances.dag_run_key
 
 ),
 
