@@ -46,6 +46,7 @@ INCREMENTAL = (
     "rpt_failure_streaks",
     "fct_dag_run_lateness",
     "rpt_dag_daily_lateness",
+    "rpt_pool_hourly_usage",
 )
 PARTIAL = "build-changed: building what depends on the tables that changed: "
 # The reference: a full rebuild of the incremental marts and what they read, models only (the data
@@ -153,6 +154,7 @@ class Job:
             "rpt_failure_streaks": "dag_id",
             "fct_dag_run_lateness": "dag_run_key",
             "rpt_dag_daily_lateness": "dag_due_day_key",
+            "rpt_pool_hourly_usage": "pool_hour_key",
         }
         return {
             mart: " in (" in (tests / f"unique_{mart}_{key}.sql").read_text()

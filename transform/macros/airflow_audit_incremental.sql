@@ -21,12 +21,15 @@
 {#- A large mart's materialization, called first in its model with the name of its partitions' macro:
     incremental, replaced partition by partition (the pre-hook deletes what the body inserts again).
     Returns the partitions, for the body's filters. -#}
-{% macro airflow_audit_partitioned(partitions_macro) -%}
+{% macro airflow_audit_partitioned(partitions_macro, keep_replaced_attempts=false) -%}
+    {%- set delete_hook = '{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}' -%}
+    {#- fct_task_attempts keeps what it replaces for rpt_pool_hourly_usage (airflow_audit_pool_hours.sql) -#}
+    {%- set keep_hook = '{{ airflow_audit_keep_replaced_attempts(' ~ partitions_macro ~ '()) }}' -%}
     {{- config(
         materialized='incremental',
         incremental_strategy=airflow_audit_append_strategy(),
         on_schema_change='fail',
-        pre_hook='{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}'
+        pre_hook=[keep_hook, delete_hook] if keep_replaced_attempts else [delete_hook]
     ) -}}
     {{- return(context[partitions_macro]()) -}}
 {%- endmacro %}
@@ -57,6 +60,19 @@
         {{- return(figures) -}}
     {%- endif -%}
     {{- return(none) -}}
+{%- endmacro %}
+
+
+{#- True when this run replaces only these partitions' touched ones: a partial run (below) that knows
+    which they are (partitions.known, where the partitions say; true elsewhere). -#}
+{% macro airflow_audit_partial_partitions(partitions) -%}
+    {{- return(airflow_audit_is_partial(partitions.tables) and partitions.get('known', true)) -}}
+{%- endmacro %}
+
+
+{#- On an incremental model's creation (a first build, a full refresh): `1 = 1`, else `1 = 0`. -#}
+{% macro airflow_audit_on_creation() -%}
+    {{- '1 = 0' if is_incremental() else '1 = 1' -}}
 {%- endmacro %}
 
 
@@ -206,7 +222,7 @@
 {#- The model body's filter: `<column> in (<touched keys>)` in a partial run, else everything. column
     defaults to the partitions' key as the mart names it. -#}
 {% macro airflow_audit_in_partitions(partitions, column=none) -%}
-    {%- if airflow_audit_is_partial(partitions.tables) -%}
+    {%- if airflow_audit_partial_partitions(partitions) -%}
         {{ column or partitions.key }} in ({{ partitions.sql }})
     {%- else -%}
         1 = 1
@@ -242,7 +258,7 @@
     new runs at 1M task instances read 0.84 s instead of 0.12 s, a staging not_null test 0.19 s instead
     of 0.01 s. Only where the build is partial (when `partitions` are given). -#}
 {% macro airflow_audit_filter_first(partitions=none) -%}
-    {%- if partitions is none or airflow_audit_is_partial(partitions.tables) -%}
+    {%- if partitions is none or airflow_audit_partial_partitions(partitions) -%}
         {{- adapter.dispatch('airflow_audit_filter_first', 'airflow_audit')() -}}
     {%- endif -%}
 {%- endmacro %}
@@ -511,9 +527,15 @@
     through fct_dag_runs and fct_task_attempts only). Those staging views are built before any mart:
     each mart's own data depends on them. -#}
 {% macro airflow_audit_staging(name) -%}
+    {{- return(airflow_audit_relation(name)) -}}
+{%- endmacro %}
+
+{#- Any model's relation, looked up the same way: for bookkeeping read by macros (the pool hours'
+    partitions), never for a model's data. -#}
+{% macro airflow_audit_relation(name) -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
     {%- if node is none -%}
-        {{- exceptions.raise_compiler_error("airflow_audit_staging: no model named " ~ name) -}}
+        {{- exceptions.raise_compiler_error("airflow_audit_relation: no model named " ~ name) -}}
     {%- endif -%}
     {#- schemas quoted, as the project says (dbt_project.yml `quoting`): ref() would do the same -#}
     {{- return(api.Relation.create(
@@ -575,11 +597,12 @@
         'rpt_failure_streaks': airflow_audit_dag_partitions,
         'fct_dag_run_lateness': airflow_audit_dag_partitions,
         'rpt_dag_daily_lateness': airflow_audit_dag_partitions,
+        'rpt_pool_hourly_usage': airflow_audit_pool_hour_partitions,
     } -%}
     {%- set partitions = partitions_of.get(relation.identifier | lower) -%}
     {%- if partitions is not none -%}
         {%- set partitions = partitions() -%}
-        {%- if not airflow_audit_knows_changes(partitions.tables) -%}
+        {%- if not airflow_audit_knows_changes(partitions.tables) or not partitions.get('known', true) -%}
             {{- return('') -}}
         {%- endif -%}
         {{- return(partitions.key ~ ' in (' ~ partitions.sql ~ ')') -}}

@@ -12,7 +12,9 @@
     is kept once, from task_instance. attempt_number numbers the known attempts of a task instance from 1:
     by try_number, task_fail rows (no try number) first, by their start. -#}
 
-{%- set partitions = airflow_audit_partitioned('airflow_audit_task_instance_partitions') -%}
+{#- keeps what it replaces for rpt_pool_hourly_usage (int_pool_attempts_replaced) -#}
+{%- set partitions = airflow_audit_partitioned(
+    'airflow_audit_task_instance_partitions', keep_replaced_attempts=true) -%}
 
 with
 

@@ -11,9 +11,15 @@
       peak_slots_used     the most slots held at one instant of the hour
       is_saturated        peak_slots_used reached the pool's size: tasks may have waited for a slot
       attempts_started, queued_s_median   attempts that started in the hour, and the median of their
-                          time from queued to started (a pool under pressure makes tasks wait) -#}
+                          time from queued to started (a pool under pressure makes tasks wait)
+    Each hour is counted from the attempts holding slots in it alone, so the table is incremental by
+    pool hour (airflow_audit_pool_hours.sql): an hourly build recomputes the hours its changes touch, and
+    the hours of every attempt still running; everything when a pool changed. -#}
 
 {%- set max_hours = 1000 -%}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_pool_hour_partitions') -%}
+{{ config(post_hook="{{ airflow_audit_forget_replaced_attempts() }}") }}
+-- depends_on: {{ ref('int_pool_attempts_replaced') }}
 
 with
 
@@ -44,61 +50,33 @@ task_slots as (
 
 ),
 
-attempts as (
+holding as (
 
     select
         attempts.pool as pool_name,
         coalesce(task_slots.pool_slots, 1) as pool_slots,
         attempts.queued_at,
         attempts.started_at,
-        case
-            when
-                coalesce(attempts.ended_at, synced.synced_at)
-                < {{ dbt.dateadd('hour', max_hours, dbt.date_trunc('hour', 'attempts.started_at')) }}
-                then coalesce(attempts.ended_at, synced.synced_at)
-            else {{ dbt.dateadd('hour', max_hours, dbt.date_trunc('hour', 'attempts.started_at')) }}
-        end as held_until
+        {{ airflow_audit_pool_held_until('attempts', 'synced.synced_at', max_hours) }} as held_until
 
     from {{ ref('fct_task_attempts') }} as attempts
     cross join synced
     left join task_slots on attempts.task_instance_key = task_slots.task_instance_key
-    where
-        attempts.pool is not null
-        and attempts.started_at is not null
-        and (attempts.ended_at is not null or attempts.state in ('running', 'restarting'))
+    where {{ airflow_audit_holds_slots('attempts') }}
 
 ),
 
-digits as (
+-- in a partial build, the attempts around the touched hours
+attempts as (
 
-    select 0 as digit
-    union all
-    select 1 as digit
-    union all
-    select 2 as digit
-    union all
-    select 3 as digit
-    union all
-    select 4 as digit
-    union all
-    select 5 as digit
-    union all
-    select 6 as digit
-    union all
-    select 7 as digit
-    union all
-    select 8 as digit
-    union all
-    select 9 as digit
+    select * from holding
+    where {{ airflow_audit_near_touched_pool_hours('holding', partitions) }}
 
 ),
 
 hour_offsets as (
 
-    select ones.digit + 10 * tens.digit + 100 * hundreds.digit as hour_offset
-    from digits as ones
-    cross join digits as tens
-    cross join digits as hundreds
+    {{ airflow_audit_hour_offsets() }}
 
 ),
 
@@ -120,6 +98,7 @@ attempt_hours as (
 
 ),
 
+-- each attempt in each hour it holds slots in (in a partial build, the touched hours only)
 held as (
 
     select
@@ -127,6 +106,9 @@ held as (
         {{ dbt.dateadd('hour', 1, 'attempt_hours.hour_start') }} as hour_end
 
     from attempt_hours
+    where
+        attempt_hours.held_until > attempt_hours.hour_start
+        and {{ airflow_audit_in_touched_pool_hours('attempt_hours', partitions) }}
 
 ),
 
@@ -135,10 +117,11 @@ per_hour as (
     select
         pool_name,
         hour_start,
+        -- summed in whole milliseconds: the same figure whatever order the rows are added in
         sum(
             pool_slots * {{ dbt.datediff(
-                'greatest(started_at, hour_start)', 'least(held_until, hour_end)', 'millisecond') }} / 1000.0
-        ) as slot_seconds_used,
+                'greatest(started_at, hour_start)', 'least(held_until, hour_end)', 'millisecond') }}
+        ) / 1000.0 as slot_seconds_used,
         sum(case when started_at < hour_start then pool_slots else 0 end) as slots_held_at_start,
         sum(case when started_at >= hour_start then 1 else 0 end) as attempts_started,
         {{ airflow_audit_percentile(
@@ -147,31 +130,50 @@ per_hour as (
             as queued_s_median
 
     from held
-    where held_until > hour_start
     group by pool_name, hour_start
 
 ),
 
--- Slots held after each start (+) and end (-), ends first at the same instant.
-events as (
+-- Within an hour, the slots taken (+) at each start and given back (-) at each end before the hour's
+-- end, per instant (ends first at the same instant): on top of the slots held at the hour's start, the
+-- running sum of these is the slots held after each instant.
+changes as (
 
     select
         pool_name,
+        hour_start,
         started_at as happened_at,
         1 as event_order,
         pool_slots as slot_change
 
-    from attempts
+    from held
+    where started_at >= hour_start
 
     union all
 
     select
         pool_name,
+        hour_start,
         held_until as happened_at,
         0 as event_order,
         -pool_slots as slot_change
 
-    from attempts
+    from held
+    where held_until < hour_end
+
+),
+
+instants as (
+
+    select
+        pool_name,
+        hour_start,
+        happened_at,
+        event_order,
+        sum(slot_change) as slot_change
+
+    from changes
+    group by pool_name, hour_start, happened_at, event_order
 
 ),
 
@@ -179,13 +181,13 @@ levels as (
 
     select
         pool_name,
-        happened_at,
+        hour_start,
         sum(slot_change) over (
-            partition by pool_name order by happened_at, event_order
+            partition by pool_name, hour_start order by happened_at, event_order
             rows between unbounded preceding and current row
-        ) as slots_held
+        ) as change_since_start
 
-    from events
+    from instants
 
 ),
 
@@ -193,11 +195,11 @@ peaks as (
 
     select
         pool_name,
-        {{ dbt.date_trunc('hour', 'happened_at') }} as hour_start,
-        max(slots_held) as peak_at_events
+        hour_start,
+        max(change_since_start) as peak_change
 
     from levels
-    group by pool_name, {{ dbt.date_trunc('hour', 'happened_at') }}
+    group by pool_name, hour_start
 
 ),
 
@@ -212,10 +214,10 @@ final as (
         case
             when pools.slots > 0 then per_hour.slot_seconds_used / (pools.slots * 3600.0)
         end as utilisation,
-        greatest(coalesce(peaks.peak_at_events, 0), per_hour.slots_held_at_start) as peak_slots_used,
+        per_hour.slots_held_at_start + greatest(coalesce(peaks.peak_change, 0), 0) as peak_slots_used,
         coalesce(
             pools.slots > 0
-            and greatest(coalesce(peaks.peak_at_events, 0), per_hour.slots_held_at_start) >= pools.slots,
+            and per_hour.slots_held_at_start + greatest(coalesce(peaks.peak_change, 0), 0) >= pools.slots,
             false
         ) as is_saturated,
         per_hour.attempts_started,
