@@ -277,10 +277,15 @@ def the_scoped_unique_test_catches_a_duplicate(job: Job) -> None:
     assert done.returncode != 0, done.stderr[-3000:]
     out = done.stdout + done.stderr
     assert PARTIAL in out, out[-3000:]
-    assert re.search(r"FAIL 1 unique_stg_airflow__task_instances_task_instance_key", out), out[-3000:]
+    assert re.search(r"FAIL 1 unique_stg_airflow__task_instances_task_instance_key", out), out[
+        -3000:
+    ]
     ran = (
-        job.root / "target/run/airflow_audit/models/staging/airflow/_airflow__models.yml"
+        job.root
+        / "target/run/airflow_audit/models/staging/airflow/_airflow__models.yml"
         / "unique_stg_airflow__task_instances_task_instance_key.sql"
     ).read_text()
-    assert "(dag_id, task_id, run_id, map_index) in (select dag_id, task_id, run_id, map_index" in ran
+    assert (
+        "(dag_id, task_id, run_id, map_index) in (select dag_id, task_id, run_id, map_index" in ran
+    )
     assert "offset 0" in ran

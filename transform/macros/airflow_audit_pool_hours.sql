@@ -51,33 +51,28 @@
 {% macro airflow_audit_pool_hour_partitions() -%}
     {%- set tables = ['task_instance', 'task_instance_history', 'task_fail', 'task_instance_note', 'slot_pool'] -%}
     {%- set hours_sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
-        {%- set synced = airflow_audit_relation('int_latest_sync') -%}
             select distinct
                 spans.pool_name,
                 {{ dbt.dateadd('hour', 'offsets.hour_offset', dbt.date_trunc('hour', 'spans.started_at')) }}
                     as hour_start
             from (
                 select
-                    touched_attempts.pool as pool_name,
-                    touched_attempts.started_at,
-                    {{ airflow_audit_pool_held_until('touched_attempts', 'synced.synced_at') }} as held_until
-                from {{ airflow_audit_relation('fct_task_attempts') }} as touched_attempts
-                cross join {{ synced }} as synced
-                where
-                    {{ airflow_audit_holds_slots('touched_attempts') }}
-                    and (
-                        touched_attempts.task_instance_key in (
+                    attempts.pool as pool_name,
+                    attempts.started_at,
+                    {{ airflow_audit_pool_held_until('attempts', 'synced.synced_at') }} as held_until
+                from (
+                    select task_attempts.pool, task_attempts.state, task_attempts.started_at, task_attempts.ended_at
+                    from {{ airflow_audit_relation('fct_task_attempts') }} as task_attempts
+                    where
+                        task_attempts.task_instance_key in (
                             {{ airflow_audit_touched_task_instances(['task_instance_key']) }})
-                        or touched_attempts.ended_at is null
-                    )
-                union all
-                select
-                    replaced.pool as pool_name,
-                    replaced.started_at,
-                    {{ airflow_audit_pool_held_until('replaced', 'synced.synced_at') }} as held_until
-                from {{ airflow_audit_relation('int_pool_attempts_replaced') }} as replaced
-                cross join {{ synced }} as synced
-                where {{ airflow_audit_holds_slots('replaced') }}
+                        or task_attempts.ended_at is null
+                    union all
+                    select replaced.pool, replaced.state, replaced.started_at, replaced.ended_at
+                    from {{ airflow_audit_relation('int_pool_attempts_replaced') }} as replaced
+                ) as attempts
+                cross join {{ airflow_audit_relation('int_latest_sync') }} as synced
+                where {{ airflow_audit_holds_slots('attempts') }}
             ) as spans
             inner join ({{ airflow_audit_hour_offsets() }}) as offsets
                 on offsets.hour_offset <= {{ dbt.datediff(
