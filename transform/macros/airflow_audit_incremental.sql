@@ -70,9 +70,10 @@
 {%- endmacro %}
 
 
-{#- On an incremental model's creation (a first build, a full refresh): `1 = 1`, else `1 = 0`. -#}
+{#- On an incremental model's creation (a first build, a full refresh): `1 = 1`, else `1 = 0`. Without a
+    warehouse to ask (an offline compile, a unit test), the creation's. -#}
 {% macro airflow_audit_on_creation() -%}
-    {{- '1 = 0' if is_incremental() else '1 = 1' -}}
+    {{- '1 = 0' if not airflow_audit_without_warehouse() and is_incremental() else '1 = 1' -}}
 {%- endmacro %}
 
 
