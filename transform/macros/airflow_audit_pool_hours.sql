@@ -12,8 +12,10 @@
 
 
 {#- When an attempt (columns prefixed by `alias.`) stops holding its slots: its end, or the sync while
-    it runs, at most max_hours from the start of the hour it started in. -#}
-{% macro airflow_audit_pool_held_until(alias, synced_at, max_hours=1000) -%}
+    it runs, at most 1,000 hours from the start of the hour it started in. One definition for the
+    report's body and its touched hours, which must agree. -#}
+{% macro airflow_audit_pool_held_until(alias, synced_at) -%}
+    {%- set max_hours = 1000 -%}
     {%- set cap = dbt.dateadd('hour', max_hours, dbt.date_trunc('hour', alias ~ '.started_at')) -%}
     case
         when coalesce({{ alias }}.ended_at, {{ synced_at }}) < {{ cap }}

@@ -16,7 +16,6 @@
     pool hour (airflow_audit_pool_hours.sql): an hourly build recomputes the hours its changes touch, and
     the hours of every attempt still running; everything when a pool changed. -#}
 
-{%- set max_hours = 1000 -%}
 {%- set partitions = airflow_audit_partitioned('airflow_audit_pool_hour_partitions') -%}
 {{ config(post_hook="{{ airflow_audit_forget_replaced_attempts() }}") }}
 -- depends_on: {{ ref('int_pool_attempts_replaced') }}
@@ -57,7 +56,7 @@ holding as (
         coalesce(task_slots.pool_slots, 1) as pool_slots,
         attempts.queued_at,
         attempts.started_at,
-        {{ airflow_audit_pool_held_until('attempts', 'synced.synced_at', max_hours) }} as held_until
+        {{ airflow_audit_pool_held_until('attempts', 'synced.synced_at') }} as held_until
 
     from {{ ref('fct_task_attempts') }} as attempts
     cross join synced
