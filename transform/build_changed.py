@@ -77,9 +77,17 @@ def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+# Variables that change how a build runs, never what it builds: a new value needs no rebuild.
+HOW_NOT_WHAT = (
+    "AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT",
+    "AIRFLOW_AUDIT_DUCKDB_THREADS",
+    "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
+)
+
+
 def project_hash(project: Path, profiles: Path) -> str:
     """The dbt project as it would build: its files, the profile, dbt's version, and the
-    AIRFLOW_AUDIT_* variables the profile and models read (secrets left out)."""
+    AIRFLOW_AUDIT_* variables the profile and models read (secrets, and HOW_NOT_WHAT, left out)."""
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("dbt-core").encode())
@@ -93,8 +101,12 @@ def project_hash(project: Path, profiles: Path) -> str:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     for name in sorted(os.environ):
-        if name.startswith("AIRFLOW_AUDIT_") and not any(
-            word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "CREDENTIALS")
+        if (
+            name.startswith("AIRFLOW_AUDIT_")
+            and name not in HOW_NOT_WHAT
+            and not any(
+                word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "CREDENTIALS")
+            )
         ):
             digest.update(f"{name}={os.environ[name]}".encode())
     return digest.hexdigest()[:32]

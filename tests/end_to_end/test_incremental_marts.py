@@ -11,7 +11,8 @@ One source, one DuckDB warehouse, the real hourly job (`meltano run airflow-audi
 * Airflow's own `airflow db clean` of old runs, task instances and log rows.
 After each round the incremental marts are compared, row for row, with a `--full-refresh` of a copy
 of the same warehouse. The statements dbt ran show that each round replaced only the partitions
-touched (archive mode), or everything where rows were deleted outright (mirror mode), and that a
+touched (archive mode), or everything where rows were deleted outright (mirror mode) or where the
+changes reached more than the partial-build limit of a mart that then computes every row, and that a
 scoped test still fails on a touched row that duplicates a held one.
 """
 
@@ -112,6 +113,9 @@ class Job:
             # windows: an incremental build then recomputes only the attempts with a touched one in
             # their window, which a longer history than the fixture's would never show.
             "AIRFLOW_AUDIT_ANOMALY_HISTORY_RUNS": "3",
+            # Every build partial, however much of a mart its changes reach (the few rows of the
+            # fixture would often pass the default share); the last round sets 0.
+            "AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT": "1",
             **dbt_paths(root),
         }
 
@@ -258,7 +262,32 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
                 f'select count(*) from "{job.marts}".fct_dag_runs where is_deleted_at_source'
             ).fetchone()[0]
         assert marked > 0, "archive keeps what db clean deleted, marked"
+        changes_past_the_partial_build_limit_rebuild_everything(job, url, version, home, rnd)
         the_scoped_unique_test_catches_a_duplicate(job)
+
+
+# The marts that build every row instead of what changed when that reaches more than the limit.
+LIMITED = (
+    "fct_task_attempt_duration_anomalies",
+    "fct_dag_run_duration_anomalies",
+    "rpt_pool_hourly_usage",
+)
+
+
+def changes_past_the_partial_build_limit_rebuild_everything(
+    job: Job, url: str, version: str, home: Path, rnd: random.Random
+) -> None:
+    """With AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT at 0, any change reaches past it: the duration anomaly
+    marts and the pool report compute every row (cheaper than around the gaps when most rows are
+    reached), the other marts still replace the touched partitions, and all equal a full rebuild."""
+    change_like_airflow(url, version, home, rnd.randrange(1 << 30))
+    job.env["AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT"] = "0"
+    assert PARTIAL in job.run()
+    assert job.differences_from_a_full_rebuild() == {}
+    assert job.replaced() == {
+        m: "everything" if m in LIMITED else "partitions" for m in INCREMENTAL
+    }
+    job.env["AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT"] = "1"
 
 
 def the_scoped_unique_test_catches_a_duplicate(job: Job) -> None:

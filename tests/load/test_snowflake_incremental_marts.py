@@ -54,6 +54,9 @@ def build_changed(fake: FakeSnowflake, project: Path, root: Path, *args: str) ->
             # as tests/load/test_warehouses.py builds on fakesnow: no unit tests (fakesnow has no
             # temporary tables in a database)
             DBT_EXCLUDE_RESOURCE_TYPES="unit_test",
+            # every build partial however much of a mart its changes reach (the fixture's few rows
+            # would often pass the default share), the share still computed in Snowflake's SQL
+            AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT="1",
             **SNOWFLAKE_ENV,
         ),
         cwd=project,

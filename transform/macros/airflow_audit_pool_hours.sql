@@ -6,8 +6,9 @@
       (int_pool_attempts_replaced: an attempt can leave an hour, and Airflow before 2.10 keeps no
       earlier try), an attempt then unended counted up to this sync;
     - of every attempt held until the sync, which moved;
-    and everything when a pool changed (its size is in every row of it) or when what fct_task_attempts
-    replaced is not known (int_pool_attempts_replaced says so).
+    and everything when a pool changed (its size is in every row of it), when what fct_task_attempts
+    replaced is not known (int_pool_attempts_replaced says so), or when the touched hours are more than
+    var airflow_audit_partial_build_limit of the report's rows (a full build then costs less).
 -#}
 
 
@@ -87,14 +88,18 @@
             from ({{ hours_sql }}) as touched_hours
     {%- endif -%}{%- endset -%}
     {{- return({
-        'key': 'pool_hour_key', 'tables': tables, 'known': airflow_audit_pool_hours_known(tables),
+        'key': 'pool_hour_key', 'tables': tables, 'known': airflow_audit_pool_hours_known(tables, hours_sql),
         'sql': keys_sql, 'hours_sql': hours_sql}) -}}
 {%- endmacro %}
 
 
 {#- False when the pool hours' partial build cannot know what to recompute: a pool changed, or what
-    fct_task_attempts replaced is not known (int_pool_attempts_replaced is missing or says so). -#}
-{% macro airflow_audit_pool_hours_known(tables) -%}
+    fct_task_attempts replaced is not known (int_pool_attempts_replaced is missing or says so); and when
+    recomputing the touched hours (`hours_sql`) would not pay: they are more than var
+    airflow_audit_partial_build_limit of the report's rows (each touched hour is counted from all its
+    attempts, so at 1M task instances, with 39% of the hours touched, the partial build already cost as
+    much as a full one). -#}
+{% macro airflow_audit_pool_hours_known(tables, hours_sql) -%}
     {%- if not execute or airflow_audit_without_warehouse() or not airflow_audit_knows_changes(tables) -%}
         {{- return(true) -}}
     {%- endif -%}
@@ -102,11 +107,22 @@
     {%- if adapter.get_relation(replaced.database, replaced.schema, replaced.identifier) is none -%}
         {{- return(false) -}}
     {%- endif -%}
+    {%- set report = airflow_audit_relation('rpt_pool_hourly_usage') -%}
+    {%- set limit = airflow_audit_partial_build_limit() -%}
     {%- set check -%}
         select count(*) from {{ replaced }} where task_instance_key is null
         union all
         select count(*) from {{ airflow_audit_staging('stg_airflow__pools') }}
         where {{ airflow_audit_changed('slot_pool') }}
+        {%- if adapter.get_relation(report.database, report.schema, report.identifier) is not none %}
+        union all
+        select case
+            when (select count(*) from ({{ hours_sql }}) as touched_hours)
+                > {{ limit }} * (select count(*) from {{ report }})
+                then 1
+            else 0
+        end
+        {%- endif %}
     {%- endset -%}
     {{- return(run_query(check).columns[0].values() | sum == 0) -}}
 {%- endmacro %}

@@ -10,7 +10,8 @@
     instances, and those with one of them in their window), and the body computes the finished attempts the
     table no longer holds, looking for them in the touched tasks only (airflow_audit_in_touched_series), from
     their tasks' whole order but with only the windows those attempts need. Any
-    build that does not know what changed recomputes every row. -#}
+    build that does not know what changed recomputes every row, and so does one in which
+    what changed reaches most rows (var airflow_audit_partial_build_limit: airflow_audit_anomalies_partial). -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}
@@ -26,7 +27,7 @@
     pre_hook='{{ airflow_audit_delete_task_attempt_anomalies() }}'
 ) -}}
 {%- set partitions = airflow_audit_task_instance_partitions() -%}
-{%- set partial = airflow_audit_is_partial(partitions.tables) -%}
+{%- set partial = airflow_audit_anomalies_partial(airflow_audit_task_attempt_anomalies()) -%}
 
 with
 
