@@ -98,7 +98,8 @@
     recomputing the touched hours (`hours_sql`) would not pay: they are more than var
     airflow_audit_partial_build_limit of the report's rows (each touched hour is counted from all its
     attempts, so at 1M task instances, with 39% of the hours touched, the partial build already cost as
-    much as a full one). -#}
+    much as a full one). Asked once per build (airflow_audit_remembered): the pre-hook and the report's
+    tests use the body's answer. -#}
 {% macro airflow_audit_pool_hours_known(tables, hours_sql) -%}
     {%- if not execute or airflow_audit_without_warehouse() or not airflow_audit_knows_changes(tables) -%}
         {{- return(true) -}}
@@ -124,7 +125,11 @@
         end
         {%- endif %}
     {%- endset -%}
-    {{- return(run_query(check).columns[0].values() | sum == 0) -}}
+    {%- set name = 'known:' ~ report -%}
+    {%- if airflow_audit_remembered(name) is none -%}
+        {%- do airflow_audit_remember(name, run_query(check).columns[0].values() | sum == 0) -%}
+    {%- endif -%}
+    {{- return(airflow_audit_remembered(name)) -}}
 {%- endmacro %}
 
 
