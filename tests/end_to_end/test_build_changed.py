@@ -11,8 +11,10 @@ One database, one warehouse, four runs of `meltano run airflow-audit` (mirror mo
 3. a DAG run changes state at the source: only that row gets a new `_sdc_batched_at`; the state is
    read with the query the run before kept, without dbt; the build runs for what reads dag_run only (not
    the users' and roles' marts) and the mart shows the new state;
-4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): the row count
-   changes, what reads task_instance is built and the mart no longer has it.
+   (with another AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT: how a build runs, not what it builds);
+4. a task instance is deleted at the source (reconciliation deletes it, mirror mode): a run with a
+   partial-build limit that is not a share stops before dbt builds anything, in one sentence; the next
+   one builds what reads task_instance and the mart no longer has the task instance.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
         **dbt_paths(tmp_path),
     }
 
-    def job() -> str:
-        done = meltano("run", "airflow-audit", env=env)
+    def job(**extra: str) -> str:
+        done = meltano("run", "airflow-audit", env={**env, **extra})
         assert done.returncode == 0, done.stderr[-4000:]
         return done.stderr
 
@@ -85,7 +87,8 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
     )
     kept = tmp_path / "target" / "airflow_audit_build_state.json"
     kept_at = kept.stat().st_mtime_ns
-    third = job()
+    # a new partial-build limit changes how a build runs, not what it builds: no rebuild of everything
+    third = job(AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT="0.5")
     assert f"{CHANGED}dag_run." in third and "Done. PASS=" in third
     # the state was read with the query the run before kept, without dbt (which keeps it anew)
     assert kept.stat().st_mtime_ns == kept_at
@@ -106,6 +109,22 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
         "delete from task_instance where ctid = (select min(ctid) from task_instance) "
         "returning dag_id || '|' || task_id || '|' || run_id || '|' || map_index",
     )
+    # a limit that is not a share stops the build before it starts, in one sentence, building nothing;
+    # the next run builds what changed
+    refused = meltano(
+        "run", "airflow-audit", env={**env, "AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT": "50%"}
+    )
+    assert refused.returncode != 0
+    assert (
+        "var airflow_audit_partial_build_limit (AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT) is '50%': give a "
+        "share of a mart's rows from 0 to 1, such as 0.35." in refused.stderr
+    ), refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr
+    assert query(
+        f'select count(*) from "{marts}".fct_task_instances '
+        "where dag_id || '|' || task_id || '|' || run_id || '|' || map_index = ?",
+        [key],
+    ) == [(1,)], "the refused build changed no mart"
     fourth = job()
     assert f"{CHANGED}task_instance." in fourth and "Done. PASS=" in fourth
     left = query(
