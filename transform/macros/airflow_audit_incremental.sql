@@ -360,6 +360,28 @@
 {%- endmacro %}
 
 
+{#- A duration anomaly mart's first markers: per series, the earliest start among the rows of the touched
+    partitions, as `measured` holds them now (finished ones) and as this table held them. A series' rows
+    before it have no marker before them: neither the scope (airflow_audit_anomalies_partial) nor the
+    pre-hook (airflow_audit_delete_duration_anomalies) reads them. -#}
+{% macro airflow_audit_first_markers(anomalies) -%}
+    {%- set series, partitions = anomalies.series | join(', '), anomalies.partitions -%}
+    select {{ series }}, min(started_at) as first_marker_at
+    from (
+        select {{ series }}, started_at
+        from {{ anomalies.measured }} as touched_rows
+        where
+            {{ partitions.key }} in ({{ partitions.sql }})
+            and {{ anomalies.finished('touched_rows') }}
+        union all
+        select {{ series }}, started_at
+        from {{ this }}
+        where {{ partitions.key }} in ({{ partitions.sql }})
+    ) as markers
+    group by {{ series }}
+{%- endmacro %}
+
+
 {#- True when a duration anomaly mart (`anomalies`, above) builds only what changed: a partial build
     (airflow_audit_is_partial) in which the rows its pre-hook and body read and recompute, those of each
     touched series from its first touched row on, are at most var airflow_audit_partial_build_limit of
@@ -372,35 +394,20 @@
     {%- if not airflow_audit_is_partial(partitions.tables) -%}
         {{- return(false) -}}
     {%- endif -%}
-    {%- set series = anomalies.series -%}
-    {%- set scope -%}
-        select
-            count(case when measured.started_at >= first_markers.first_marker_at then 1 end) as in_scope,
-            count(*) as measured_rows
-        from {{ anomalies.measured }} as measured
-        left join (
-            select {{ series | join(', ') }}, min(started_at) as first_marker_at
-            from (
-                select {{ series | join(', ') }}, started_at
-                from {{ anomalies.measured }} as touched_rows
-                where
-                    {{ partitions.key }} in ({{ partitions.sql }})
-                    and {{ anomalies.finished('touched_rows') }}
-                union all
-                select {{ series | join(', ') }}, started_at
-                from {{ this }}
-                where {{ partitions.key }} in ({{ partitions.sql }})
-            ) as markers
-            group by {{ series | join(', ') }}
-        ) as first_markers
-            on
-                {% for column in series -%}
-                measured.{{ column }} = first_markers.{{ column }}{{ ' and ' if not loop.last }}
-                {%- endfor %}
-        where {{ anomalies.finished('measured') }}
-    {%- endset -%}
     {%- set name = 'partial:' ~ anomalies.measured -%}
     {%- if airflow_audit_remembered(name) is none -%}
+        {%- set scope -%}
+            select
+                count(case when measured.started_at >= first_markers.first_marker_at then 1 end) as in_scope,
+                count(*) as measured_rows
+            from {{ anomalies.measured }} as measured
+            left join ({{ airflow_audit_first_markers(anomalies) }}) as first_markers
+                on
+                    {% for column in anomalies.series -%}
+                    measured.{{ column }} = first_markers.{{ column }}{{ ' and ' if not loop.last }}
+                    {%- endfor %}
+            where {{ anomalies.finished('measured') }}
+        {%- endset -%}
         {%- set counts = run_query(scope).rows[0] -%}
         {%- do airflow_audit_remember(name, counts[0] <= airflow_audit_partial_build_limit() * counts[1]) -%}
     {%- endif -%}
@@ -455,21 +462,7 @@
                                 case when touched.{{ partitions.key }} is null then 0 else 1 end as is_marker
                             from {{ measured }} as measured
                             -- rows before a series' first marker have none before them: only the rest
-                            inner join (
-                                select {{ series | join(', ') }}, min(started_at) as first_marker_at
-                                from (
-                                    select {{ series | join(', ') }}, started_at
-                                    from {{ measured }} as touched_rows
-                                    where
-                                        {{ partitions.key }} in ({{ partitions.sql }})
-                                        and {{ finished('touched_rows') }}
-                                    union all
-                                    select {{ series | join(', ') }}, started_at
-                                    from {{ this }}
-                                    where {{ partitions.key }} in ({{ partitions.sql }})
-                                ) as markers
-                                group by {{ series | join(', ') }}
-                            ) as first_markers
+                            inner join ({{ airflow_audit_first_markers(anomalies) }}) as first_markers
                                 on
                                     {% for column in series -%}
                                     measured.{{ column }} = first_markers.{{ column }}

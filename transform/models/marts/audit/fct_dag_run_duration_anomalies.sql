@@ -11,8 +11,8 @@
     the pre-hook deletes the rows whose figures a build may change (airflow_audit_delete_dag_run_anomalies: the
     touched runs, and those with one of them in their window), and the body computes the finished runs the
     table no longer holds, with only the windows those runs need. Any build that does not know what changed
-    recomputes every row, and so does one in which
-    what changed reaches most rows (var airflow_audit_partial_build_limit: airflow_audit_anomalies_partial). -#}
+    recomputes every row, and so does one whose
+    changes reach more than var airflow_audit_partial_build_limit of the rows (airflow_audit_anomalies_partial). -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}

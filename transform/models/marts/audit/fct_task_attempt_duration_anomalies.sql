@@ -10,8 +10,8 @@
     instances, and those with one of them in their window), and the body computes the finished attempts the
     table no longer holds, looking for them in the touched tasks only (airflow_audit_in_touched_series), from
     their tasks' whole order but with only the windows those attempts need. Any
-    build that does not know what changed recomputes every row, and so does one in which
-    what changed reaches most rows (var airflow_audit_partial_build_limit: airflow_audit_anomalies_partial). -#}
+    build that does not know what changed recomputes every row, and so does one whose
+    changes reach more than var airflow_audit_partial_build_limit of the rows (airflow_audit_anomalies_partial). -#}
 
 {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
 {%- if history_runs < 1 -%}
