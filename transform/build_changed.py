@@ -82,7 +82,21 @@ HOW_NOT_WHAT = (
     "AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT",
     "AIRFLOW_AUDIT_DUCKDB_THREADS",
     "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
+    "AIRFLOW_AUDIT_DBT_THREADS",
 )
+
+
+def threads_problem() -> str | None:
+    """What is wrong with AIRFLOW_AUDIT_DBT_THREADS (the profiles read it), if anything: said
+    before dbt starts, in place of dbt's error about the profile."""
+    threads = os.environ.get("AIRFLOW_AUDIT_DBT_THREADS", "").strip()
+    if not threads or (threads.isdigit() and int(threads) >= 1):
+        return None
+    return (
+        f"AIRFLOW_AUDIT_DBT_THREADS is {threads!r}: give how many models dbt builds at once, a "
+        "whole number of 1 or more (unset: 4, or 1 when AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT is set); "
+        "nothing was built."
+    )
 
 
 def project_hash(project: Path, profiles: Path) -> str:
@@ -331,6 +345,10 @@ def forget_partial_parse_if_changed(project: Path, phash: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    problem = threads_problem()
+    if problem:
+        say(problem)
+        return 2
     project = Path(os.environ.get("DBT_PROJECT_DIR", "transform"))
     profiles = Path(os.environ.get("DBT_PROFILES_DIR", project / "profiles/duckdb"))
     phash = project_hash(project, profiles)
