@@ -57,6 +57,8 @@ def build_changed(fake: FakeSnowflake, project: Path, root: Path, *args: str) ->
             # every build partial however much of a mart its changes reach (the fixture's few rows
             # would often pass the default share), the share still computed in Snowflake's SQL
             AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT="1",
+            # fakesnow: one connection to its DuckDB file at a time (dbt lists schemas on `threads`)
+            AIRFLOW_AUDIT_DBT_THREADS="1",
             **SNOWFLAKE_ENV,
         ),
         cwd=project,
@@ -94,9 +96,6 @@ def test_snowflake_incremental_marts_equal_a_full_rebuild(
     fake = FakeSnowflake(tmp_path, fakesnow_overlay)
     archive = resolved_config(tmp_path, "archive")
     project = copy_dbt_project(tmp_path)
-    # fakesnow: one connection to its DuckDB file at a time (dbt lists schemas on `threads`)
-    profile = project / "profiles/snowflake/profiles.yml"
-    profile.write_text(profile.read_text().replace("threads: 4", "threads: 1"))
     # fakesnow has no temporary views in a schema, which dbt-snowflake stages an append in: a
     # transient table instead, on the emulator only (the temporary view stays unverified)
     settings = project / "dbt_project.yml"
