@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,24 @@ def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.C
         timeout=timeout,
         check=False,
     )
+
+
+def dbt_renders(jinja: str, env: dict[str, str]) -> str:
+    """What the real dbt (dbt-duckdb, through meltano) renders `jinja` to, with `env`: the value is
+    compiled inside brackets and read back from dbt's output."""
+    done = meltano(
+        "invoke",
+        "dbt-duckdb",
+        "compile",
+        "--quiet",
+        "--inline",
+        f"select '[{jinja}]' as rendered",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = re.findall(r"\[([^\]\s]*)\]", done.stdout + done.stderr)
+    assert found, done.stdout[-2000:]
+    return found[-1]
 
 
 def encoded_forms(marker: str) -> set[str]:

@@ -5,13 +5,12 @@ profile; a bad value stops the job's dbt step in one sentence before dbt starts.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.support import ROOT, meltano
+from tests.support import ROOT, dbt_renders
 
 # Meltano and dbt: not in `make test-unit`.
 pytestmark = pytest.mark.integration
@@ -27,24 +26,13 @@ pytestmark = pytest.mark.integration
     ],
 )
 def test_dbt_builds_one_model_at_a_time_under_a_duckdb_memory_limit(tmp_path, env, threads):
-    done = meltano(
-        "invoke",
-        "dbt-duckdb",
-        "compile",
-        "--quiet",
-        "--inline",
-        "select '[{{ target.threads }}]' as threads",
-        env={
-            "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": "",
-            "AIRFLOW_AUDIT_DBT_THREADS": "",
-            **env,
-            "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "threads.duckdb"),
-        },
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = re.findall(r"\[(\d+)\]", done.stdout + done.stderr)
-    assert found, done.stdout[-2000:]
-    assert int(found[-1]) == threads
+    env = {
+        "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": "",
+        "AIRFLOW_AUDIT_DBT_THREADS": "",
+        **env,
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "threads.duckdb"),
+    }
+    assert int(dbt_renders("{{ target.threads }}", env)) == threads
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "2.5", "-1"])

@@ -7,12 +7,10 @@ that reads it (target.schema) for two cases, which proves that stand-in renders 
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from airflow_audit_core.naming import destination_schema
-from tests.support import meltano
+from tests.support import dbt_renders
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
@@ -28,16 +26,5 @@ def test_dbt_names_the_raw_schema_as_the_loader_does(tmp_path, slug, override):
         "AIRFLOW_AUDIT_DESTINATION_SCHEMA": override,
         "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "parity.duckdb"),
     }
-    done = meltano(
-        "invoke",
-        "dbt-duckdb",
-        "compile",
-        "--quiet",
-        "--inline",
-        "select '[{{ airflow_audit_raw_schema() }}]' as name",
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = re.findall(r"\[([^\]\s]*)\]", done.stdout + done.stderr)
-    assert found, done.stdout[-2000:]
-    assert found[-1] == destination_schema(slug, override, "duckdb")
+    rendered = dbt_renders("{{ airflow_audit_raw_schema() }}", env)
+    assert rendered == destination_schema(slug, override, "duckdb")
