@@ -17,7 +17,7 @@ from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.quoting import quote, sql_string
-from airflow_audit_loader.duckdb.settings import resolve_path
+from airflow_audit_loader.duckdb.settings import limits, resolve_path
 from airflow_audit_loader.reconcile_adapter import (
     ADDED_AUDIT_COLUMNS,
     BUCKET_CHARS,
@@ -190,4 +190,15 @@ def open_warehouse(env: Mapping[str, str], prog: str) -> DuckDBWarehouse:
         env.get("AIRFLOW_AUDIT_ENV_SLUG"), env.get("AIRFLOW_AUDIT_DESTINATION_SCHEMA"), "duckdb"
     )
     path = resolve_path(env.get("AIRFLOW_AUDIT_DUCKDB_PATH"))
-    return DuckDBWarehouse(connect_warehouse(path), schema, path)
+    # DuckDB's limits, as the loader and dbt take them: counting the distinct keys of a large
+    # table holds them all (2 GB at 10M task instances without a limit); a bad value stops here
+    statements = limits(
+        {
+            "memory_limit": env.get("AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT"),
+            "threads": env.get("AIRFLOW_AUDIT_DUCKDB_THREADS"),
+        }
+    )
+    con = connect_warehouse(path)
+    for statement in statements:
+        con.execute(statement)
+    return DuckDBWarehouse(con, schema, path)
