@@ -50,6 +50,8 @@ INCREMENTAL = (
     "rpt_pool_hourly_usage",
 )
 PARTIAL = "build-changed: building what depends on the tables that changed: "
+# The duration anomaly marts, whose partial builds start from their first markers.
+ANOMALIES = ("fct_task_attempt_duration_anomalies", "fct_dag_run_duration_anomalies")
 # The reference: a full rebuild of the incremental marts and what they read, models only (the data
 # tests ran in the job; here they would only cost time).
 FULL_REBUILD = (
@@ -128,18 +130,40 @@ class Job:
         assert "ERROR=0" in done.stderr
         return done.stderr
 
-    def replaced(self) -> dict[str, str]:
-        """mart -> how the latest job's incremental run replaced it: 'partitions' (the touched
-        ones) or 'everything', from the statements dbt logged (its debug log)."""
+    def delete_statements(self) -> dict[str, str]:
+        """mart -> its pre-hook's `delete` as the latest job ran it (dbt's debug log, up to its
+        next line)."""
         log = (self.root / "logs" / "dbt.log").read_text(errors="replace")
         found = {}
         for mart in INCREMENTAL:
-            hook = re.search(
-                rf'delete from "[^"]+"\."{re.escape(self.marts)}"\."{mart}" where (.{{0,40}})', log
+            start = re.search(
+                rf'delete from "[^"]+"\."{re.escape(self.marts)}"\."{mart}" where ', log
             )
-            if hook:
-                found[mart] = "everything" if hook.group(1).startswith("1 = 1") else "partitions"
+            if start:
+                found[mart] = re.split(
+                    r"\n\S*\d\d:\d\d:\d\d\.\d+ \[", log[start.end() :], maxsplit=1
+                )[0]
         return found
+
+    def replaced(self) -> dict[str, str]:
+        """mart -> how the latest job's incremental run replaced it: 'partitions' (the touched
+        ones) or 'everything'."""
+        return {
+            mart: "everything" if where.startswith("1 = 1") else "partitions"
+            for mart, where in self.delete_statements().items()
+        }
+
+    def markers_written_out(self) -> dict[str, bool]:
+        """duration anomaly mart -> whether the latest job's pre-hook joined its first markers as
+        values written into the statement (airflow_audit_fetch_first_markers) rather than as the
+        query that finds them."""
+        statements = self.delete_statements()
+        return {
+            mart: "first_marker_at" in statements[mart]
+            and "min(started_at) as first_marker_at" not in statements[mart]
+            for mart in ANOMALIES
+            if mart in statements
+        }
 
     def tests_scoped(self) -> dict[str, bool]:
         """mart -> whether its `unique` test, as the latest job ran it, read only the partitions
@@ -238,6 +262,7 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
             # deletes at the source are marks in archive mode: only touched partitions replaced,
             # and only they tested
             assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
+            assert job.markers_written_out() == dict.fromkeys(ANOMALIES, True)
             assert all(job.tests_scoped().values()), job.tests_scoped()
         else:
             # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt

@@ -176,7 +176,7 @@
                 insert into {{ replaced }} (task_instance_key, pool, state, started_at, ended_at)
                 select task_instance_key, pool, state, started_at, ended_at
                 from {{ this }}
-                where {{ airflow_audit_in_partitions(partitions) }}
+                where {{ airflow_audit_in_partitions_of(this, partitions) }}
             {%- else -%}
                 insert into {{ replaced }} (task_instance_key) values (null)
             {%- endif -%}

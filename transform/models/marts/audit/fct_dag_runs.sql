@@ -9,7 +9,8 @@ with
 dag_runs as (
 
     select * from {{ ref('stg_airflow__dag_runs') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
+    {{- airflow_audit_filter_first(partitions) }}
 
 ),
 

@@ -14,14 +14,14 @@ with
 task_attempts as (
 
     select * from {{ ref('fct_task_attempts') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_of(ref('fct_task_attempts'), partitions) }}
 
 ),
 
 task_instances as (
 
     select * from {{ ref('fct_task_instances') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ airflow_audit_in_partitions_of(ref('fct_task_instances'), partitions) }}
 
 ),
 
