@@ -137,8 +137,8 @@ per_hour as (
 ),
 
 -- Within an hour, the slots taken (+) at each start and given back (-) at each end before the hour's
--- end, per instant (ends first at the same instant): on top of the slots held at the hour's start, the
--- running sum of these is the slots held after each instant.
+-- end (ends first at the same instant): on top of the slots held at the hour's start, the running sum
+-- of these is the slots held after each instant.
 changes as (
 
     select
@@ -165,17 +165,35 @@ changes as (
 
 ),
 
-instants as (
+-- The running sum is taken over each pool's hours in order, less what the pool's earlier hours add up
+-- to, rather than over each (pool, hour) apart: at 10M task instances DuckDB's window over every (pool,
+-- hour), or its grouping of the changes by instant, ran out of a 384MB memory limit
+-- (AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT); a window per pool does not. Changes at one instant need no
+-- grouping: the ends' running sums (going down) stay below the level before the instant, and the
+-- starts' (going up) reach the level after it, so the largest is the same.
+hour_changes as (
 
     select
         pool_name,
         hour_start,
-        happened_at,
-        event_order,
         sum(slot_change) as slot_change
 
     from changes
-    group by pool_name, hour_start, happened_at, event_order
+    group by pool_name, hour_start
+
+),
+
+earlier_hours as (
+
+    select
+        pool_name,
+        hour_start,
+        coalesce(sum(slot_change) over (
+            partition by pool_name order by hour_start
+            rows between unbounded preceding and 1 preceding
+        ), 0) as change_before_hour
+
+    from hour_changes
 
 ),
 
@@ -185,23 +203,27 @@ levels as (
         pool_name,
         hour_start,
         sum(slot_change) over (
-            partition by pool_name, hour_start order by happened_at, event_order
+            partition by pool_name order by hour_start, happened_at, event_order
             rows between unbounded preceding and current row
-        ) as change_since_start
+        ) as change_through_instant
 
-    from instants
+    from changes
 
 ),
 
 peaks as (
 
     select
-        pool_name,
-        hour_start,
-        max(change_since_start) as peak_change
+        levels.pool_name,
+        levels.hour_start,
+        max(levels.change_through_instant - earlier_hours.change_before_hour) as peak_change
 
     from levels
-    group by pool_name, hour_start
+    inner join earlier_hours
+        on
+            levels.pool_name = earlier_hours.pool_name
+            and levels.hour_start = earlier_hours.hour_start
+    group by levels.pool_name, levels.hour_start
 
 ),
 
