@@ -50,7 +50,7 @@ MELTANO = str(ROOT / ".venv/bin/meltano")
 DLT_VENV = ROOT / ".bench/venv-dlt"
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)Z \[\w+\s*\] (\S+)")
 # AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT for the bounded first run: the least that built every mart at
-# 1M task instances one model at a time (256MB ran out of memory).
+# 1M task instances one model at a time (256MB ran out of memory); it builds 10M too.
 MEMORY_LIMIT = "384MB"
 BLOCKS = {
     "tap-airflow-metadb": "extract+load",
