@@ -897,6 +897,47 @@ def test_rows_still_at_the_source_are_not_flagged(marts):
     assert got == current
 
 
+def test_ids_that_differ_only_where_a_dash_falls_keep_their_own_keys(marts):
+    """The generator's twin DAGs (tests/fixtures/airflow_history/dag_specs.py, FIXED_DAGS): DAG '<d>'
+    with the task 'refresh-dashboard' and DAG '<d>-refresh' with the task 'dashboard' run at the same
+    times, so their ids joined by '-' are the same text. Each task instance is its own row of
+    fct_task_instances, with its own key, and each task its own row of rpt_task_reliability."""
+    url, warehouse = marts["url"], marts["warehouse"]
+    twins = "('refresh-dashboard', 'dashboard')"
+    at_source = source_query(
+        url,
+        f"select dag_id, task_id, count(*) from task_instance where task_id in {twins} "
+        "group by 1, 2 order by 1, 2",
+    )
+    shared_runs = source_query(
+        url,
+        "select count(*) from task_instance a join task_instance b on a.run_id = b.run_id "
+        "and a.map_index = b.map_index and a.dag_id || '-' || a.task_id = b.dag_id || '-' || b.task_id "
+        "and a.dag_id <> b.dag_id",
+    )[0][0]
+    assert len(at_source) == 2 and shared_runs > 0, (at_source, shared_runs)
+    in_marts = marts_query(
+        warehouse,
+        f"select dag_id, task_id, count(*), count(distinct task_instance_key) "
+        f"from {{marts}}.fct_task_instances where task_id in {twins} and not is_deleted_at_source "
+        "group by 1, 2 order by 1, 2",
+    )
+    assert [(d, t, n) for d, t, n, _ in in_marts] == [tuple(r) for r in at_source]
+    assert all(n == keys for _, _, n, keys in in_marts)
+    keys = marts_query(
+        warehouse,
+        f"select count(distinct task_instance_key), count(*) from {{marts}}.fct_task_instances "
+        f"where task_id in {twins}",
+    )[0]
+    assert keys[0] == keys[1]
+    reliability = marts_query(
+        warehouse,
+        f"select dag_id, task_id, count(distinct dag_task_key) from {{marts}}.rpt_task_reliability "
+        f"where task_id in {twins} group by 1, 2 order by 1, 2",
+    )
+    assert [(d, t) for d, t, _ in reliability] == [(d, t) for d, t, _ in at_source]
+
+
 def test_a_revoked_role_is_kept_and_flagged_in_the_privileges(marts):
     revoked = marts_query(
         marts["warehouse"],

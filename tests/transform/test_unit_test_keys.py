@@ -1,7 +1,7 @@
 """The md5 keys the dbt unit tests expect are worked out here from their given rows, with Python's
 hashlib and the surrogate-key rule (transform/macros/airflow_audit_surrogate_key.sql: each part cast
-to text, NULL as `_dbt_utils_surrogate_key_null_`, parts joined by `-`), never copied from a model's
-output: an expected key that no given row hashes to fails."""
+to text, `~` written `~~` and `-` written `~-`, NULL as `~n`, parts joined by `-`), never copied from a
+model's output: an expected key that no given row hashes to fails."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ FILES = (
     ROOT / "transform/models/staging/airflow/_airflow__models.yml",
     ROOT / "transform/models/marts/audit/_audit__models.yml",
 )
-NULL = "_dbt_utils_surrogate_key_null_"
+NULL = "~n"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 # key column -> the natural key it hashes, in order (the models' airflow_audit_surrogate_key calls)
@@ -32,8 +32,12 @@ KEYS = {
 
 
 def surrogate_key(parts: tuple[Any, ...]) -> str:
-    text = "-".join(NULL if p is None else text_of(p) for p in parts)
+    text = "-".join(NULL if p is None else escaped(text_of(p)) for p in parts)
     return hashlib.md5(text.encode()).hexdigest()
+
+
+def escaped(text: str) -> str:
+    return text.replace("~", "~~").replace("-", "~-")
 
 
 def text_of(value: Any) -> str:
