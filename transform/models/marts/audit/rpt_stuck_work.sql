@@ -20,31 +20,14 @@ sync as (
 
 ),
 
--- the columns used only (read by every branch below)
-task_instances as (
-
-    select
-        dag_run_key,
-        dag_id,
-        task_id,
-        run_id,
-        map_index,
-        state,
-        queued_at,
-        started_at,
-        ended_at,
-        queued_s
-
-    from {{ ref('fct_task_instances') }}
-    where not is_deleted_at_source
-
-),
-
+-- Each branch below reads fct_task_instances itself: a CTE of it that they all read, DuckDB would hold in
+-- memory whole (at 10M task instances and a 384MB limit: 22 s and 737 MB of peak RSS, against 6 s and
+-- 535 MB read by each branch).
 queue_history as (
 
     select {{ airflow_audit_percentile('queued_s', 0.95) }} as p95_queued_s
-    from task_instances
-    where state in ('success', 'failed') and queued_s is not null
+    from {{ ref('fct_task_instances') }}
+    where not is_deleted_at_source and state in ('success', 'failed') and queued_s is not null
 
 ),
 
@@ -64,10 +47,10 @@ running_tasks as (
             else 2 * history.p95_duration_s
         end as allowed_s
 
-    from task_instances as ti
+    from {{ ref('fct_task_instances') }} as ti
     left join {{ ref('rpt_task_reliability') }} as history
         on ti.dag_id = history.dag_id and ti.task_id = history.task_id
-    where ti.state = 'running' and ti.started_at is not null
+    where not ti.is_deleted_at_source and ti.state = 'running' and ti.started_at is not null
 
 ),
 
@@ -87,9 +70,9 @@ waiting_tasks as (
             else 2 * queue_history.p95_queued_s
         end as allowed_s
 
-    from task_instances as ti
+    from {{ ref('fct_task_instances') }} as ti
     cross join queue_history
-    where ti.state in ('queued', 'scheduled') and ti.queued_at is not null
+    where not ti.is_deleted_at_source and ti.state in ('queued', 'scheduled') and ti.queued_at is not null
 
 ),
 
@@ -116,8 +99,9 @@ run_activity as (
             end
         ) as latest_task_activity_at
 
-    from task_instances
+    from {{ ref('fct_task_instances') }} as task_instances
     inner join running_run_keys on task_instances.dag_run_key = running_run_keys.dag_run_key
+    where not task_instances.is_deleted_at_source
     group by task_instances.dag_run_key
 
 ),
