@@ -36,7 +36,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from tests.support import AIRFLOW_CLI, ROOT, airflow_db_clean, source_query
+from tests.support import AIRFLOW_CLI, ROOT, airflow_db_clean, meltano, source_query
 from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
@@ -715,6 +715,7 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
     return {
         "version": version,
         "url": url,
+        "env": job["env"],
         "warehouse": warehouse,
         "manifest": manifest,
         "at_source": at_source,
@@ -936,6 +937,48 @@ def test_ids_that_differ_only_where_a_dash_falls_keep_their_own_keys(marts):
         f"where task_id in {twins} group by 1, 2 order by 1, 2",
     )
     assert [(d, t) for d, t, _ in reliability] == [(d, t) for d, t, _ in at_source]
+
+
+def test_percentiles_computed_in_buckets_under_a_memory_limit_equal_the_mart(marts, tmp_path):
+    """Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, rpt_task_reliability computes its tasks' exact
+    percentiles in buckets of tasks, one after the other (airflow_audit_percentile_buckets: DuckDB holds
+    a group's values outside its limit). Compiled with buckets of 200 attempts, the model's SQL has
+    several, each read by its own CTEs, and gives the rows the job built in one."""
+    if marts["version"] not in ("2.4.3", "3.3.2"):
+        pytest.skip("the oldest and newest schemas")
+    done = meltano(
+        "invoke",
+        "dbt-duckdb",
+        "compile",
+        "--select",
+        "rpt_task_reliability",
+        "--vars",
+        "{airflow_audit_percentile_bucket_rows: 200}",
+        env={
+            **marts["env"],
+            **dbt_paths(tmp_path),
+            "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": "1GB",
+        },
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    sql = next(tmp_path.glob("target/compiled/**/rpt_task_reliability.sql")).read_text()
+    (attempts,) = marts_query(marts["warehouse"], "select count(*) from {marts}.fct_task_attempts")[
+        0
+    ]
+    assert sql.count("union all") == -(-attempts // 200) - 1 >= 2
+    assert "figures_0 as (" in sql
+    with duckdb.connect(str(marts["warehouse"]), read_only=True) as con:
+        mart = f'"{MARTS}"."rpt_task_reliability"'
+        rows = con.execute(f"select count(*) from ({sql})").fetchone()[0]
+        missing = con.execute(
+            f"select count(*) from (select * from ({sql}) except all select * from {mart})"
+        ).fetchone()[0]
+        extra = con.execute(
+            f"select count(*) from (select * from {mart} except all select * from ({sql}))"
+        ).fetchone()[0]
+        built = con.execute(f"select count(*) from {mart}").fetchone()[0]
+    assert (rows, missing, extra) == (built, 0, 0)
+    assert rows > 0
 
 
 def test_a_revoked_role_is_kept_and_flagged_in_the_privileges(marts):

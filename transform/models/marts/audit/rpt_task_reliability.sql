@@ -6,10 +6,18 @@
 {%- set window_days = var('airflow_audit_trend_window_days') | int %}
 
 {%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
-
+{#- Under a DuckDB memory limit the tasks are figured in buckets, one after the other, each by its own CTEs
+    (each read once, so DuckDB does not hold one in memory for the others): exact percentiles hold every
+    value of a task outside the limit (airflow_audit_percentile_buckets). One bucket otherwise. -#}
+{%- set buckets = airflow_audit_percentile_buckets(ref('fct_task_attempts')) -%}
+-- sqlfluff:indentation:template_blocks_indent:False
 with
+{% for bucket in range(buckets) -%}
+{%- set b = '' if buckets == 1 else '_' ~ bucket %}
+{%- set in_scope = airflow_audit_in_partitions(partitions)
+    ~ airflow_audit_and_in_bucket(['dag_id', 'task_id'], bucket, buckets) %}
 
-attempts as (
+attempts{{ b }} as (
 
     select
         dag_id,
@@ -23,23 +31,23 @@ attempts as (
         duration_s
 
     from {{ ref('fct_task_attempts') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    where {{ in_scope }}
 
 ),
 
-latest as (
+latest{{ b }} as (
 
     select
         dag_id,
         task_id,
         max(case when state = 'success' then started_at end) as latest_success_at
 
-    from attempts
+    from attempts{{ b }}
     group by dag_id, task_id
 
 ),
 
-windowed as (
+windowed{{ b }} as (
 
     select
         attempts.*,
@@ -51,15 +59,15 @@ windowed as (
         and attempts.started_at > {{ dbt.dateadd('day', -2 * window_days, 'latest.latest_success_at') }}
             as is_previous_success
 
-    from attempts
-    inner join latest
+    from attempts{{ b }} as attempts
+    inner join latest{{ b }} as latest
         on
             attempts.dag_id = latest.dag_id
             and attempts.task_id = latest.task_id
 
 ),
 
-figures as (
+figures{{ b }} as (
 
     select
         dag_id,
@@ -78,10 +86,24 @@ figures as (
         {{ airflow_audit_percentile('case when is_previous_success then duration_s end', 0.5) }}
             as previous_p50_duration_s
 
-    from windowed
+    from windowed{{ b }}
     group by dag_id, task_id
 
+){{ ',' if buckets > 1 }}
+{%- endfor %}
+{%- if buckets > 1 %}
+
+figures as (
+    {%- for bucket in range(buckets) %}
+
+    select * from figures_{{ bucket }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
 )
+{%- endif %}
 
 select
     {{ airflow_audit_surrogate_key(['dag_id', 'task_id']) }} as dag_task_key,
