@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot.errors import ErrorLevel
 
 from airflow_audit_loader.bigquery.reconcile import BigQueryWarehouse, transaction
+from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse
 from airflow_audit_loader.reconcile_adapter import (
     SOURCE_TEXT,
     Extract,
@@ -142,6 +143,38 @@ def test_distinct_live_keys_count_each_key_once(kind):
     runner.con.execute(f"update {runner.where}.t set _sdc_deleted_at = now() where id = 300")
     assert warehouse.live_rows("t") == len(ROWS)
     assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS) - 1
+
+
+def test_duckdb_distinct_live_keys_count_each_key_once():
+    """DuckDB's adapter counts the keys' hashes: a key held twice counts once, a row marked
+    deleted or a key with a null part not at all, so the counts proof takes the table only when
+    every live key is there once."""
+    con = duckdb.connect()
+    con.execute('create schema "airflow-x"')
+    con.execute(
+        'create table "airflow-x".t (id bigint, ts timestamptz, d date, b boolean, s varchar, '
+        "_sdc_deleted_at timestamptz)"
+    )
+    con.executemany('insert into "airflow-x".t values (?, ?, ?, ?, ?, null)', ROWS)
+    warehouse = DuckDBWarehouse(con, "airflow-x")
+    assert warehouse.distinct_live_keys("t", KEYS) == warehouse.live_rows("t") == len(ROWS)
+    con.execute('insert into "airflow-x".t select * from "airflow-x".t where id = 20')
+    con.execute('update "airflow-x".t set _sdc_deleted_at = now() where id = 300')
+    assert warehouse.live_rows("t") == len(ROWS)
+    assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS) - 1
+    # the same key but for one part: another key
+    con.execute(
+        'delete from "airflow-x".t where id = 20 and rowid = (select max(rowid) from "airflow-x".t)'
+    )
+    con.execute(
+        'insert into "airflow-x".t select id, ts, d, b, s || \'!\', null from "airflow-x".t where id = 20'
+    )
+    assert warehouse.distinct_live_keys("t", KEYS) == warehouse.live_rows("t") == len(ROWS)
+    con.execute(
+        'insert into "airflow-x".t select id + 1, ts, d, b, null, null from "airflow-x".t where id = 1'
+    )
+    assert warehouse.live_rows("t") == len(ROWS) + 1
+    assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)
 
 
 @pytest.mark.parametrize(

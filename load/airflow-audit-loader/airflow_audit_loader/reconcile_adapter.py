@@ -214,7 +214,9 @@ class Warehouse:
 
     def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
         """How many distinct keys the live rows hold (a key with a null part not counted), or
-        None when this warehouse does not say: the keys are then compared instead."""
+        None when this warehouse does not say: the keys are then compared instead.  It may count
+        fewer (keys counted by a hash, two sharing one), never more: compare.py trusts it only
+        when it equals the live rows."""
         return None
 
     def apply_deletes(
