@@ -9,7 +9,8 @@
     figures a build may change (airflow_audit_delete_task_attempt_anomalies: the attempts of the touched task
     instances, and those with one of them in their window), and the body computes the finished attempts the
     table no longer holds, looking for them in the touched tasks only (airflow_audit_in_touched_series), from
-    their tasks' whole order but with only the windows those attempts need. Any
+    where their histories begin in their tasks' order (airflow_audit_history_scope), each measured by
+    airflow_audit_duration_history. Any
     build that does not know what changed recomputes every row, and so does one whose
     changes reach more than var airflow_audit_partial_build_limit of the rows (airflow_audit_anomalies_partial). -#}
 
@@ -89,75 +90,30 @@ numbered as (
 
 ),
 
--- where the history of the next attempt to compute after each one ends: a success is in a window that
--- attempt needs when it is within history_runs of that end (in a full build, every success is)
-history_ends as (
-
-    select
-        *,
-        {{ airflow_audit_next_history_end(['dag_id', 'task_id'], 'task_attempt_key', partial) }} as next_history_end
-
-    from numbered
-
-),
-
-successes as (
-
-    select
-        dag_id,
-        task_id,
-        success_index,
-        started_at,
-        duration_s
-
-    from history_ends
-    where is_success = 1 and next_history_end < success_index + {{ history_runs }}
-
-),
-
--- each needed successful attempt's trailing window of its task's last history_runs successful attempts
--- (itself included): an attempt's history is the window of its prior_successes-th
-trailing_windows as (
-
-    {{ airflow_audit_trailing_median_mad(
-        'successes', ['dag_id', 'task_id'], 'success_index', 'duration_s', history_runs, gapped=partial
-    ) }}
-
-),
+{{ airflow_audit_duration_history('numbered', ['dag_id', 'task_id'], 'task_attempt_key', history_runs, partial) }}
 
 measured as (
 
     select
-        numbered.task_attempt_key,
-        numbered.task_instance_key,
-        numbered.dag_run_key,
-        numbered.dag_id,
-        numbered.task_id,
-        numbered.run_id,
-        numbered.map_index,
-        numbered.try_number,
-        numbered.state,
-        numbered.started_at,
-        numbered.duration_s,
-        coalesce(trailing_windows.window_count, 0) as history_attempt_count,
-        trailing_windows.window_median as history_median_s,
-        trailing_windows.window_mad as history_mad_s,
-        numbered.duration_s - trailing_windows.window_median as deviation_s,
-        first_members.started_at as history_started_at
+        task_attempt_key,
+        task_instance_key,
+        dag_run_key,
+        dag_id,
+        task_id,
+        run_id,
+        map_index,
+        try_number,
+        state,
+        started_at,
+        duration_s,
+        history_count as history_attempt_count,
+        history_median_s,
+        history_mad_s,
+        duration_s - history_median_s as deviation_s,
+        history_started_at
 
-    from numbered
-    left join trailing_windows
-        on
-            numbered.dag_id = trailing_windows.dag_id
-            and numbered.task_id = trailing_windows.task_id
-            and numbered.prior_successes = trailing_windows.success_index
-    -- the window's first member: the history_attempt_count-th success before the attempt
-    left join successes as first_members
-        on
-            trailing_windows.dag_id = first_members.dag_id
-            and trailing_windows.task_id = first_members.task_id
-            and trailing_windows.success_index - trailing_windows.window_count + 1 = first_members.success_index
-    where numbered.is_missing
+    from history
+    where is_missing
 
 ),
 
