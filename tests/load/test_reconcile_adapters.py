@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot.errors import ErrorLevel
 
 from airflow_audit_loader.bigquery.reconcile import BigQueryWarehouse, transaction
+from airflow_audit_loader.duckdb import reconcile as duckdb_reconcile
 from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse
 from airflow_audit_loader.reconcile_adapter import (
     SOURCE_TEXT,
@@ -145,10 +146,12 @@ def test_distinct_live_keys_count_each_key_once(kind):
     assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS) - 1
 
 
-def test_duckdb_distinct_live_keys_count_each_key_once():
+@pytest.mark.parametrize("keys_per_pass", [1_000_000, 2])
+def test_duckdb_distinct_live_keys_count_each_key_once(monkeypatch, keys_per_pass):
     """DuckDB's adapter counts the keys' hashes: a key held twice counts once, a row marked
     deleted or a key with a null part not at all, so the counts proof takes the table only when
-    every live key is there once."""
+    every live key is there once; in one pass or in several (a large table), the same."""
+    monkeypatch.setattr(duckdb_reconcile, "KEYS_PER_PASS", keys_per_pass)
     con = duckdb.connect()
     con.execute('create schema "airflow-x"')
     con.execute(

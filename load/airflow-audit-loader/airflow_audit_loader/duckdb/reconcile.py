@@ -30,6 +30,8 @@ from airflow_audit_loader.reconcile_adapter import (
 )
 
 LOCK_WAIT_SECONDS = 300
+# Keys whose distinct hashes one pass of distinct_live_keys counts at most (about 100 MB at once).
+KEYS_PER_PASS = 1_000_000
 # What reconciliation turns into one sentence (airflow-audit-reconcile's cli).
 DRIVER_ERRORS = (duckdb.Error,)
 
@@ -102,16 +104,25 @@ class DuckDBWarehouse(Warehouse):
         ).fetchone()[0]
 
     def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
-        """Distinct 64-bit hashes of the keys: four times faster than distinct keys on 10M task
-        instances (0.65 s against 2.5 s), the same memory.  Equal to the rows only when every key
-        is there once; two keys sharing a hash count once, which sends the check to the keys,
-        never the other way."""
+        """Distinct 64-bit hashes of the keys, counted in passes of about KEYS_PER_PASS keys (a
+        key's hash decides its pass, so the passes' counts add up): DuckDB holds a distinct count's
+        values outside its memory limit, so one pass over 9.3M task instances peaked at 629 MB under
+        a 384MB limit, ten at 330 MB, in 1.1 s against 1.0 s.  Equal to the rows only when every key
+        is there once; two keys sharing a hash count once, which sends the check to the keys, never
+        the other way."""
         cols = ", ".join(quote(k.name) for k in keys)
-        return self.con.execute(
-            f"select count(distinct hash({cols})) from {self.table(table)} "
-            "where _sdc_deleted_at is null"
-            + "".join(f" and {quote(k.name)} is not null" for k in keys)
-        ).fetchone()[0]
+        live = f"from {self.table(table)} where _sdc_deleted_at is null" + "".join(
+            f" and {quote(k.name)} is not null" for k in keys
+        )
+        (rows,) = self.con.execute(f"select count(*) {live}").fetchone()
+        passes = max(1, -(-rows // KEYS_PER_PASS))
+        return sum(
+            self.con.execute(
+                f"select count(distinct hash({cols})) {live}"
+                + (f" and hash({cols}) % {passes} = {number}" if passes > 1 else "")
+            ).fetchone()[0]
+            for number in range(passes)
+        )
 
     def apply_deletes(
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
