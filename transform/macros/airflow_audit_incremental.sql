@@ -42,6 +42,25 @@
 {%- endmacro %}
 
 
+{#- dbt-duckdb's incremental materialization writes the body's rows into a temporary table, then inserts
+    them from it into the mart: every row written twice, and held in the client's memory in between (its
+    temporary tables live there). For the marts above (append, SQL) the temporary relation is a view of
+    the body instead, so the append's `insert ... select` computes the body once and writes it once. The
+    view is read where the table was, after the pre-hooks, in the same transaction: the same rows.
+    Overrides the adapter's macro of that name (dbt looks in the root project first); every other
+    caller (tables, snapshots, other strategies) gets the adapter's. -#}
+{% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
+    {%- if temporary and language == 'sql' and config.get('materialized') == 'incremental'
+            and config.get('incremental_strategy') == 'append' -%}
+        create temporary view {{ relation.include(database=false, schema=false) }} as (
+            {{ compiled_code }}
+        );
+    {%- else -%}
+        {{- dbt.duckdb__create_table_as(temporary, relation, compiled_code, language, partitioned_by, sorted_by) -}}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- The since-figures of one raw table (see above), or none when it cannot be used. -#}
 {% macro airflow_audit_since(table) -%}
     {%- set since = var('airflow_audit_since', none) -%}
