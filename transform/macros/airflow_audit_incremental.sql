@@ -48,10 +48,13 @@
     the body instead, so the append's `insert ... select` computes the body once and writes it once. The
     view is read where the table was, after the pre-hooks, in the same transaction: the same rows.
     Overrides the adapter's macro of that name (dbt looks in the root project first); every other
-    caller (tables, snapshots, other strategies) gets the adapter's. -#}
+    caller (tables, snapshots, other strategies, a model with a sql_header or an enforced contract,
+    which the adapter's handles) gets the adapter's. -#}
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
+    {%- set contract = config.get('contract') -%}
     {%- if temporary and language == 'sql' and config.get('materialized') == 'incremental'
-            and config.get('incremental_strategy') == 'append' -%}
+            and config.get('incremental_strategy') == 'append' and config.get('sql_header') is none
+            and not (contract and contract.enforced) -%}
         create temporary view {{ relation.include(database=false, schema=false) }} as (
             {{ compiled_code }}
         );
