@@ -1113,10 +1113,13 @@ def test_event_category_table_rejects_unknown_events():
     assert check("success", None) == "mark_state"
 
 
-def test_every_dbt_unit_test_passes(airflow_db, tmp_path_factory, tmp_path):
+@pytest.mark.parametrize("memory_limit", ["", "384MB"], ids=["unlimited", "memory-limit"])
+def test_every_dbt_unit_test_passes(airflow_db, tmp_path_factory, tmp_path, memory_limit):
     """The job runs no unit tests (they check the SQL on fixed rows, for development and CI): here
     every one runs, on the warehouse of the newest release's full job (the staging models' typed
-    columns are the same for every release)."""
+    columns are the same for every release), and again under a DuckDB memory limit, where a model's
+    SQL depends on the size of what it reads (rpt_task_reliability's buckets; a unit test's inputs
+    are fixtures)."""
     from tests.support import meltano
     from tests.transform.test_unit_test_keys import unit_tests
 
@@ -1127,7 +1130,12 @@ def test_every_dbt_unit_test_passes(airflow_db, tmp_path_factory, tmp_path):
         "test",
         "--select",
         "test_type:unit",
-        env={**job["env"], **dbt_paths(tmp_path), "MELTANO_DATABASE_URI": job["system_db"]},
+        env={
+            **job["env"],
+            **dbt_paths(tmp_path),
+            "MELTANO_DATABASE_URI": job["system_db"],
+            "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": memory_limit,
+        },
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     output = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
