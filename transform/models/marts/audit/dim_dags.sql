@@ -28,24 +28,6 @@ import_errors as (
 
 ),
 
--- the columns used only: the staging view computes every column of every run it returns
-dag_runs as (
-
-    select
-        dag_run_id,
-        dag_id,
-        run_id,
-        state,
-        queued_at,
-        started_at,
-        run_after_at,
-        logical_at,
-        is_deleted_at_source
-
-    from {{ ref('stg_airflow__dag_runs') }}
-
-),
-
 tags_by_dag as (
 
     select
@@ -87,6 +69,8 @@ failing_files as (
 
 ),
 
+-- The runs are read by each CTE that needs them, not through one CTE read twice: DuckDB holds a CTE read
+-- twice whole in memory, outside its memory limit (transform/README.md, "How fast").
 ranked_runs as (
 
     select
@@ -99,7 +83,7 @@ ranked_runs as (
             order by coalesce(queued_at, started_at, run_after_at, logical_at) desc, dag_run_id desc
         ) as rank_from_latest
 
-    from dag_runs
+    from {{ ref('stg_airflow__dag_runs') }}
     where not is_deleted_at_source
 
 ),
@@ -110,7 +94,7 @@ run_counts as (
         dag_id,
         count(*) as run_count
 
-    from dag_runs
+    from {{ ref('stg_airflow__dag_runs') }}
     group by dag_id
 
 ),

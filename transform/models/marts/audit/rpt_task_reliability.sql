@@ -35,35 +35,33 @@ attempts{{ b }} as (
 
 ),
 
-latest{{ b }} as (
+-- each task's latest success beside its attempts, by a window: a CTE read twice (the attempts joined to
+-- their own aggregate) DuckDB holds whole, every bucket's until the query ends (README "How fast")
+with_latest{{ b }} as (
 
     select
-        dag_id,
-        task_id,
-        max(case when state = 'success' then started_at end) as latest_success_at
+        *,
+        max(case when state = 'success' then started_at end) over (
+            partition by dag_id, task_id
+        ) as latest_success_at
 
     from attempts{{ b }}
-    group by dag_id, task_id
 
 ),
 
 windowed{{ b }} as (
 
     select
-        attempts.*,
-        attempts.state = 'success'
-        and attempts.started_at > {{ dbt.dateadd('day', -window_days, 'latest.latest_success_at') }}
+        *,
+        state = 'success'
+        and started_at > {{ dbt.dateadd('day', -window_days, 'latest_success_at') }}
             as is_recent_success,
-        attempts.state = 'success'
-        and attempts.started_at <= {{ dbt.dateadd('day', -window_days, 'latest.latest_success_at') }}
-        and attempts.started_at > {{ dbt.dateadd('day', -2 * window_days, 'latest.latest_success_at') }}
+        state = 'success'
+        and started_at <= {{ dbt.dateadd('day', -window_days, 'latest_success_at') }}
+        and started_at > {{ dbt.dateadd('day', -2 * window_days, 'latest_success_at') }}
             as is_previous_success
 
-    from attempts{{ b }} as attempts
-    inner join latest{{ b }} as latest
-        on
-            attempts.dag_id = latest.dag_id
-            and attempts.task_id = latest.task_id
+    from with_latest{{ b }}
 
 ),
 
