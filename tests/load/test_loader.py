@@ -134,6 +134,35 @@ def test_resent_rows_are_upserted_not_duplicated(tmp_path):
     assert got[9][2] == "running"
 
 
+def test_a_changed_row_is_updated_in_place_and_a_dropped_column_emptied(tmp_path):
+    """A deleted row leaves a marker DuckDB loads outside its memory limit whenever it reads that
+    part of the table (README "How fast"): a changed row keeps its place (its row id), so the row
+    ids stay those of the rows stored, and what the batch does not carry becomes NULL as in a new
+    row."""
+    run_target([SCHEMA, *(record(i) for i in range(1, 11))], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        placed = dict(con.execute('select id, rowid from "airflow-local".dag_run').fetchall())
+    # `note` no longer sent (a column the source dropped): the SCHEMA without it
+    narrower = json.loads(json.dumps(SCHEMA))
+    del narrower["schema"]["properties"]["note"]
+    changed = [record(i, state="queued") for i in (3, 8)]
+    for message in changed:
+        del message["record"]["note"]
+    run_target([narrower, *changed, record(11)], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        now = con.execute(
+            'select id, rowid, state, note from "airflow-local".dag_run order by id'
+        ).fetchall()
+    assert [r[0] for r in now] == list(range(1, 12))
+    assert {i: rowid for i, rowid, _, _ in now if i <= 10} == placed
+    assert {i: (state, note) for i, _, state, note in now if i in (3, 8)} == {
+        3: ("queued", None),
+        8: ("queued", None),
+    }
+    # the rows not sent keep their note
+    assert now[0][3] == "run 1"
+
+
 def test_full_table_deletes_only_after_the_read_completes(tmp_path):
     activate = {"type": "ACTIVATE_VERSION", "stream": STREAM}
     run_target(
