@@ -80,6 +80,7 @@ def say(message: str) -> None:
 # Variables that change how a build runs, never what it builds: a new value needs no rebuild.
 HOW_NOT_WHAT = (
     "AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT",
+    "AIRFLOW_AUDIT_IN_PLACE_LIMIT",
     "AIRFLOW_AUDIT_DUCKDB_THREADS",
     "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
     "AIRFLOW_AUDIT_DBT_THREADS",

@@ -120,6 +120,15 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
         "share of a mart's rows from 0 to 1, such as 0.35." in refused.stderr
     ), refused.stderr[-3000:]
     assert "Traceback" not in refused.stderr
+    refused = meltano(
+        "invoke", "dbt-duckdb:build-changed", env={**env, "AIRFLOW_AUDIT_IN_PLACE_LIMIT": "1e5"}
+    )
+    assert refused.returncode != 0
+    assert (
+        "var airflow_audit_in_place_limit (AIRFLOW_AUDIT_IN_PLACE_LIMIT) is '1e5': give a whole "
+        "number of rows, such as 100000." in refused.stdout + refused.stderr
+    ), refused.stderr[-3000:]
+    assert "Traceback" not in refused.stdout + refused.stderr
     assert query(
         f'select count(*) from "{marts}".fct_task_instances '
         "where dag_id || '|' || task_id || '|' || run_id || '|' || map_index = ?",

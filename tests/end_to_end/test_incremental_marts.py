@@ -130,14 +130,25 @@ class Job:
         assert "ERROR=0" in done.stderr
         return done.stderr
 
+    def task_instance_rows(self) -> dict[str, tuple[int, str]]:
+        """task_instance_key -> (where fct_task_instances stores the row: its rowid, the row's
+        content as text)."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            rows = con.execute(
+                f"select task_instance_key, rowid, cast(mart as varchar) "
+                f'from "{self.marts}".fct_task_instances as mart'
+            ).fetchall()
+        return {key: (rowid, content) for key, rowid, content in rows}
+
     def delete_statements(self) -> dict[str, str]:
-        """mart -> its pre-hook's `delete` as the latest job ran it (dbt's debug log, up to its
-        next line)."""
+        """mart -> the `delete` of its partitions as the latest job ran it (dbt's debug log, up to
+        its next line): the pre-hook's, or on DuckDB in a partial build the in-place replacement's
+        (get_incremental_airflow_audit_in_place_sql), which deletes the rows that left them."""
         log = (self.root / "logs" / "dbt.log").read_text(errors="replace")
         found = {}
         for mart in INCREMENTAL:
             start = re.search(
-                rf'delete from "[^"]+"\."{re.escape(self.marts)}"\."{mart}" where ', log
+                rf'delete from "[^"]+"\."{re.escape(self.marts)}"\."{mart}"\s+where\s+', log
             )
             if start:
                 found[mart] = re.split(
@@ -227,6 +238,14 @@ class Job:
         return found
 
 
+def changed_task_instances(before: dict, after: dict) -> set[str]:
+    """The task instances fct_task_instances held before a build and holds changed after it
+    (Job.task_instance_rows): at least one, or the test shows nothing."""
+    changed = {key for key, row in before.items() if key in after and after[key][1] != row[1]}
+    assert changed, "Airflow changed no task instance the mart held: the test shows nothing"
+    return changed
+
+
 def change_like_airflow(url: str, version: str, home: Path, seed: int) -> None:
     airflow_python(version, url, home, AIRFLOW_WRITES, str(seed))
     airflow_changes(url)
@@ -258,10 +277,18 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
     rnd = random.Random(20261122)
     for round_ in range(2):
         change_like_airflow(url, version, home, rnd.randrange(1 << 30))
+        before = job.task_instance_rows()
         log = job.run()
         assert PARTIAL in log, log[-3000:]
         assert job.differences_from_a_full_rebuild() == {}, f"round {round_}"
         if mode == "archive":
+            # a task instance Airflow changed is updated where it was stored, not deleted and
+            # inserted again (DuckDB keeps a marker for every deleted row)
+            after = job.task_instance_rows()
+            changed = changed_task_instances(before, after)
+            assert {key: after[key][0] for key in changed} == {
+                key: before[key][0] for key in changed
+            }
             # deletes at the source are marks in archive mode: only touched partitions replaced,
             # and only they tested
             assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
@@ -307,15 +334,23 @@ def changes_past_the_partial_build_limit_rebuild_everything(
 ) -> None:
     """With AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT at 0, any change reaches past it: the duration anomaly
     marts and the pool report compute every row (cheaper than around the gaps when most rows are
-    reached), the other marts still replace the touched partitions, and all equal a full rebuild."""
+    reached), the other marts still replace the touched partitions, and all equal a full rebuild.
+    With AIRFLOW_AUDIT_IN_PLACE_LIMIT at 0 too, the marts DuckDB updates in place delete and insert
+    their touched partitions instead: a changed task instance moves."""
     change_like_airflow(url, version, home, rnd.randrange(1 << 30))
     job.env["AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT"] = "0"
+    job.env["AIRFLOW_AUDIT_IN_PLACE_LIMIT"] = "0"
+    before = job.task_instance_rows()
     assert PARTIAL in job.run()
     assert job.differences_from_a_full_rebuild() == {}
     assert job.replaced() == {
         m: "everything" if m in LIMITED else "partitions" for m in INCREMENTAL
     }
+    after = job.task_instance_rows()
+    changed = changed_task_instances(before, after)
+    assert all(after[key][0] != before[key][0] for key in changed)
     job.env["AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT"] = "1"
+    del job.env["AIRFLOW_AUDIT_IN_PLACE_LIMIT"]
 
 
 def the_scoped_unique_test_catches_a_duplicate(job: Job) -> None:

@@ -19,7 +19,8 @@
 
 
 {#- A large mart's materialization, called first in its model with the name of its partitions' macro:
-    incremental, replaced partition by partition (the pre-hook deletes what the body inserts again).
+    incremental, replaced partition by partition (the pre-hook deletes what the body inserts again; on
+    DuckDB a partial build replaces small partitions in place instead, get_incremental_airflow_audit_in_place_sql).
     Returns the partitions, for the body's filters. -#}
 {% macro airflow_audit_partitioned(partitions_macro, keep_replaced_attempts=false) -%}
     {%- set delete_hook = '{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}' -%}
@@ -27,7 +28,10 @@
     {%- set keep_hook = '{{ airflow_audit_keep_replaced_attempts(' ~ partitions_macro ~ '()) }}' -%}
     {{- config(
         materialized='incremental',
-        incremental_strategy=airflow_audit_append_strategy(),
+        incremental_strategy=(
+            'airflow_audit_in_place' if target.type == 'duckdb' and partitions_macro in airflow_audit_in_place_partitions()
+            else airflow_audit_append_strategy()),
+        meta={'airflow_audit_partitions': partitions_macro},
         on_schema_change='fail',
         pre_hook=[keep_hook, delete_hook] if keep_replaced_attempts else [delete_hook]
     ) -}}
@@ -35,10 +39,114 @@
 {%- endmacro %}
 
 
+{#- The partitions a mart replaces in place on DuckDB (get_incremental_airflow_audit_in_place_sql): small
+    ones, whose touched rows an hour of changes keeps few. A DAG's partition holds all its runs or days,
+    and an audit log row is never changed by Airflow. -#}
+{% macro airflow_audit_in_place_partitions() -%}
+    {{- return(['airflow_audit_task_instance_partitions', 'airflow_audit_dag_run_partitions']) -}}
+{%- endmacro %}
+
+
 {#- The strategy that inserts the model's rows as they are: append, or on BigQuery (no append) a merge
     without a unique key, which inserts. -#}
 {% macro airflow_audit_append_strategy() -%}
     {{- return('merge' if target.type == 'bigquery' else 'append') -}}
+{%- endmacro %}
+
+
+{#- The DuckDB strategy of the marts partitioned by task instance or DAG run (incremental_strategy
+    'airflow_audit_in_place'; airflow_audit_partitioned). A build that rebuilds every partition appends
+    the body's rows (the pre-hook emptied the mart). A partial build replaces the touched partitions in
+    place: within each partition, the mart's rows and the body's are paired in any order; a pair becomes
+    the body's row by an update, a body's row without a pair is inserted, a mart's row without one
+    deleted. The mart then holds what deleting the partitions and appending the body would have left,
+    but DuckDB deletes only the rows that left a partition: a deleted row leaves a marker in DuckDB's
+    storage (for each 2,048 rows with one, a 32 KB array) that DuckDB loads outside its memory limit
+    whenever a later process reads that part of the table. After a 1% change at 10M task instances,
+    counting fct_task_attempts in a process of its own took 200 MB when the build had deleted and
+    inserted its touched partitions, 63 MB when it had updated them; the model took 12.1 s against 6.6 s
+    (an update rewrites every column of a changed row).
+    DuckDB holds an update in memory until the transaction ends, outside what it can spill: updating
+    880,000 rows of fct_task_attempts ran out of 384MB, 264,000 did not. When the touched partitions
+    hold more than airflow_audit_in_place_limit() rows, they are deleted and the body appended. -#}
+{% macro get_incremental_airflow_audit_in_place_sql(arg_dict) -%}
+    {%- set partitions = context[config.get('meta')['airflow_audit_partitions']]() -%}
+    {%- if not airflow_audit_partial_partitions(partitions) -%}
+        {{- return(get_incremental_append_sql(arg_dict)) -}}
+    {%- endif -%}
+    {%- set mart, body = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    {%- set key = partitions.key -%}
+    {%- set new_rows = mart.identifier ~ '__airflow_audit_new_rows' -%}
+    {%- set old_rows = mart.identifier ~ '__airflow_audit_old_rows' -%}
+    {%- set pairs -%}
+        {{ old_rows }} as old_rows
+        inner join {{ new_rows }} as new_rows
+            on old_rows.{{ key }} = new_rows.{{ key }} and old_rows.airflow_audit_pair = new_rows.airflow_audit_pair
+    {%- endset -%}
+    {%- set find_old_rows -%}
+        create or replace temporary table {{ old_rows }} as
+        select
+            rowid as airflow_audit_rowid,
+            {{ key }},
+            row_number() over (partition by {{ key }} order by rowid) as airflow_audit_pair
+        from {{ mart }}
+        where {{ airflow_audit_in_partitions_of(mart, partitions) }}
+    {%- endset -%}
+    {%- do run_query(find_old_rows) -%}
+    {%- set touched = run_query('select count(*) from ' ~ old_rows).rows[0][0] -%}
+    {%- if touched > airflow_audit_in_place_limit() -%}
+        delete from {{ mart }} where rowid in (select airflow_audit_rowid from {{ old_rows }});
+
+        {{ get_incremental_append_sql(arg_dict) }};
+
+        drop table {{ old_rows }}
+    {%- else -%}
+        create or replace temporary table {{ new_rows }} as
+        select *, row_number() over (partition by {{ key }}) as airflow_audit_pair
+        from {{ body }};
+
+        delete from {{ mart }}
+        where rowid in (
+            select old_rows.airflow_audit_rowid from {{ old_rows }} as old_rows
+            where not exists (
+                select 1 from {{ new_rows }} as new_rows
+                where old_rows.{{ key }} = new_rows.{{ key }} and old_rows.airflow_audit_pair = new_rows.airflow_audit_pair
+            )
+        );
+
+        update {{ mart }} as mart set
+            {%- for name in names %}
+            {{ adapter.quote(name) }} = replacing.{{ adapter.quote(name) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from (select old_rows.airflow_audit_rowid, new_rows.* from {{ pairs }}) as replacing
+        where mart.rowid = replacing.airflow_audit_rowid;
+
+        insert into {{ mart }} ({{ get_quoted_csv(names) }})
+        select {{ get_quoted_csv(names) }} from {{ new_rows }} as new_rows
+        where not exists (
+            select 1 from {{ old_rows }} as old_rows
+            where old_rows.{{ key }} = new_rows.{{ key }} and old_rows.airflow_audit_pair = new_rows.airflow_audit_pair
+        );
+
+        drop table {{ new_rows }};
+        drop table {{ old_rows }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- var airflow_audit_in_place_limit (AIRFLOW_AUDIT_IN_PLACE_LIMIT) as a whole number: the most rows of a mart a
+    partial build updates in place (get_incremental_airflow_audit_in_place_sql); or a sentence saying what to
+    give. 100,000 by default: an hour of changes at 10M task instances touches a few thousand, a 1% change
+    spread over the whole history 88,000 attempts, and an update of that many fits in 384MB. -#}
+{% macro airflow_audit_in_place_limit() -%}
+    {%- set given = var('airflow_audit_in_place_limit') -%}
+    {%- if modules.re.match('^\\s*[0-9]+\\s*$', given | string) is none -%}
+        {{- exceptions.raise_compiler_error(
+            "var airflow_audit_in_place_limit (AIRFLOW_AUDIT_IN_PLACE_LIMIT) is '" ~ given
+            ~ "': give a whole number of rows, such as 100000.") -}}
+    {%- endif -%}
+    {{- return(given | string | trim | int) -}}
 {%- endmacro %}
 
 
@@ -53,7 +161,8 @@
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
     {%- set contract = config.get('contract') -%}
     {%- if temporary and language == 'sql' and config.get('materialized') == 'incremental'
-            and config.get('incremental_strategy') == 'append' and config.get('sql_header') is none
+            and config.get('incremental_strategy') in ('append', 'airflow_audit_in_place')
+            and config.get('sql_header') is none
             and not (contract and contract.enforced) -%}
         create temporary view {{ relation.include(database=false, schema=false) }} as (
             {{ compiled_code }}
@@ -335,9 +444,12 @@
 
 
 {#- The pre-hook: delete the partitions the body is about to insert (all of them when the run is not
-    partial). Nothing on a full refresh or first run, where the model is created from scratch. -#}
+    partial). Nothing on a full refresh or first run, where the model is created from scratch, nor in a
+    partial build that replaces them in place (get_incremental_airflow_audit_in_place_sql). -#}
 {% macro airflow_audit_delete_partitions(partitions) -%}
-    {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
+    {%- if not airflow_audit_without_warehouse() and is_incremental()
+            and not (config.get('incremental_strategy') == 'airflow_audit_in_place'
+                     and airflow_audit_partial_partitions(partitions)) -%}
         delete from {{ this }} where {{ airflow_audit_in_partitions(partitions) }}
     {%- endif -%}
 {%- endmacro %}
