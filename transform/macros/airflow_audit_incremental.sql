@@ -140,13 +140,9 @@
     give. 100,000 by default: an hour of changes at 10M task instances touches a few thousand, a 1% change
     spread over the whole history 88,000 attempts, and an update of that many fits in 384MB. -#}
 {% macro airflow_audit_in_place_limit() -%}
-    {%- set given = var('airflow_audit_in_place_limit') -%}
-    {%- if modules.re.match('^\\s*[0-9]+\\s*$', given | string) is none -%}
-        {{- exceptions.raise_compiler_error(
-            "var airflow_audit_in_place_limit (AIRFLOW_AUDIT_IN_PLACE_LIMIT) is '" ~ given
-            ~ "': give a whole number of rows, such as 100000.") -}}
-    {%- endif -%}
-    {{- return(given | string | trim | int) -}}
+    {{- return(airflow_audit_setting(
+        'airflow_audit_in_place_limit', 'AIRFLOW_AUDIT_IN_PLACE_LIMIT', '[0-9]+',
+        'a whole number of rows, such as 100000') | int) -}}
 {%- endmacro %}
 
 
@@ -505,13 +501,21 @@
 
 {#- var airflow_audit_partial_build_limit as a number from 0 to 1, or a sentence saying what to give. -#}
 {% macro airflow_audit_partial_build_limit() -%}
-    {%- set given = var('airflow_audit_partial_build_limit') -%}
-    {%- if modules.re.match('^\\s*(0(\\.[0-9]+)?|1(\\.0*)?|\\.[0-9]+)\\s*$', given | string) is none -%}
+    {{- return(airflow_audit_setting(
+        'airflow_audit_partial_build_limit', 'AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT',
+        '(0(\\.[0-9]+)?|1(\\.0*)?|\\.[0-9]+)', "a share of a mart's rows from 0 to 1, such as 0.35") | float) -}}
+{%- endmacro %}
+
+
+{#- The var `name` (set from the environment variable `env`), trimmed, when it matches `pattern` whole;
+    else the build stops in one sentence saying what to give (`expected`). -#}
+{% macro airflow_audit_setting(name, env, pattern, expected) -%}
+    {%- set given = var(name) | string -%}
+    {%- if modules.re.match('^\\s*' ~ pattern ~ '\\s*$', given) is none -%}
         {{- exceptions.raise_compiler_error(
-            "var airflow_audit_partial_build_limit (AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT) is '" ~ given
-            ~ "': give a share of a mart's rows from 0 to 1, such as 0.35.") -}}
+            "var " ~ name ~ " (" ~ env ~ ") is '" ~ given ~ "': give " ~ expected ~ ".") -}}
     {%- endif -%}
-    {{- return(given | string | trim | float) -}}
+    {{- return(given | trim) -}}
 {%- endmacro %}
 
 
