@@ -62,12 +62,10 @@ FULL_REBUILD = (
     "model",
 )
 
-# Airflow's own writes: clear some finished task instances (their tries recorded in
-# task_instance_history, their runs queued again), mark some failed tries success and some finished
-# runs failed. The DAG lookups of clear_task_instances are answered "not found", Airflow's own branch
-# for a DAG no longer parsed: the fixtures' serialized DAGs are not Airflow's serializer's output.
-# Argument: the random seed.
-AIRFLOW_WRITES = """
+# A session of Airflow's own models. The DAG lookups of clear_task_instances are answered "not found",
+# Airflow's own branch for a DAG no longer parsed: the fixtures' serialized DAGs are not Airflow's
+# serializer's output.
+AIRFLOW_SESSION = """
 import random, sys
 import airflow
 from airflow.models import dagbag
@@ -81,7 +79,14 @@ if airflow.__version__.startswith("2."):
 else:
     dagbag.DBDagBag.get_latest_version_of_dag = lambda self, dag_id, session: None
     dagbag.DBDagBag.get_dag_for_run = lambda self, dag_run, session: None
+"""
 
+# Airflow's own writes: clear some finished task instances (their tries recorded in
+# task_instance_history, their runs queued again), mark some failed tries success and some finished
+# runs failed. Argument: the random seed.
+AIRFLOW_WRITES = (
+    AIRFLOW_SESSION
+    + """
 rnd = random.Random(int(sys.argv[1]))
 order = (TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id, TaskInstance.map_index)
 with create_session() as session:
@@ -97,6 +102,19 @@ with create_session() as session:
         run.set_state(DagRunState.FAILED)
         session.merge(run)
 """
+)
+
+# Airflow's own clear of one task instance. Arguments: its dag_id, task_id, run_id and map_index.
+AIRFLOW_CLEARS_ONE = (
+    AIRFLOW_SESSION
+    + """
+with create_session() as session:
+    ti = session.query(TaskInstance).filter(
+        TaskInstance.dag_id == sys.argv[1], TaskInstance.task_id == sys.argv[2],
+        TaskInstance.run_id == sys.argv[3], TaskInstance.map_index == int(sys.argv[4])).one()
+    clear_task_instances([ti], session)
+"""
+)
 
 
 class Job:
@@ -165,13 +183,13 @@ class Job:
         }
 
     def markers_written_out(self) -> dict[str, bool]:
-        """duration anomaly mart -> whether the latest job's pre-hook joined its first markers as
-        values written into the statement (airflow_audit_fetch_first_markers) rather than as the
-        query that finds them."""
+        """duration anomaly mart -> whether the latest job's pre-hook joined its window markers as
+        values written into the statement (airflow_audit_fetch_markers) rather than as the query
+        that finds them."""
         statements = self.delete_statements()
         return {
-            mart: "first_marker_at" in statements[mart]
-            and "min(started_at) as first_marker_at" not in statements[mart]
+            mart: "touched_now_and_then" not in statements[mart]
+            and "first_marker_at" in statements[mart]
             for mart in ANOMALIES
             if mart in statements
         }
@@ -319,6 +337,74 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
         assert marked > 0, "archive keeps what db clean deleted, marked"
         changes_past_the_partial_build_limit_rebuild_everything(job, url, version, home, rnd)
         the_scoped_unique_test_catches_a_duplicate(job)
+
+
+def test_a_cleared_task_instance_recomputes_no_other_attempt(airflow_db, tmp_path):
+    """Airflow 2.10+ clears a finished task instance by moving its try, unchanged, to
+    task_instance_history, and queues it again: the attempt keeps its key, start and duration, so no
+    other attempt's history changes. The duration anomaly mart computes that task instance's rows
+    again and keeps every other row where it is stored, where it used to compute again every attempt
+    with the cleared one in its window; and it equals a full rebuild. (A row computed again is
+    deleted and appended: it leaves its place for the end of the table; the kept rows keep their
+    order. Row ids themselves shift when DuckDB compacts a row group with deleted rows.)"""
+    url = airflow_db("2.10.5", "incr_clear_one", dags=4, days=3)
+    job = Job(url, tmp_path, "archive")
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    job.run()
+    anomalies = f'"{job.marts}".fct_task_attempt_duration_anomalies'
+    natural_key = "dag_id = ? and task_id = ? and run_id = ? and map_index = ?"
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        latest = con.execute(
+            f"select dag_id, task_id, run_id, map_index from {anomalies} "
+            "where state = 'success' order by started_at desc, task_attempt_key desc limit 1"
+        ).fetchone()
+    # a first clear writes task_instance_history's first rows: the build knows what changed in a
+    # table only once it holds rows (a new table is read whole)
+    airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, latest))
+    job.run()
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        # the earliest success with a whole history (3, Job's) of its task's successes after it
+        cleared = con.execute(
+            "select dag_id, task_id, run_id, map_index from ("
+            "  select *, count(case when state = 'success' then 1 end) over ("
+            "    partition by dag_id, task_id order by started_at, task_attempt_key"
+            "    rows between 1 following and unbounded following) as later_successes"
+            f"  from {anomalies}) as attempts "
+            "where state = 'success' and later_successes >= 3 "
+            "order by started_at, task_attempt_key limit 1"
+        ).fetchone()
+        assert cleared is not None, "no success has 3 after it: the test shows nothing"
+        before = [
+            k
+            for (k,) in con.execute(
+                f"select task_attempt_key from {anomalies} order by rowid"
+            ).fetchall()
+        ]
+        own = {
+            key
+            for (key,) in con.execute(
+                f"select task_attempt_key from {anomalies} where {natural_key}", cleared
+            ).fetchall()
+        }
+    airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, cleared))
+    assert PARTIAL in job.run()
+    assert job.replaced()["fct_task_attempt_duration_anomalies"] == "partitions"
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        after = [
+            k
+            for (k,) in con.execute(
+                f"select task_attempt_key from {anomalies} order by rowid"
+            ).fetchall()
+        ]
+        kept = con.execute(
+            f"select count(*) from {anomalies} where {natural_key} and state = 'success'", cleared
+        ).fetchone()[0]
+    assert kept == 1, "the cleared try is still a success, from task_instance_history"
+    kept_in_order = [key for key in before if key not in own]
+    assert after[: len(kept_in_order)] == kept_in_order
+    assert set(after[len(kept_in_order) :]) == own
+    assert job.differences_from_a_full_rebuild() == {}
 
 
 # The marts that build every row instead of what changed when that reaches more than the limit.

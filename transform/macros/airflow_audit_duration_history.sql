@@ -16,6 +16,11 @@
     attempts) under a 384MB memory limit: 28 s against 55 s for windows over the successes joined back
     to the rows, 705 MB against 848 MB; without a limit 2.3 GB against 7.4 GB.
 
+    A partial build on DuckDB computes only the rows to compute (is_missing): each one's window is gathered
+    by its members' indexes and aggregated (median, MAD), so the work grows with those rows, not with the
+    rows read around them (at 10M task instances with 1% of them changed across the history, the framed
+    window over the rows read cost more than a full build).
+
     The other warehouses have no framed median: the windows of the successes some row needs
     (next_history_end) are gathered by equality on (partition, index - k) for the offsets
     k < window_rows (airflow_audit_trailing_median_mad), so the work grows with members x
@@ -33,6 +38,67 @@
 
 
 {% macro duckdb__airflow_audit_duration_history(numbered, series, tiebreak, window_rows, partial) -%}
+{%- if partial %}
+-- a partial build: the windows of the rows to compute only, each gathered by its members' indexes (the
+-- successes numbered prior_successes - k, k < window_rows), so the work grows with those rows, not with
+-- the series read around them
+history_windows as (
+
+    select
+        {%- for column in series %}
+        anchors.{{ column }},
+        {%- endfor %}
+        anchors.prior_successes,
+        count(*) as history_count,
+        cast(quantile_cont(cast(members.duration_s as double), 0.5) as {{ dbt.type_numeric() }}) as history_median_s,
+        cast(mad(cast(members.duration_s as double)) as {{ dbt.type_numeric() }}) as history_mad_s,
+        min(members.started_at) as history_started_at
+
+    from (
+        -- each window's members by index, computed before the join so that it joins on them
+        select rows_to_compute.*, rows_to_compute.prior_successes - offsets.offset_number as member_index
+        from (
+            select distinct {{ series | join(', ') }}, prior_successes
+            from {{ numbered }}
+            where is_missing
+        ) as rows_to_compute
+        cross join range({{ window_rows }}) as offsets (offset_number)
+    ) as anchors
+    inner join {{ numbered }} as members
+        on
+            {%- for column in series %}
+            members.{{ column }} = anchors.{{ column }} and
+            {%- endfor %}
+            members.success_index = anchors.member_index
+    where members.is_success = 1
+    group by
+        {%- for column in series %}
+        anchors.{{ column }},
+        {%- endfor %}
+        anchors.prior_successes
+
+),
+
+history as (
+
+    select
+        {{ numbered }}.*,
+        coalesce(history_windows.history_count, 0) as history_count,
+        history_windows.history_median_s,
+        history_windows.history_mad_s,
+        history_windows.history_started_at
+
+    from {{ numbered }}
+    left join history_windows
+        on
+            {%- for column in series %}
+            {{ numbered }}.{{ column }} = history_windows.{{ column }} and
+            {%- endfor %}
+            {{ numbered }}.prior_successes = history_windows.prior_successes
+    where {{ numbered }}.is_missing
+
+),
+{%- else %}
 history as (
 
     select
@@ -56,6 +122,7 @@ history as (
     )
 
 ),
+{%- endif %}
 {%- endmacro %}
 
 

@@ -560,80 +560,161 @@
 {%- endmacro %}
 
 
-{#- Most first markers written into a build's SQL as values (airflow_audit_fetch_first_markers); with more,
+{#- Most markers written into a build's SQL as values (airflow_audit_fetch_markers); with more,
     the SQL would grow past what is worth parsing and logging, and the query is used instead. -#}
 {% macro airflow_audit_first_markers_values_limit() -%}
     {{- return(10000) -}}
 {%- endmacro %}
 
 
-{#- On DuckDB, a duration anomaly mart's first markers, queried once per build, before its pre-hook (with the
-    scope, airflow_audit_anomalies_partial), and remembered as SQL values (airflow_audit_remembered) for the
-    scope, the pre-hook and the body (airflow_audit_first_markers_relation). Written out, they tell DuckDB's
-    planner how few they are: as a query, it cannot tell, and it builds its joins on the big side instead.
-    Each value is rendered by the warehouse (a name quoted, a start as the text of its timestamp), never
-    read back through dbt's typed tables. Elsewhere, or with more than
-    airflow_audit_first_markers_values_limit() markers, nothing is remembered. -#}
-{% macro airflow_audit_fetch_first_markers(anomalies) -%}
+{#- A duration anomaly mart's first markers (`kind` 'markers', airflow_audit_first_markers) or window markers
+    ('window-markers', airflow_audit_window_markers), queried once per build, before its pre-hook (by the
+    scope, airflow_audit_anomalies_partial); the number of them. On DuckDB, they are also remembered as SQL
+    values (airflow_audit_remembered) for the pre-hook and the body (airflow_audit_markers_relation).
+    Written out, they tell DuckDB's planner how few they are: as a query, it cannot tell, and it builds its
+    joins on the big side instead; and each use would run the query again. Each value is rendered by the
+    warehouse (a name or key quoted, a start as the text of its timestamp), never read back through dbt's
+    typed tables. Elsewhere, or with more than airflow_audit_first_markers_values_limit() markers, nothing
+    is remembered. -#}
+{% macro airflow_audit_fetch_markers(anomalies, kind) -%}
+    {%- if kind == 'markers' -%}
+        {%- set query, names, moments = airflow_audit_first_markers(anomalies), anomalies.series, ['first_marker_at'] -%}
+    {%- else -%}
+        {%- set query, moments = airflow_audit_window_markers(anomalies), ['started_at'] -%}
+        {%- set names = [anomalies.row_key] + anomalies.series -%}
+    {%- endif -%}
     {%- if target.type != 'duckdb' -%}
-        {{- return(none) -}}
+        {{- return(run_query('select count(*) from (' ~ query ~ ') as markers').rows[0][0]) -}}
     {%- endif -%}
     {%- set literals = [] -%}
-    {%- for column in anomalies.series -%}
+    {%- for column in names -%}
         {%- do literals.append(
-            "coalesce('''' || replace(first_markers." ~ column ~ ", '''', '''''') || '''', 'null')") -%}
+            "coalesce('''' || replace(markers." ~ column ~ ", '''', '''''') || '''', 'null')") -%}
     {%- endfor -%}
-    {%- do literals.append(
-        "coalesce('cast(''' || cast(first_markers.first_marker_at as " ~ dbt.type_string() ~ ") || ''' as "
-        ~ dbt.type_timestamp() ~ ")', 'null')") -%}
+    {%- if kind != 'markers' -%}
+        {%- do literals.append("cast(markers.is_old_row as " ~ dbt.type_string() ~ ")") -%}
+    {%- endif -%}
+    {%- for column in moments -%}
+        {%- do literals.append(
+            "coalesce('cast(''' || cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ") || ''' as "
+            ~ dbt.type_timestamp() ~ ")', 'null')") -%}
+    {%- endfor -%}
     {%- set fetch -%}
         select
             count(*) as marker_count,
             string_agg('(' || {{ literals | join(" || ', ' || ") }} || ')', ', ') as marker_rows
-        from ({{ airflow_audit_first_markers(anomalies) }}) as first_markers
+        from ({{ query }}) as markers
     {%- endset -%}
     {%- set fetched = run_query(fetch).rows[0] -%}
     {%- if fetched[0] > airflow_audit_first_markers_values_limit() -%}
-        {{- return(none) -}}
+        {{- return(fetched[0]) -}}
     {%- endif -%}
-    {%- set columns = anomalies.series + ['first_marker_at'] -%}
+    {%- set numbers = [] if kind == 'markers' else ['is_old_row'] -%}
     {%- if fetched[0] == 0 -%}
         {%- set relation -%}
             (select
-                {%- for column in anomalies.series %}
+                {%- for column in names %}
                 cast(null as {{ dbt.type_string() }}) as {{ column }},
                 {%- endfor %}
-                cast(null as {{ dbt.type_timestamp() }}) as first_marker_at
+                {%- for column in numbers %}
+                cast(null as {{ dbt.type_int() }}) as {{ column }},
+                {%- endfor %}
+                {%- for column in moments %}
+                cast(null as {{ dbt.type_timestamp() }}) as {{ column }}
+                {%- endfor %}
             where 1 = 0)
         {%- endset -%}
     {%- else -%}
         {%- set relation -%}
-            (select * from (values {{ fetched[1] }}) as first_marker_values({{ columns | join(', ') }}))
+            (select * from (values {{ fetched[1] }}) as marker_values({{ (names + numbers + moments) | join(', ') }}))
         {%- endset -%}
     {%- endif -%}
-    {%- do airflow_audit_remember('markers:' ~ anomalies.measured, relation) -%}
+    {%- do airflow_audit_remember(kind ~ ':' ~ anomalies.measured, relation) -%}
+    {{- return(fetched[0]) -}}
 {%- endmacro %}
 
 
-{#- A duration anomaly mart's first markers as a relation to join: the values remembered by
-    airflow_audit_fetch_first_markers, or the query. -#}
-{% macro airflow_audit_first_markers_relation(anomalies) -%}
-    {%- set remembered = airflow_audit_remembered('markers:' ~ anomalies.measured) -%}
-    {%- if remembered is none -%}
+{#- A duration anomaly mart's first markers (`kind` 'markers') or window markers ('window-markers') as a
+    relation to join: the values remembered by airflow_audit_fetch_markers, or the query. -#}
+{% macro airflow_audit_markers_relation(anomalies, kind) -%}
+    {%- set remembered = airflow_audit_remembered(kind ~ ':' ~ anomalies.measured) -%}
+    {%- if remembered is not none -%}
+        {{ remembered }}
+    {%- elif kind == 'markers' -%}
         ({{ airflow_audit_first_markers(anomalies) }})
     {%- else -%}
-        {{ remembered }}
+        ({{ airflow_audit_window_markers(anomalies) }})
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's window markers: the rows of the touched partitions, as `measured` holds them
+    now (finished ones, is_old_row 0) and as this table held them (is_old_row 1), that can change another
+    row's figures, by `row_key` and is_old_row. Only a successful row is in a window; and a successful row
+    this table held, found again now with the same start and duration as the one row of its series
+    starting then, was exchanged for itself: each window holds the same durations from the same starts in
+    the same order. That is what Airflow writes when it clears an old task instance (2.10+ moves the try
+    to task_instance_history, unchanged, or a try number moves on) or touches a run without moving it (a
+    note, a scheduling decision): its own row is computed again, the windows after it are not. -#}
+{% macro airflow_audit_window_markers(anomalies) -%}
+    {%- set series, row_key, measured = anomalies.series, anomalies.row_key, anomalies.measured -%}
+    {%- set touched -%}
+        select
+            {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 0 as is_old_row,
+            case when state = 'success' then 1 else 0 end as is_success
+        from {{ measured }} as touched_rows
+        where
+            {{ airflow_audit_in_partitions_of(measured, anomalies.partitions) }}
+            and {{ anomalies.finished('touched_rows') }}
+        union all
+        select
+            {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 1 as is_old_row,
+            case when state = 'success' then 1 else 0 end as is_success
+        from {{ this }}
+        where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
+    {%- endset -%}
+    select touched.{{ row_key }}, touched.is_old_row, touched.{{ series | join(', touched.') }}, touched.started_at
+    from ({{ touched }}) as touched
+    left join (
+        -- one successful row as it was and one as it is, alike, at a start no other row of the series has now
+        select exchanges.{{ series | join(', exchanges.') }}, exchanges.started_at
+        from (
+            select {{ series | join(', ') }}, started_at
+            from ({{ touched }}) as touched_now_and_then
+            group by {{ series | join(', ') }}, started_at
+            having
+                count(*) = 2 and sum(is_old_row) = 1 and sum(is_success) = 2
+                and min(duration_s) = max(duration_s)
+        ) as exchanges
+        inner join {{ measured }} as starting_then
+            on
+                {% for column in series -%}
+                starting_then.{{ column }} = exchanges.{{ column }} and
+                {% endfor -%}
+                starting_then.started_at = exchanges.started_at
+        where {{ anomalies.finished('starting_then') }}
+        group by exchanges.{{ series | join(', exchanges.') }}, exchanges.started_at
+        having count(*) = 1
+    ) as exchanged
+        on
+            {% for column in series -%}
+            touched.{{ column }} = exchanged.{{ column }} and
+            {% endfor -%}
+            touched.started_at = exchanged.started_at
+    where touched.is_success = 1 and exchanged.started_at is null
 {%- endmacro %}
 
 
 {#- True when a duration anomaly mart (`anomalies`, above) builds only what changed: a partial build
-    (airflow_audit_is_partial) in which the rows its pre-hook and body read and recompute, those of each
-    touched series from its first touched row on, are at most var airflow_audit_partial_build_limit of
-    the rows it measures. Beyond that, computing the windows around the gaps costs more than computing
-    every row: at 1M task instances, 1% of them changed across the whole history put 90% of the attempts
-    in that scope, and the partial build took 6.4 s where a full one took 4.5 s (delete, compute, insert;
-    2 threads). Asked once per build (airflow_audit_remembered): the pre-hook uses the body's answer. -#}
+    (airflow_audit_is_partial) in which the rows it computes again are at most var
+    airflow_audit_partial_build_limit of the rows it measures: the finished rows of the touched partitions,
+    and history_runs rows after each window marker (airflow_audit_window_markers), at most. Beyond that,
+    computing the windows around the gaps costs more than computing every row. Asked once per build
+    (airflow_audit_remembered), with the markers fetched (airflow_audit_fetch_markers): the pre-hook uses
+    the body's answer. At 10M task instances with 1% of them changed across the history (a try number moved
+    on, a start and duration kept), the attempts mart is now built partially in 17.7 s instead of 47 s in
+    full (384MB, its node alone): 1.6 s the first markers, 4.4 s the window markers, 0.8 s this count, 0.9 s
+    the pre-hook, 9.9 s the body. -#}
 {% macro airflow_audit_anomalies_partial(anomalies) -%}
     {%- set partitions = anomalies.partitions -%}
     {%- if not airflow_audit_is_partial(partitions.tables) -%}
@@ -641,38 +722,46 @@
     {%- endif -%}
     {%- set name = 'partial:' ~ anomalies.measured -%}
     {%- if airflow_audit_remembered(name) is none -%}
-        {%- do airflow_audit_fetch_first_markers(anomalies) -%}
+        {%- do airflow_audit_fetch_markers(anomalies, 'markers') -%}
+        {%- set window_markers = airflow_audit_fetch_markers(anomalies, 'window-markers') -%}
         {%- set scope -%}
             select
-                count(case when measured.started_at >= first_markers.first_marker_at then 1 end) as in_scope,
-                count(*) as measured_rows
-            from {{ anomalies.measured }} as measured
-            left join {{ airflow_audit_first_markers_relation(anomalies) }} as first_markers
-                on
-                    {% for column in anomalies.series -%}
-                    measured.{{ column }} = first_markers.{{ column }}{{ ' and ' if not loop.last }}
-                    {%- endfor %}
-            where {{ anomalies.finished('measured') }}
+                (
+                    select count(*)
+                    from {{ anomalies.measured }} as touched_rows
+                    where
+                        {{ airflow_audit_in_partitions_of(anomalies.measured, partitions) }}
+                        and {{ anomalies.finished('touched_rows') }}
+                )
+                as touched_rows,
+                (
+                    select count(*)
+                    from {{ anomalies.measured }} as measured
+                    where {{ anomalies.finished('measured') }}
+                ) as measured_rows
         {%- endset -%}
         {%- set counts = run_query(scope).rows[0] -%}
-        {%- do airflow_audit_remember(name, counts[0] <= airflow_audit_partial_build_limit() * counts[1]) -%}
+        {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
+        {#- at most every row: history_runs rows after each marker may be the same rows -#}
+        {%- set again = [counts[0] + history_runs * window_markers, counts[1]] | min -%}
+        {%- do airflow_audit_remember(name, again <= airflow_audit_partial_build_limit() * counts[1]) -%}
     {%- endif -%}
     {{- return(airflow_audit_remembered(name)) -}}
 {%- endmacro %}
 
 
 {#- A duration anomaly mart's pre-hook: in a partial build, delete the rows whose figures may have
-    changed, which the body then computes again (it inserts every finished row of `measured` the table
-    does not hold). A row's figures depend on itself and on the last history_runs successful rows of its
-    series (`series`: a task's attempts, a DAG's runs) before it (its window), in start order, ties broken
-    by `tiebreak`. The markers are the rows of the touched partitions, as `measured` holds them now and as
-    this table held them (an old row is a marker at its old place, so a row that moved or stopped being
-    finished counts where it was). A row goes when it is a marker, or when fewer than history_runs
-    successful rows lie between it and the last marker before it: only then can a marker be inside its
-    window. With history_runs = 30, a run that adds a day of attempts deletes those and nothing else; one
-    that changes an old attempt, that attempt and the 30 successes after it. Only each series' rows from
-    its first marker on are read. Everything when the build does not know what changed or when that is
-    most of the rows (airflow_audit_anomalies_partial); nothing on a full refresh or first run. -#}
+    changed, which the body then computes again. A row's figures depend on itself and on the last
+    history_runs successful rows of its series (`series`: a task's attempts, a DAG's runs) before it (its
+    window), in start order, ties broken by `tiebreak`. The rows of the touched partitions go. So does a
+    row with fewer than history_runs successful rows between it and a window marker before it
+    (airflow_audit_window_markers: a success of a touched partition, now or as this table held it at its old
+    place, that was not exchanged for itself): only then can the marker be inside its window. With
+    history_runs = 30, a run that adds a day of attempts deletes those and nothing else; one that changes
+    an old attempt's duration, that attempt and the 30 successes after it; one that clears an old task
+    instance (its try kept in the history), that task instance's rows alone. Only each series' rows from
+    its first window marker on are read. Everything when the build does not know what changed or when that
+    is most of the rows (airflow_audit_anomalies_partial); nothing on a full refresh or first run. -#}
 {% macro airflow_audit_delete_duration_anomalies(anomalies) -%}
     {%- if not airflow_audit_without_warehouse() and is_incremental() -%}
         {%- set measured, partitions, row_key = anomalies.measured, anomalies.partitions, anomalies.row_key -%}
@@ -689,7 +778,6 @@
                     select
                         {{ row_key }},
                         is_old_row,
-                        is_marker,
                         successes_so_far - is_success as prior_successes,
                         max(case when is_marker = 1 then successes_so_far end) over (
                             {{ in_order }} rows between unbounded preceding and 1 preceding
@@ -702,35 +790,42 @@
                             ) as successes_so_far
                         from (
                             select
-                                measured.{{ columns | join(', measured.') }},
-                                0 as is_old_row,
-                                case when measured.state = 'success' then 1 else 0 end as is_success,
-                                case when touched.{{ partitions.key }} is null then 0 else 1 end as is_marker
-                            from {{ measured }} as measured
-                            -- rows before a series' first marker have none before them: only the rest
-                            inner join {{ airflow_audit_first_markers_relation(anomalies) }} as first_markers
+                                rows_and_old_rows.*,
+                                case when markers.{{ row_key }} is null then 0 else 1 end as is_marker
+                            from (
+                                select
+                                    measured.{{ columns | join(', measured.') }},
+                                    0 as is_old_row,
+                                    case when measured.state = 'success' then 1 else 0 end as is_success
+                                from {{ measured }} as measured
+                                -- rows before a series' first window marker have none before them: only the rest
+                                inner join (
+                                    select {{ series | join(', ') }}, min(started_at) as first_marker_at
+                                    from {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as window_markers
+                                    group by {{ series | join(', ') }}
+                                ) as first_markers
+                                    on
+                                        {% for column in series -%}
+                                        measured.{{ column }} = first_markers.{{ column }}
+                                        and {% endfor -%}
+                                        measured.started_at >= first_markers.first_marker_at
+                                where {{ finished('measured') }}
+                                union all
+                                select
+                                    {{ columns | join(', ') }},
+                                    1 as is_old_row,
+                                    0 as is_success
+                                from {{ this }}
+                                where {{ airflow_audit_in_partitions_of(this, partitions) }}
+                            ) as rows_and_old_rows
+                            left join {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as markers
                                 on
-                                    {% for column in series -%}
-                                    measured.{{ column }} = first_markers.{{ column }}
-                                    and {% endfor -%}
-                                    measured.started_at >= first_markers.first_marker_at
-                            left join ({{ partitions.sql }}) as touched
-                                on measured.{{ partitions.key }} = touched.{{ partitions.key }}
-                            where {{ finished('measured') }}
-                            union all
-                            select
-                                {{ columns | join(', ') }},
-                                1 as is_old_row,
-                                0 as is_success,
-                                1 as is_marker
-                            from {{ this }}
-                            where {{ airflow_audit_in_partitions_of(this, partitions) }}
-                        ) as rows_and_old_rows
+                                    rows_and_old_rows.{{ row_key }} = markers.{{ row_key }}
+                                    and rows_and_old_rows.is_old_row = markers.is_old_row
+                        ) as flagged
                     ) as counted
                 ) as marked
-                where
-                    is_old_row = 0
-                    and (is_marker = 1 or prior_successes - successes_at_last_marker < {{ history_runs }})
+                where is_old_row = 0 and prior_successes - successes_at_last_marker < {{ history_runs }}
             )
         {%- else -%}
             delete from {{ this }} where 1 = 1
@@ -740,22 +835,51 @@
 
 
 {#- A duration anomaly mart's rows to compute (its body's `marked`): the rows of `finished`, each with
-    is_missing, true when the mart does not hold it: every row unless the build is partial, whose
-    pre-hook left the mart holding the rows whose figures cannot have changed. -#}
-{% macro airflow_audit_missing_rows(finished, row_key, partial) -%}
+    is_missing, true when the mart does not hold it: every row unless the build is partial. Then the
+    pre-hook left the mart holding every finished row of `measured` (`anomalies`) but those of the
+    touched partitions and those after a window marker it deleted, so only those are looked for in the
+    mart: an anti-join of every row with the mart took 20 s of a 45 s build at 10M task instances. -#}
+{% macro airflow_audit_missing_rows(finished, anomalies, partial) -%}
     select
         *,
         {% if partial -%}
-            not exists (
-                select 1
-                from {{ this }} as kept
-                where kept.{{ row_key }} = {{ finished }}.{{ row_key }}
-            )
+            {{ airflow_audit_is_missing(anomalies) }}
         {%- else -%}
             true
         {%- endif %} as is_missing
 
     from {{ finished }}
+{%- endmacro %}
+
+
+{#- In a partial build, whether a finished row of a duration anomaly mart's `measured` is missing from the
+    mart (airflow_audit_missing_rows): a row of a touched partition, or one after a window marker the
+    mart no longer holds. Its bare columns are the row's. -#}
+{% macro airflow_audit_is_missing(anomalies) -%}
+    {%- set row_key, series, partitions = anomalies.row_key, anomalies.series, anomalies.partitions -%}
+    (
+        {{ partitions.key }} in ({{ partitions.sql }})
+        or {{ row_key }} in (
+            {%- for table in [anomalies.measured, this] %}
+            select after_markers.{{ row_key }}
+            from {{ table }} as after_markers
+            inner join (
+                select {{ series | join(', ') }}, min(started_at) as first_marker_at
+                from {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as window_markers
+                group by {{ series | join(', ') }}
+            ) as first_window_markers
+                on
+                    {% for column in series -%}
+                    after_markers.{{ column }} = first_window_markers.{{ column }}
+                    and {% endfor -%}
+                    after_markers.started_at >= first_window_markers.first_marker_at
+            {%- if loop.first %}
+            -- less those the mart still holds (a row outside the touched partitions starts where it started)
+            except
+            {%- endif %}
+            {%- endfor %}
+        )
+    )
 {%- endmacro %}
 
 
@@ -772,7 +896,7 @@
     {%- endif -%}
     {%- set markers = airflow_audit_remembered('markers:' ~ measured) -%}
     {%- if markers is not none -%}
-        {#- on DuckDB, the series of the first markers written out (airflow_audit_fetch_first_markers): a
+        {#- on DuckDB, the series of the first markers written out (airflow_audit_fetch_markers): a
             series lacks rows only where the pre-hook deleted some (a series with a marker) or where a
             finished row of a touched partition is new (a marker) -#}
         {%- set in_marked_series -%}
@@ -803,44 +927,111 @@
 
 
 {#- A duration anomaly mart's rows to read (its body's `scoped`): in a partial build, the rows of `marked`
-    of every series (a task, a DAG) with a row to compute, from where the history of its first such row
-    can begin: the history of the row the mart holds just before it begins no later (or that row,
-    without history); all of the series' rows where the mart holds none before it. Every row otherwise. -#}
-{% macro airflow_audit_history_scope(marked, series, partial) -%}
-    select {{ marked }}.*
-
-    from {{ marked }}
-    {%- if partial %}
-        inner join (
-            select
-                {%- for column in series %}
-                missing.{{ column }},
-                {%- endfor %}
-                max(coalesce(kept.history_started_at, kept.started_at)) as history_from
+    around each row to compute, from where its history can begin to the row itself, and nothing else. Its
+    history begins no earlier than that of any row the mart holds before it (the windows slide forward),
+    nor than that row itself where it has none. The spans of a series are merged where they overlap, so a
+    row is read once. The rows read are numbered together: every span holds the whole history of its
+    row, so the last history_runs successes before a row are the same among the rows read as in the
+    series, and a series with fewer has no success before its first span. At 10M task instances with 1%
+    changed across the history, 2.4M rows read instead of every row of 8.4M from each series' first
+    change on: 2.2 s to number them instead of 15 s. Every row otherwise. -#}
+{% macro airflow_audit_history_scope(marked, anomalies, partial) -%}
+    {%- set series = anomalies.series -%}
+    {%- set keys = series | join(', ') -%}
+    {%- set in_order -%}
+        partition by {{ keys }} order by scope_from, scope_to
+    {%- endset -%}
+    {%- if not partial %}
+    select * from {{ marked }}
+    {%- else %}
+    {%- set spans %}
+            select {{ keys }}, min(scope_from) as scope_from, max(scope_to) as scope_to
             from (
                 select
-                    {%- for column in series %}
-                    {{ column }},
-                    {%- endfor %}
-                    min(started_at) as first_missing_at
-                from {{ marked }}
-                where is_missing
-                group by {{ series | join(', ') }}
-            ) as missing
-            left join {{ this }} as kept
-                on
-                    {%- for column in series %}
-                    missing.{{ column }} = kept.{{ column }}
-                    and
-                    {%- endfor %} kept.started_at < missing.first_missing_at
-            group by missing.{{ series | join(', missing.') }}
-        ) as bounds
-            on
-                {%- for column in series %}
-                {{ marked }}.{{ column }} = bounds.{{ column }}
-                and
-                {%- endfor %} {{ marked }}.started_at >= coalesce(bounds.history_from, {{ marked }}.started_at)
+                    *,
+                    sum(case when scope_from <= earlier_scope_to then 0 else 1 end) over (
+                        {{ in_order }} rows between unbounded preceding and current row
+                    ) as span_number
+                from (
+                    select
+                        *,
+                        max(scope_to) over ({{ in_order }} rows between unbounded preceding and 1 preceding)
+                            as earlier_scope_to
+                    from (
+                        select
+                            {{ keys }},
+                            scope_to,
+                            -- no row held before it: every row before it is to compute, read from the first
+                            coalesce(scope_from, min(scope_to) over (partition by {{ keys }})) as scope_from
+                        from (
+                            select
+                                {%- for column in series %}
+                                missing.{{ column }},
+                                {%- endfor %}
+                                missing.started_at as scope_to,
+                                max(coalesce(kept.history_started_at, kept.started_at)) as scope_from
+                            from (
+                                select {{ keys }}, started_at
+                                from {{ anomalies.measured }} as candidates
+                                where {{ anomalies.finished('candidates') }} and {{ airflow_audit_is_missing(anomalies) }}
+                            ) as missing
+                            left join {{ this }} as kept
+                                on
+                                    {%- for column in series %}
+                                    missing.{{ column }} = kept.{{ column }}
+                                    and
+                                    {%- endfor %} kept.started_at < missing.started_at
+                            group by
+                                {%- for column in series %}
+                                missing.{{ column }},
+                                {%- endfor %}
+                                missing.started_at
+                        ) as row_spans
+                    ) as bounded_spans
+                ) as ordered_spans
+            ) as numbered_spans
+            group by {{ keys }}, span_number
+    {%- endset %}
+    {{ airflow_audit_rows_in_spans(marked, series, spans) }}
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The rows of `marked` within one of `spans` (series columns, scope_from, scope_to; disjoint within a
+    series). On DuckDB each series' spans are joined as a list, by equality: as a range join, DuckDB built
+    its hash table on the rows (it cannot tell how many a filtered CTE holds) and took 12 s at 10M task
+    instances instead of 1 s. -#}
+{% macro airflow_audit_rows_in_spans(marked, series, spans) -%}
+    {{- return(adapter.dispatch('airflow_audit_rows_in_spans', 'airflow_audit')(marked, series, spans)) -}}
+{%- endmacro %}
+
+{% macro duckdb__airflow_audit_rows_in_spans(marked, series, spans) -%}
+    select {{ marked }}.*
+    from {{ marked }}
+    inner join (
+        select {{ series | join(', ') }}, list({'scope_from': scope_from, 'scope_to': scope_to}) as series_spans
+        from ({{ spans }}) as spans
+        group by {{ series | join(', ') }}
+    ) as spans
+        on
+            {%- for column in series %}
+            {{ marked }}.{{ column }} = spans.{{ column }}{{ ' and' if not loop.last }}
+            {%- endfor %}
+    where len(list_filter(
+        spans.series_spans, span -> {{ marked }}.started_at between span.scope_from and span.scope_to
+    )) > 0
+{%- endmacro %}
+
+{% macro default__airflow_audit_rows_in_spans(marked, series, spans) -%}
+    select {{ marked }}.*
+    from {{ marked }}
+    inner join ({{ spans }}) as spans
+        on
+            {%- for column in series %}
+            {{ marked }}.{{ column }} = spans.{{ column }}
+            and
+            {%- endfor %} {{ marked }}.started_at >= spans.scope_from
+            and {{ marked }}.started_at <= spans.scope_to
 {%- endmacro %}
 
 

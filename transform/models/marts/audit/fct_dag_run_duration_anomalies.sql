@@ -9,8 +9,9 @@
 
     Incremental, exactly as a full rebuild, at the cost of what changed, as fct_task_attempt_duration_anomalies:
     the pre-hook deletes the rows whose figures a build may change (airflow_audit_delete_dag_run_anomalies: the
-    touched runs, and those with one of them in their window), and the body computes the finished runs the
-    table no longer holds, from where their histories begin in their DAGs' runs (airflow_audit_history_scope),
+    touched runs, and those with a window marker in their window: not a run touched without moving), and the
+    body computes the finished runs the table no longer holds, reading around each one from where its history
+    begins in its DAG's runs (airflow_audit_history_scope),
     each measured by airflow_audit_duration_history. Any build that does not know what changed
     recomputes every row, and so does one whose
     changes reach more than var airflow_audit_partial_build_limit of the rows (airflow_audit_anomalies_partial). -#}
@@ -55,7 +56,7 @@ finished as (
 -- changed, whose pre-hook emptied the table)
 marked as (
 
-    {{ airflow_audit_missing_rows('finished', 'dag_run_key', partial) }}
+    {{ airflow_audit_missing_rows('finished', airflow_audit_dag_run_anomalies(), partial) }}
 
 ),
 
@@ -64,7 +65,7 @@ marked as (
 -- all of them where the table holds none before it
 scoped as (
 
-    {{ airflow_audit_history_scope('marked', ['dag_id'], partial) }}
+    {{ airflow_audit_history_scope('marked', airflow_audit_dag_run_anomalies(), partial) }}
 
 ),
 

@@ -7,9 +7,10 @@
 
     Incremental, exactly as a full rebuild, at the cost of what changed: the pre-hook deletes the rows whose
     figures a build may change (airflow_audit_delete_task_attempt_anomalies: the attempts of the touched task
-    instances, and those with one of them in their window), and the body computes the finished attempts the
-    table no longer holds, looking for them in the touched tasks only (airflow_audit_in_touched_series), from
-    where their histories begin in their tasks' order (airflow_audit_history_scope), each measured by
+    instances, and those with a window marker in their window: not a try Airflow cleared and kept unchanged in
+    task_instance_history), and the body computes the finished attempts the table no longer holds, looking
+    for them in the touched tasks only (airflow_audit_in_touched_series), reading around each one from where
+    its history begins in its task's order (airflow_audit_history_scope), each measured by
     airflow_audit_duration_history. Any
     build that does not know what changed recomputes every row, and so does one whose
     changes reach more than var airflow_audit_partial_build_limit of the rows (airflow_audit_anomalies_partial). -#}
@@ -59,7 +60,7 @@ finished as (
 -- changed, whose pre-hook emptied the table)
 marked as (
 
-    {{ airflow_audit_missing_rows('finished', 'task_attempt_key', partial) }}
+    {{ airflow_audit_missing_rows('finished', airflow_audit_task_attempt_anomalies(), partial) }}
 
 ),
 
@@ -68,7 +69,7 @@ marked as (
 -- history); the whole order where the table holds none before it
 scoped as (
 
-    {{ airflow_audit_history_scope('marked', ['dag_id', 'task_id'], partial) }}
+    {{ airflow_audit_history_scope('marked', airflow_audit_task_attempt_anomalies(), partial) }}
 
 ),
 
