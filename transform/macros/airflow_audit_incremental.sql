@@ -673,19 +673,27 @@
         from {{ this }}
         where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
     {%- endset -%}
+    {#- `touched` is read twice: in a CTE, which DuckDB then computes once -#}
+    with touched as (
+        {{ touched }}
+    ),
+
+    -- one successful row as it was and one as it is, alike
+    exchanges as (
+        select {{ series | join(', ') }}, started_at
+        from touched
+        group by {{ series | join(', ') }}, started_at
+        having
+            count(*) = 2 and sum(is_old_row) = 1 and sum(is_success) = 2
+            and min(duration_s) = max(duration_s)
+    )
+
     select touched.{{ row_key }}, touched.is_old_row, touched.{{ series | join(', touched.') }}, touched.started_at
-    from ({{ touched }}) as touched
+    from touched
     left join (
-        -- one successful row as it was and one as it is, alike, at a start no other row of the series has now
+        -- at a start no other row of the series has now
         select exchanges.{{ series | join(', exchanges.') }}, exchanges.started_at
-        from (
-            select {{ series | join(', ') }}, started_at
-            from ({{ touched }}) as touched_now_and_then
-            group by {{ series | join(', ') }}, started_at
-            having
-                count(*) = 2 and sum(is_old_row) = 1 and sum(is_success) = 2
-                and min(duration_s) = max(duration_s)
-        ) as exchanges
+        from exchanges
         inner join {{ measured }} as starting_then
             on
                 {% for column in series -%}
