@@ -805,18 +805,8 @@
                                     measured.{{ columns | join(', measured.') }},
                                     0 as is_old_row,
                                     case when measured.state = 'success' then 1 else 0 end as is_success
-                                from {{ measured }} as measured
                                 -- rows before a series' first window marker have none before them: only the rest
-                                inner join (
-                                    select {{ series | join(', ') }}, min(started_at) as first_marker_at
-                                    from {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as window_markers
-                                    group by {{ series | join(', ') }}
-                                ) as first_markers
-                                    on
-                                        {% for column in series -%}
-                                        measured.{{ column }} = first_markers.{{ column }}
-                                        and {% endfor -%}
-                                        measured.started_at >= first_markers.first_marker_at
+                                from {{ airflow_audit_from_first_window_marker(measured, 'measured', anomalies) }}
                                 where {{ finished('measured') }}
                                 union all
                                 select
@@ -860,6 +850,24 @@
 {%- endmacro %}
 
 
+{#- `relation` as `alias`, its rows from the first window marker of their series on (a series without
+    one: none), for the pre-hook and the body of a duration anomaly mart. -#}
+{% macro airflow_audit_from_first_window_marker(relation, alias, anomalies) -%}
+    {%- set series = anomalies.series -%}
+    {{ relation }} as {{ alias }}
+    inner join (
+        select {{ series | join(', ') }}, min(started_at) as first_marker_at
+        from {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as window_markers
+        group by {{ series | join(', ') }}
+    ) as first_window_markers
+        on
+            {% for column in series -%}
+            {{ alias }}.{{ column }} = first_window_markers.{{ column }}
+            and {% endfor -%}
+            {{ alias }}.started_at >= first_window_markers.first_marker_at
+{%- endmacro %}
+
+
 {#- In a partial build, whether a finished row of a duration anomaly mart's `measured` is missing from the
     mart (airflow_audit_missing_rows): a row of a touched partition, or one after a window marker the
     mart no longer holds. Its bare columns are the row's. -#}
@@ -870,17 +878,7 @@
         or {{ row_key }} in (
             {%- for table in [anomalies.measured, this] %}
             select after_markers.{{ row_key }}
-            from {{ table }} as after_markers
-            inner join (
-                select {{ series | join(', ') }}, min(started_at) as first_marker_at
-                from {{ airflow_audit_markers_relation(anomalies, 'window-markers') }} as window_markers
-                group by {{ series | join(', ') }}
-            ) as first_window_markers
-                on
-                    {% for column in series -%}
-                    after_markers.{{ column }} = first_window_markers.{{ column }}
-                    and {% endfor -%}
-                    after_markers.started_at >= first_window_markers.first_marker_at
+            from {{ airflow_audit_from_first_window_marker(table, 'after_markers', anomalies) }}
             {%- if loop.first %}
             -- less those the mart still holds (a row outside the touched partitions starts where it started)
             except
