@@ -539,9 +539,9 @@
 
 
 {#- A duration anomaly mart's first markers: per series, the earliest start among the rows of the touched
-    partitions, as `measured` holds them now (finished ones) and as this table held them. A series' rows
-    before it have no marker before them: neither the scope (airflow_audit_anomalies_partial) nor the
-    pre-hook (airflow_audit_delete_duration_anomalies) reads them. -#}
+    partitions, as `measured` holds them now (finished ones) and as this table held them. Only a series
+    with one can lack rows to compute: the body looks for them there (airflow_audit_in_touched_series).
+    The pre-hook reads from the first window marker instead (airflow_audit_from_first_window_marker). -#}
 {% macro airflow_audit_first_markers(anomalies) -%}
     {%- set series, partitions = anomalies.series | join(', '), anomalies.partitions -%}
     select {{ series }}, min(started_at) as first_marker_at
