@@ -339,20 +339,43 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
         the_scoped_unique_test_catches_a_duplicate(job)
 
 
-def test_a_cleared_task_instance_recomputes_no_other_attempt(airflow_db, tmp_path):
+def firsts(con: duckdb.DuckDBPyConnection, sql: str, params: tuple = ()) -> list:
+    """The first column of a query's rows, in order."""
+    return [row[0] for row in con.execute(sql, params).fetchall()]
+
+
+def appended(before: list[str], after: list[str]) -> set[str]:
+    """The keys a partial build deleted and inserted again: those moved to the end of the table,
+    behind the kept ones in their old order."""
+    present = set(after)
+    for cut in range(len(after), -1, -1):
+        moved = set(after[cut:])
+        if after[:cut] == [key for key in before if key in present and key not in moved]:
+            return moved
+    raise AssertionError("the table's rows are neither kept in order nor appended")
+
+
+def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
+    airflow_db, tmp_path
+):
     """Airflow 2.10+ clears a finished task instance by moving its try, unchanged, to
     task_instance_history, and queues it again: the attempt keeps its key, start and duration, so no
     other attempt's history changes. The duration anomaly mart computes that task instance's rows
     again and keeps every other row where it is stored, where it used to compute again every attempt
-    with the cleared one in its window; and it equals a full rebuild. (A row computed again is
-    deleted and appended: it leaves its place for the end of the table; the kept rows keep their
-    order. Row ids themselves shift when DuckDB compacts a row group with deleted rows.)"""
+    with the cleared one in its window. The pool report recomputes none of the hours the try held
+    (the same slots, in the same pool, from the same start to the same end), only those of the
+    attempts still running, where it used to recompute them all. Both equal a full rebuild. (A row
+    computed again is deleted and appended: it leaves its place for the end of the table; the kept
+    rows keep their order. Row ids themselves shift when DuckDB compacts a row group with deleted
+    rows.)"""
     url = airflow_db("2.10.5", "incr_clear_one", dags=4, days=3)
     job = Job(url, tmp_path, "archive")
     home = tmp_path / "airflow-home"
     home.mkdir()
     job.run()
     anomalies = f'"{job.marts}".fct_task_attempt_duration_anomalies'
+    pool = f'"{job.marts}".rpt_pool_hourly_usage'
+    attempts = f'"{job.marts}".fct_task_attempts'
     natural_key = "dag_id = ? and task_id = ? and run_id = ? and map_index = ?"
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         latest = con.execute(
@@ -375,28 +398,30 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt(airflow_db, tmp_pat
             "order by started_at, task_attempt_key limit 1"
         ).fetchone()
         assert cleared is not None, "no success has 3 after it: the test shows nothing"
-        before = [
-            k
-            for (k,) in con.execute(
-                f"select task_attempt_key from {anomalies} order by rowid"
-            ).fetchall()
-        ]
-        own = {
-            key
-            for (key,) in con.execute(
-                f"select task_attempt_key from {anomalies} where {natural_key}", cleared
-            ).fetchall()
-        }
+        before = firsts(con, f"select task_attempt_key from {anomalies} order by rowid")
+        own = set(
+            firsts(con, f"select task_attempt_key from {anomalies} where {natural_key}", cleared)
+        )
+        hours_before = firsts(con, f"select pool_hour_key from {pool} order by rowid")
+        # the hours the cleared try holds slots in
+        cleared_hours = set(
+            firsts(
+                con,
+                f"select hours.pool_hour_key from {pool} as hours "
+                f"inner join {attempts} as attempts on attempts.pool = hours.pool_name "
+                "  and hours.hour_start >= date_trunc('hour', attempts.started_at) "
+                "  and hours.hour_start < attempts.ended_at "
+                f"where attempts.state = 'success' and {natural_key}",
+                cleared,
+            )
+        )
+    assert cleared_hours, "the cleared try holds no pool hour: the test shows nothing"
     airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, cleared))
     assert PARTIAL in job.run()
     assert job.replaced()["fct_task_attempt_duration_anomalies"] == "partitions"
+    assert job.replaced()["rpt_pool_hourly_usage"] == "partitions"
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
-        after = [
-            k
-            for (k,) in con.execute(
-                f"select task_attempt_key from {anomalies} order by rowid"
-            ).fetchall()
-        ]
+        after = firsts(con, f"select task_attempt_key from {anomalies} order by rowid")
         kept = con.execute(
             f"select count(*) from {anomalies} where {natural_key} and state = 'success'", cleared
         ).fetchone()[0]
@@ -404,6 +429,22 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt(airflow_db, tmp_pat
     kept_in_order = [key for key in before if key not in own]
     assert after[: len(kept_in_order)] == kept_in_order
     assert set(after[len(kept_in_order) :]) == own
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        hours_after = firsts(con, f"select pool_hour_key from {pool} order by rowid")
+        # every hour from the start of an attempt still running (held until the sync)
+        running_hours = set(
+            firsts(
+                con,
+                f"select hours.pool_hour_key from {pool} as hours where exists ("
+                f"  select 1 from {attempts} as attempts where attempts.ended_at is null "
+                "   and attempts.pool = hours.pool_name "
+                "   and hours.hour_start >= date_trunc('hour', attempts.started_at))",
+            )
+        )
+    assert cleared_hours - running_hours, "every hour of the cleared try is a running one's too"
+    recomputed = appended(hours_before, hours_after)
+    assert recomputed <= running_hours
+    assert not recomputed & cleared_hours - running_hours
     assert job.differences_from_a_full_rebuild() == {}
 
 

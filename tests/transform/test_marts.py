@@ -419,7 +419,7 @@ def trends_at_source(url: str) -> list[tuple]:
 
 
 # The tries that hold pool slots, at the source: the current try of a task instance at or past running,
-# and (2.10+) the earlier tries in task_instance_history, each holding its task instance's pool_slots
+# and (2.10+) the earlier tries in task_instance_history, each holding the pool_slots recorded with it
 # from start to end (a running one: until the sync). Read without the marts' SQL.
 POOL_TRIES_AT_SOURCE = """
 select ti.pool, coalesce(ti.pool_slots, 1), ti.start_date, ti.end_date, ti.state,
@@ -430,11 +430,9 @@ where ti.pool is not null and ti.start_date is not null and ti.try_number >= 1
                     'restarting', 'shutdown') or ti.state = 'skipped')
 """
 POOL_EARLIER_TRIES_AT_SOURCE = """
-select h.pool, coalesce(ti.pool_slots, 1), h.start_date, h.end_date, h.state,
+select h.pool, coalesce(h.pool_slots, 1), h.start_date, h.end_date, h.state,
        h.dag_id, h.task_id, h.run_id, h.map_index, h.try_number, 'history'
 from task_instance_history h
-left join task_instance ti on ti.dag_id = h.dag_id and ti.task_id = h.task_id
-  and ti.run_id = h.run_id and ti.map_index = h.map_index
 where h.pool is not null and h.start_date is not null
 """
 
