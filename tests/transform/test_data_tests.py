@@ -99,3 +99,32 @@ def test_unique_on_duckdb_is_the_two_pass_test_and_finds_what_dbts_own_finds(tmp
     held = Counter(v for v in map(value_of, range(20000)) if v is not None)
     assert found == {value: count for value, count in held.items() if count > 1}
     assert len(found) == 81 and found["pair-0"] == 2
+
+
+# 1,000 rows, three columns: `a` null every 7th row, `b` never, `c` in rows 500 to 509.
+NULLS = """(
+    select
+        case when i % 7 = 0 then null else i end as a,
+        i as b,
+        case when i between 500 and 509 then null else 'x' end as c
+    from range(1000) as t (i)
+) as rows_under_test"""
+
+
+def test_not_null_columns_finds_per_column_what_dbts_not_null_finds(tmp_path):
+    shown = dbt_show(
+        {
+            "project": f"{{{{ test_not_null_columns({NULLS!r}, ['a', 'b', 'c']) }}}}",
+            **{
+                column: f"{{{{ dbt.default__test_not_null({NULLS!r}, {column!r}) }}}}"
+                for column in ("a", "b", "c")
+            },
+        },
+        tmp_path,
+    )
+    # one row per column holding nulls, with how many: the rows dbt's own test returns for it
+    found = {column: int(count) for column, count in shown["project"]["rows"]}
+    assert found == {
+        column: len(shown[column]["rows"]) for column in ("a", "b", "c") if shown[column]["rows"]
+    }
+    assert found == {"a": 143, "c": 10}

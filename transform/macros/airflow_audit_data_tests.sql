@@ -33,3 +33,29 @@ where {{ column_name }} is not null
 group by {{ column_name }}
 having count(*) > 1
 {%- endmacro %}
+
+
+{#- `not_null_columns`: the columns of a model that are never null, as one test on the model. dbt runs
+    each test as a node of its own, and its cost per node, not the query, is what an hourly build's
+    tests cost: at 1M task instances an hourly build ran 82 `not_null` tests, a quarter of its nodes'
+    time. One scan counts each column's nulls; it returns a row per column holding any (its name and
+    how many), so a failure names the columns. -#}
+{% test not_null_columns(model, column_names) -%}
+with counted as (
+
+    select
+    {%- for column in column_names %}
+        sum(case when {{ column }} is null then 1 else 0 end) as nulls_{{ loop.index }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from {{ model }}
+
+)
+
+{% for column in column_names -%}
+select '{{ column }}' as column_name, nulls_{{ loop.index }} as null_rows
+from counted
+where nulls_{{ loop.index }} > 0
+{% if not loop.last %}union all
+{% endif -%}
+{%- endfor %}
+{%- endtest %}
