@@ -116,6 +116,21 @@ with create_session() as session:
 """
 )
 
+# A task instance a lost worker left running: Airflow's own model moves its try's start 50 days back
+# (past the 1,000 hours the pool report counts an attempt for). Prints its pool.
+AIRFLOW_LEAVES_ONE_RUNNING = (
+    AIRFLOW_SESSION
+    + """
+import datetime
+with create_session() as session:
+    ti = session.query(TaskInstance).filter(
+        TaskInstance.state == TaskInstanceState.RUNNING, TaskInstance.pool.isnot(None)
+    ).order_by(TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id).first()
+    ti.start_date -= datetime.timedelta(days=50)
+    print(ti.pool)
+"""
+)
+
 
 class Job:
     def __init__(self, url: str, root: Path, mode: str) -> None:
@@ -364,7 +379,8 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     again and keeps every other row where it is stored, where it used to compute again every attempt
     with the cleared one in its window. The pool report recomputes none of the hours the try held
     (the same slots, in the same pool, from the same start to the same end), only those of the
-    attempts still running, where it used to recompute them all. Both equal a full rebuild. (A row
+    attempts still running, where it used to recompute them all, and none of a try left running
+    past the 1,000 hours the report counts it for. Both equal a full rebuild. (A row
     computed again is deleted and appended: it leaves its place for the end of the table; the kept
     rows keep their order. Row ids themselves shift when DuckDB compacts a row group with deleted
     rows.)"""
@@ -385,6 +401,7 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     # a first clear writes task_instance_history's first rows: the build knows what changed in a
     # table only once it holds rows (a new table is read whole)
     airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, latest))
+    lost_pool = airflow_python("2.10.5", url, home, AIRFLOW_LEAVES_ONE_RUNNING).split()[-1]
     job.run()
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         # the earliest success with a whole history (3, Job's) of its task's successes after it
@@ -403,6 +420,16 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
             firsts(con, f"select task_attempt_key from {anomalies} where {natural_key}", cleared)
         )
         hours_before = firsts(con, f"select pool_hour_key from {pool} order by rowid")
+        # the hours the lost try holds, up to its 1,000th: before the fixture's other attempts
+        lost_hours = set(
+            firsts(
+                con,
+                f"select pool_hour_key from {pool} where pool_name = ? and hour_start < ("
+                f"  select min(started_at) from {attempts} where ended_at is null"
+                "  ) + interval 1000 hour",
+                (lost_pool,),
+            )
+        )
         # the hours the cleared try holds slots in
         cleared_hours = set(
             firsts(
@@ -445,6 +472,9 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     recomputed = appended(hours_before, hours_after)
     assert recomputed <= running_hours
     assert not recomputed & cleared_hours - running_hours
+    # an attempt running past its 1,000 hours holds the same hours at every sync
+    assert len(lost_hours) >= 900, "the lost try holds too few hours: the test shows nothing"
+    assert not recomputed & lost_hours
     assert job.differences_from_a_full_rebuild() == {}
 
 
