@@ -45,7 +45,8 @@ with counted as (
 
     select
     {%- for column in column_names %}
-        sum(case when {{ column }} is null then 1 else 0 end) as nulls_{{ loop.index }}{{ ',' if not loop.last }}
+        sum(case when {{ column }} is null then 1 else 0 end)
+            as nulls_{{ loop.index }}{{ ',' if not loop.last }}
     {%- endfor %}
     from {{ model }}
 

@@ -7,16 +7,17 @@
       counted (int_pool_attempts_replaced: an attempt can leave an hour, and Airflow before 2.10 keeps
       no earlier try);
     - every attempt unended now against the attempts unended then, which the report's post-hook keeps
-      with the hour it counted them to (an attempt then unended and not kept so: up to this sync).
+      with the instant it counted them to (an attempt then unended and not kept so: up to this sync).
     The two sides are compared as multisets of (pool, slots, queue time, start, held until), +1 now and
     -1 then: an attempt found again the same, whatever its key, try or state, adds to its hours what it
     added before and touches none. Airflow 2.10+ clearing a task instance moves its try, unchanged, to
     task_instance_history; a try number, a priority or a note that changes moves nothing either; an
     attempt left running past its 1,000 hours holds the same hours at every sync. An attempt counted
     otherwise now has the hours of both its spans recomputed.
-    Everything is recomputed when a pool changed (its size is in every row of it), when what fct_task_attempts
-    replaced is not known (int_pool_attempts_replaced says so), or when the touched hours are more than
-    var airflow_audit_partial_build_limit of the report's rows (a full build then costs less).
+    Everything is recomputed when a pool changed (its size is in every row of it), when what
+    fct_task_attempts replaced is not known (int_pool_attempts_replaced says so), or when the touched
+    hours are more than var airflow_audit_partial_build_limit of the report's rows (a full build then
+    costs less).
 -#}
 
 
@@ -120,7 +121,8 @@
                     cross join {{ airflow_audit_relation('int_latest_sync') }} as synced
                     where {{ airflow_audit_holds_slots('replaced') }}
                 ) as counted
-                group by counted.pool, counted.pool_slots, counted.queued_at, counted.started_at, counted.held_until
+                group by
+                    counted.pool, counted.pool_slots, counted.queued_at, counted.started_at, counted.held_until
                 having sum(counted.side) <> 0
             )
     {%- endif -%}{%- endset -%}
