@@ -187,3 +187,36 @@ def test_a_database_in_another_encoding_arrives_as_utf8(postgres, tmp_path):
         assert con.execute(
             f'select filename, stacktrace from "{slug}".import_error'
         ).fetchall() == [("dags/café.py", "naïve: señal not found")]
+
+
+def test_a_loader_failing_mid_stream_ends_in_its_sentence_without_a_meltano_traceback(
+    airflow_db, tmp_path
+):
+    """The loader stops at `dag_run` while the extractor still writes `task_instance`'s rows,
+    one RECORD line each: Meltano 4.4 printed a BrokenPipeError traceback for the next line it
+    forwarded (meltano/meltano#7047): four runs of this test out of four, before the loader kept
+    its input open (airflow_audit_loader/input_drain.py). The loader's table keeps its row."""
+    url = airflow_db("2.10.5", "handoff_loader_fails", target_task_instances=20_000)
+    slug = f"fails-{uuid.uuid4().hex[:6]}"
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f'create schema "airflow-{slug}"')
+        con.execute(
+            f'create table "airflow-{slug}".dag_run (id bigint primary key, start_date varchar)'
+        )
+        con.execute(f"insert into \"airflow-{slug}\".dag_run values (1, 'kept')")
+    done = meltano(
+        *EL,
+        env={
+            "AIRFLOW_AUDIT_SOURCE_URL": url,
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_ENV_SLUG": slug,
+            "AIRFLOW_AUDIT_HANDOFF": "records",
+        },
+    )
+    assert done.returncode != 0
+    assert "Column dag_run.start_date changed type in the source" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        kept = f'select id, start_date from "airflow-{slug}".dag_run'
+        assert con.execute(kept).fetchall() == [(1, "kept")]

@@ -306,3 +306,47 @@ def test_out_of_memory_is_one_sentence_and_loses_nothing(tmp_path):
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert [r[0] for r in rows(tmp_path)] == [1]
+
+
+def write_after_exit(command: list[str], first: list[dict]) -> str:
+    """Start the loader, send `first`, wait for it to exit 2, then write on as an extractor
+    would: 64 MiB, more than any pipe holds unread. Its standard error."""
+    loader = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    loader.stdin.write("".join(json.dumps(m) + "\n" for m in first).encode())
+    loader.stdin.flush()
+    assert loader.wait(timeout=120) == 2
+    stderr = loader.stderr.read().decode()
+    line = (json.dumps(record(1)) + "\n").encode()
+    for _ in range(64 * 1024 * 1024 // len(line)):
+        loader.stdin.write(line)
+    loader.stdin.close()
+    return stderr
+
+
+def test_a_loader_that_stops_early_keeps_reading_until_the_extractors_output_ends(tmp_path):
+    """Meltano 4.4 prints a traceback when it writes the extractor's next line into a loader
+    that has exited (meltano/meltano#7047). A loader ending on a UserError therefore leaves its
+    input open to a child that reads it to its end: the lines written after the loader exited
+    are taken (a BrokenPipeError otherwise), and the pipe closes when the writer closes it."""
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps({"path": str(tmp_path / "wh.duckdb")}))
+    foreign = {"type": "BATCH", "stream": STREAM, "encoding": {"format": "parquet"}}
+    stderr = write_after_exit([str(TARGET), "--config", str(config_file)], [SCHEMA, foreign])
+    assert "holds 'parquet' files" in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert rows(tmp_path) == []
+
+
+@pytest.mark.parametrize("warehouse", ["snowflake", "bigquery"])
+def test_a_wrapped_loader_that_stops_early_keeps_reading_too(tmp_path, warehouse):
+    """The in-process wrappers of third-party targets do the same; here with no account."""
+    name = f"target-airflow-audit-{warehouse}"
+    config_file = tmp_path / "empty.json"
+    config_file.write_text("{}")
+    executable = ROOT / f".meltano/loaders/{name}/venv/bin/{name}"
+    stderr = write_after_exit([str(executable), "--config", str(config_file)], [SCHEMA])
+    assert f"{name}: " in stderr
+    assert "AIRFLOW_AUDIT_" in stderr
+    assert "Traceback" not in stderr

@@ -44,6 +44,7 @@ from airflow_audit_loader.batch_files import (
     remove_directories,
 )
 from airflow_audit_loader.full_read import FullReadGate
+from airflow_audit_loader.input_drain import keep_input_open_after_exit
 
 # The Singer metadata columns every table gets; the value is the column's kind.
 METADATA_COLUMNS = {
@@ -329,7 +330,8 @@ def command_line(
     checks: bool = False,
 ) -> None:
     """`<prog> --config FILE... [--about] [--check]`: Singer messages on stdin, STATE on stdout;
-    a UserError ends in one sentence and exit code 2, the target closed either way."""
+    a UserError ends in one sentence and exit code 2 (standard input kept open: input_drain),
+    the target closed either way."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", action="append", default=[])
     parser.add_argument("--about", action="store_true")
@@ -349,7 +351,7 @@ def command_line(
         for target in opened:
             target.close()
 
-    with exit_on_user_error(prog, cleanup=close):
+    with exit_on_user_error(prog, cleanup=close, on_error=keep_input_open_after_exit):
         target = target_class(read_config(args.config), sys.stdout.buffer)
         opened.append(target)
         if getattr(args, "check", False):

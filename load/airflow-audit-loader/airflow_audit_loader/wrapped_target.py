@@ -33,6 +33,7 @@ from airflow_audit_loader.batch_files import (
     remove_directories,
 )
 from airflow_audit_loader.full_read import FullReadGate
+from airflow_audit_loader.input_drain import keep_input_open_after_exit
 from airflow_audit_loader.own_target import property_kind
 
 LOG = logging.getLogger("airflow_audit_loader")
@@ -228,7 +229,8 @@ def run(
         else:
             target.listen()
     except UserError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+        keep_input_open_after_exit()
         sys.exit(2)
     if target is not None:
         target.finish()
