@@ -346,11 +346,18 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
             result[label] = measured
         else:
             # reported, not fatal: the other figures of the run stand
-            lines = [ln for ln in measured.stderr.splitlines() if "Error" in ln]
-            result[f"{label}_failed"] = lines[-1].split("] ", 1)[-1].strip() if lines else "failed"
+            result[f"{label}_failed"] = failure(measured.stderr)
             break
     clear_state(slug)
     return result
+
+
+def failure(log: str) -> str:
+    """What a failed job printed last as an error, after the dbt node it failed in, if any."""
+    lines = [ln for ln in log.splitlines() if "Error" in ln]
+    error = lines[-1].split("] ", 1)[-1].strip() if lines else "failed"
+    nodes = re.findall(r"(?:Error|Failure) in (?:model|test|snapshot|unit_test) (\S+)", log)
+    return f"{nodes[-1]}: {error}" if nodes else error
 
 
 def run_job(env: dict[str, str], label: str) -> Measured:
