@@ -40,6 +40,7 @@ from tests.support import AIRFLOW_CLI, ROOT, airflow_db_clean, meltano, source_q
 from tests.support.sync import (
     ALL_VERSIONS,
     MARTS,
+    RAW,
     TREND_WINDOW_DAYS,
     dbt_paths,
     full_job,
@@ -935,6 +936,59 @@ def test_ids_that_differ_only_where_a_dash_falls_keep_their_own_keys(marts):
         f"where task_id in {twins} group by 1, 2 order by 1, 2",
     )
     assert [(d, t) for d, t, _ in reliability] == [(d, t) for d, t, _ in at_source]
+
+
+STAGED_TIMES = "select dag_id, task_id, run_id, map_index, {} from {}"
+TIME_COLUMNS = {"queued_dttm": "queued_at", "start_date": "started_at", "end_date": "ended_at"}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/New_York"])
+def test_staged_timestamps_are_utc_whatever_the_session_time_zone(marts, zone):
+    """Airflow writes `timestamp with time zone`; the staging views give it as a plain timestamp in
+    UTC (macros/airflow_audit_utc_timestamp.sql). A DuckDB view is computed by the session that reads
+    it, whose TimeZone a user's machine sets: read in a zone half an hour off the hour and in one with
+    daylight saving, every task instance still at the source has the UTC times PostgreSQL gives."""
+    url, warehouse = marts["url"], marts["warehouse"]
+    at_source = source_query(
+        url,
+        STAGED_TIMES.format(
+            ", ".join(f"{c} at time zone 'UTC'" for c in TIME_COLUMNS), "task_instance"
+        ),
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"set TimeZone = '{zone}'")
+        staged = con.execute(
+            STAGED_TIMES.format(
+                ", ".join(TIME_COLUMNS.values()),
+                f'"{MARTS.replace("_marts", "_staging")}".stg_airflow__task_instances '
+                "where not is_deleted_at_source",
+            )
+        ).fetchall()
+    assert len(at_source) > 1000 and sum(r[5] is not None for r in at_source) > 1000
+    # a natural key is unique at the source: sets lose no row
+    assert len(staged) == len(at_source) and set(staged) == set(at_source)
+
+
+def test_infinite_timestamps_stay_infinite_in_staging(marts, tmp_path):
+    """PostgreSQL's timestamptz holds `infinity`, which has no epoch: the fast conversion of
+    airflow_audit_utc_timestamp leaves it to DuckDB's `timezone('UTC', ...)`. On a copy of the
+    warehouse, a raw task instance with infinite start and end dates reads as infinite, and the
+    finite dates of the same row as their UTC times."""
+    copy = tmp_path / marts["warehouse"].name
+    copy.write_bytes(marts["warehouse"].read_bytes())
+    raw, staging = f'"{RAW}"', f'"{MARTS.replace("_marts", "_staging")}"'
+    with duckdb.connect(str(copy)) as con:
+        con.execute("set TimeZone = 'Asia/Kolkata'")
+        con.execute(
+            f"insert into {raw}.task_instance (dag_id, task_id, run_id, map_index, start_date, "
+            "end_date, queued_dttm) values ('infinite_dag', 't', 'r', -1, 'infinity', '-infinity', "
+            "'2024-03-10 07:30:00.123456+00')"
+        )
+        row = con.execute(
+            "select cast(started_at as varchar), cast(ended_at as varchar), queued_at "
+            f"from {staging}.stg_airflow__task_instances where dag_id = 'infinite_dag'"
+        ).fetchall()
+    assert row == [("infinity", "-infinity", dt.datetime(2024, 3, 10, 7, 30, 0, 123456))]
 
 
 def test_percentiles_computed_in_buckets_under_a_memory_limit_equal_the_mart(marts, tmp_path):
