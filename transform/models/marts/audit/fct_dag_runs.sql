@@ -8,9 +8,7 @@ with
 
 dag_runs as (
 
-    select * from {{ ref('stg_airflow__dag_runs') }}
-    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
-    {{- airflow_audit_filter_first(partitions) }}
+    {{ airflow_audit_staged_in_partitions(ref('stg_airflow__dag_runs'), partitions) }}
 
 ),
 

@@ -20,25 +20,19 @@ with
 
 task_instances as (
 
-    select * from {{ ref('stg_airflow__task_instances') }}
-    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
-    {{- airflow_audit_filter_first(partitions) }}
+    {{ airflow_audit_staged_in_partitions(ref('stg_airflow__task_instances'), partitions) }}
 
 ),
 
 task_instance_histories as (
 
-    select * from {{ ref('stg_airflow__task_instance_histories') }}
-    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
-    {{- airflow_audit_filter_first(partitions) }}
+    {{ airflow_audit_staged_in_partitions(ref('stg_airflow__task_instance_histories'), partitions) }}
 
 ),
 
 task_fails as (
 
-    select * from {{ ref('stg_airflow__task_fails') }}
-    where {{ airflow_audit_in_partitions_by_natural_key(partitions) }}
-    {{- airflow_audit_filter_first(partitions) }}
+    {{ airflow_audit_staged_in_partitions(ref('stg_airflow__task_fails'), partitions) }}
 
 ),
 

@@ -41,7 +41,7 @@ source as (
 final as (
 
     select
-        {{ airflow_audit_surrogate_key(['dag_id', 'run_id']) }} as dag_run_key,
+        {{ airflow_audit_staging_key('dag_run_key') }} as dag_run_key,
         dag_run_id,
         dag_id,
         run_id,

@@ -43,10 +43,10 @@ source as (
 final as (
 
     select
-        {{ airflow_audit_surrogate_key(['dag_id', 'task_id', 'run_id', 'map_index', 'try_number']) }}
+        {{ airflow_audit_staging_key('task_attempt_key') }}
             as task_attempt_key,
-        {{ airflow_audit_surrogate_key(['dag_id', 'task_id', 'run_id', 'map_index']) }} as task_instance_key,
-        {{ airflow_audit_surrogate_key(['dag_id', 'run_id']) }} as dag_run_key,
+        {{ airflow_audit_staging_key('task_instance_key') }} as task_instance_key,
+        {{ airflow_audit_staging_key('dag_run_key') }} as dag_run_key,
         task_instance_history_id,
         task_instance_id,
         dag_id,

@@ -50,9 +50,9 @@ source as (
 final as (
 
     select
-        {{ airflow_audit_surrogate_key(['dag_id', 'task_id', 'run_id', 'map_index']) }} as task_instance_key,
+        {{ airflow_audit_staging_key('task_instance_key') }} as task_instance_key,
         task_instance_id,
-        {{ airflow_audit_surrogate_key(['dag_id', 'run_id']) }} as dag_run_key,
+        {{ airflow_audit_staging_key('dag_run_key') }} as dag_run_key,
         dag_id,
         task_id,
         run_id,

@@ -31,7 +31,7 @@ final as (
         task_reschedule_id,
         case
             when dag_id is not null
-                then {{ airflow_audit_surrogate_key(['dag_id', 'task_id', 'run_id', 'map_index']) }}
+                then {{ airflow_audit_staging_key('task_instance_key') }}
         end as task_instance_key,
         task_instance_id,
         dag_id,
