@@ -57,6 +57,11 @@ class Airflow:
     def __init__(self, version: str, url: str, home: Path) -> None:
         self.version, self.url, self.home = version, url, home
         (home / "dags").mkdir(parents=True)
+        # Airflow writes a DAG's serialization at most once per [core]
+        # min_serialized_dag_update_interval (30 s; airflow/dag_processing/collection.py): a
+        # `dags reserialize` less than 30 s after the last one keeps the old DAG. Here a sync (20 to
+        # 30 s) separates two changes of the DAG, so Airflow is told to write every one.
+        (home / "airflow.cfg").write_text("[core]\nmin_serialized_dag_update_interval = 0\n")
 
     def __call__(self, *args: str) -> str:
         return airflow_cli(self.version, self.url, self.home, *args)
