@@ -459,9 +459,12 @@
 {%- endmacro %}
 
 {% macro duckdb__airflow_audit_keys_hashed_last(relation, filtered) -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {#- the keys the view defines as `{{ airflow_audit_staging_key(name) }} as name`, no other way -#}
+    {%- set node = airflow_audit_staging_node(relation) -%}
+    {%- set code = (node.raw_code if node else '').split() | join(' ') -%}
     {%- set keys = [] -%}
-    {%- for name, natural_key in airflow_audit_staging_keys().items() if name in columns -%}
+    {%- for name, natural_key in airflow_audit_staging_keys().items()
+            if "airflow_audit_staging_key('" ~ name ~ "') }} as " ~ name ~ "," in code -%}
         {%- do keys.append(airflow_audit_surrogate_key(natural_key) ~ ' as ' ~ name) -%}
     {%- endfor -%}
     {%- if not keys -%}
@@ -1252,12 +1255,19 @@
 
 {#- The raw table a staging model reads, by its relation; none for any other relation. -#}
 {% macro airflow_audit_staged_table(relation) -%}
+    {%- set node = airflow_audit_staging_node(relation) -%}
+    {%- for parent in (node.depends_on.nodes if node else []) if parent.startswith('source.') -%}
+        {{- return(graph.sources[parent].name) -}}
+    {%- endfor -%}
+    {{- return(none) -}}
+{%- endmacro %}
+
+{#- The staging model of a relation (dbt's graph node); none for any other relation. -#}
+{% macro airflow_audit_staging_node(relation) -%}
     {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.fqn[1:2] == ['staging']
             and (node.alias | lower) == (relation.identifier | lower) -%}
-        {%- for parent in node.depends_on.nodes if parent.startswith('source.') -%}
-            {{- return(graph.sources[parent].name) -}}
-        {%- endfor -%}
+        {{- return(node) -}}
     {%- endfor -%}
     {{- return(none) -}}
 {%- endmacro %}
