@@ -251,7 +251,7 @@
     by natural key (dag_id, task_id, run_id, map_index), which the marts filter the staging views on
     before they hash any key (airflow_audit_staged_in_partitions). -#}
 {% macro airflow_audit_task_instance_partitions() -%}
-    {%- set natural_key = ['dag_id', 'task_id', 'run_id', 'map_index'] -%}
+    {%- set natural_key = airflow_audit_staging_keys()['task_instance_key'] -%}
     {{- return({
         'key': 'task_instance_key',
         'tables': ['task_instance', 'task_instance_history', 'task_fail', 'task_instance_note'],
@@ -293,7 +293,7 @@
     dag_version's). `sql` gives the touched runs by key, `natural_sql` by natural key (dag_id, run_id), which
     fct_dag_runs filters the staging view on before it hashes a key (airflow_audit_staged_in_partitions). -#}
 {% macro airflow_audit_dag_run_partitions() -%}
-    {%- set natural_key = ['dag_id', 'run_id'] -%}
+    {%- set natural_key = airflow_audit_staging_keys()['dag_run_key'] -%}
     {{- return({
         'key': 'dag_run_key',
         'tables': ['dag_run', 'dag_run_note', 'dag_version'],
