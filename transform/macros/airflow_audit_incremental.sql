@@ -1234,7 +1234,11 @@
         {%- if not airflow_audit_knows_changes(partitions.tables) or not partitions.get('known', true) -%}
             {{- return('') -}}
         {%- endif -%}
-        {{- return(partitions.key ~ ' in (' ~ partitions.sql ~ ')') -}}
+        {%- set in_partitions = partitions.key ~ ' in (' ~ partitions.sql ~ ')' -%}
+        {#- DuckDB: the touched rows found on the key column alone, the other columns read for them only (a
+            not_null test of fct_task_attempts at 10M task instances after an hour of new runs: 0.63 s, 0.20 s
+            so) -#}
+        {{- return(airflow_audit_rowids_where(relation, in_partitions) if target.type == 'duckdb' else in_partitions) -}}
     {%- endif -%}
     {%- set table = airflow_audit_staged_table(relation) -%}
     {%- if table is none or not airflow_audit_knows_changes([table]) -%}
