@@ -180,6 +180,48 @@ def test_duckdb_distinct_live_keys_count_each_key_once(monkeypatch, keys_per_pas
     assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)
 
 
+def test_duckdb_counts_twice_held_keys_among_the_rows_written_since(monkeypatch):
+    """What the counts proof reads on DuckDB instead of every distinct key: the keys of the rows
+    written since the last check (by `_sdc_batched_at`, as the loader stamps what it writes)
+    held twice, and written rows with a null key part; nothing to say above KEYS_PER_PASS
+    written rows."""
+    checked = dt.datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+    before, after = checked - dt.timedelta(days=1), checked + dt.timedelta(minutes=30)
+    con = duckdb.connect()
+    con.execute('create schema "airflow-x"')
+    con.execute(
+        'create table "airflow-x".t (id bigint, ts timestamptz, d date, b boolean, s varchar, '
+        "_sdc_batched_at timestamptz, _sdc_deleted_at timestamptz)"
+    )
+    con.executemany(
+        'insert into "airflow-x".t values (?, ?, ?, ?, ?, ?, null)', [[*r, before] for r in ROWS]
+    )
+    warehouse = DuckDBWarehouse(con, "airflow-x")
+    assert warehouse.twice_written_since("t", KEYS, checked) == 0
+    # a row written since with a new key (null key parts), another that replaced its key's row
+    con.execute("insert into \"airflow-x\".t values (5, null, null, null, 'n', ?, null)", [after])
+    con.execute('delete from "airflow-x".t where id = 20')
+    con.execute('insert into "airflow-x".t values (?, ?, ?, ?, ?, ?, null)', [*ROWS[1], after])
+    assert warehouse.twice_written_since("t", KEYS, checked) == 1  # the null key parts of id 5
+    con.execute('delete from "airflow-x".t where id = 5')
+    assert warehouse.twice_written_since("t", KEYS, checked) == 0
+    # a row written since under a key an old row holds: twice; the old row marked deleted: once
+    con.execute('insert into "airflow-x".t values (?, ?, ?, ?, ?, ?, null)', [*ROWS[2], after])
+    assert warehouse.twice_written_since("t", KEYS, checked) == 1
+    assert warehouse.twice_written_since("t", KEYS, after + dt.timedelta(seconds=1)) == 0
+    con.execute(
+        'update "airflow-x".t set _sdc_deleted_at = ? where id = 300 and _sdc_batched_at = ?',
+        [after, before],
+    )
+    assert warehouse.twice_written_since("t", KEYS, checked) == 0
+    # an old key held twice by rows written before the check: not the written rows' doing
+    con.execute('insert into "airflow-x".t select * from "airflow-x".t where id = 4000')
+    assert warehouse.twice_written_since("t", KEYS, checked) == 0
+    assert warehouse.twice_written_since("t", KEYS, before) == 1
+    monkeypatch.setattr(duckdb_reconcile, "KEYS_PER_PASS", 1)
+    assert warehouse.twice_written_since("t", KEYS, checked) is None
+
+
 @pytest.mark.parametrize(
     ("kind", "mode"), [(k, m) for k in ("snowflake", "bigquery") for m in ("mirror", "archive")]
 )
@@ -240,8 +282,8 @@ def test_the_audit_table_takes_an_outcome(kind, earlier_release):
     warehouse.record([*row[:9], later, later, "mismatch", None, 813, "keys"])
     warehouse.record(["log", "mirror", 1, 1, 0, 0, 0, 0, 0, now, later, "ok", None, 9, "keys"])
     assert warehouse.last_checks() == {
-        "dag_run": LastCheck("mismatch", 813, None),
-        "log": LastCheck("ok", 9, later),
+        "dag_run": LastCheck("mismatch", 813, None, later),
+        "log": LastCheck("ok", 9, later, later),
     }
 
 

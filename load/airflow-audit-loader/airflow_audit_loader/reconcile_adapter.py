@@ -84,12 +84,13 @@ def extract_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Ex
 
 
 class LastCheck(NamedTuple):
-    """A table's latest _sync_audit row (outcome, the snapshot it checked) and when its keys
-    were last compared with an `ok` outcome (None: never)."""
+    """A table's latest _sync_audit row (outcome, the snapshot it checked, when it ended) and
+    when its keys were last compared with an `ok` outcome (None: never)."""
 
     outcome: str
     snapshot_xmin: int | None
     keys_checked_at: dt.datetime | None
+    checked_at: dt.datetime | None = None
 
 
 def last_checks_sql(audit_table: str, column: Any = quote) -> str:
@@ -97,7 +98,8 @@ def last_checks_sql(audit_table: str, column: Any = quote) -> str:
     instant) with outcome and snapshot_xmin, and when its keys last compared ok."""
     name, ended, how = column("table_name"), column("ended_at"), column("comparison")
     return (
-        f"select a.{name}, a.{column('outcome')}, a.{column('snapshot_xmin')}, k.keys_at "
+        f"select a.{name}, a.{column('outcome')}, a.{column('snapshot_xmin')}, k.keys_at, "
+        f"a.{ended} "
         f"from {audit_table} as a inner join (select {name}, max({ended}) as last_ended "
         f"from {audit_table} group by {name}) as l on a.{name} = l.{name} "
         f"and a.{ended} = l.last_ended left join (select {name}, max({ended}) as keys_at "
@@ -110,12 +112,17 @@ def last_checks(rows: Sequence[Sequence[Any]]) -> dict[str, LastCheck]:
     """last_checks_sql's rows -> table: LastCheck; a table whose latest rows disagree counts
     as not ok."""
     out: dict[str, LastCheck] = {}
-    for table, outcome, xmin, keys_at in rows:
-        if isinstance(keys_at, dt.datetime) and keys_at.tzinfo is None:
-            keys_at = keys_at.replace(tzinfo=dt.timezone.utc)
-        check = LastCheck(str(outcome), None if xmin is None else int(xmin), keys_at)
+
+    def utc(value: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+    for table, outcome, xmin, keys_at, ended in rows:
+        keys_at, ended = utc(keys_at), utc(ended)
+        check = LastCheck(str(outcome), None if xmin is None else int(xmin), keys_at, ended)
         if str(table) in out and out[str(table)] != check:
-            check = LastCheck("conflicting", None, keys_at)
+            check = LastCheck("conflicting", None, keys_at, ended)
         out[str(table)] = check
     return out
 
@@ -217,6 +224,15 @@ class Warehouse:
         None when this warehouse does not say: the keys are then compared instead.  It may count
         fewer (keys counted by a hash, two sharing one), never more: compare.py trusts it only
         when it equals the live rows."""
+        return None
+
+    def twice_written_since(
+        self, table: str, keys: Sequence[KeyColumn], since: dt.datetime
+    ) -> int | None:
+        """Among the keys of the live rows written since `since` (`_sdc_batched_at`), how many
+        the live rows hold more than once, plus the written rows with a null key part; or None
+        when this warehouse does not say, or the rows written are too many to count cheaply:
+        compare.py then counts every distinct key (distinct_live_keys)."""
         return None
 
     def apply_deletes(
