@@ -50,8 +50,8 @@ history_windows as (
         {%- endfor %}
         anchors.prior_successes,
         count(*) as history_count,
-        cast(quantile_cont(cast(members.duration_s as double), 0.5) as {{ dbt.type_numeric() }}) as history_median_s,
-        cast(mad(cast(members.duration_s as double)) as {{ dbt.type_numeric() }}) as history_mad_s,
+        cast(quantile_cont(cast(members.duration_s as double), 0.5) as {{ airflow_audit_type('seconds') }}) as history_median_s,
+        cast(mad(cast(members.duration_s as double)) as {{ airflow_audit_type('seconds') }}) as history_mad_s,
         min(members.started_at) as history_started_at
 
     from (
@@ -106,11 +106,11 @@ history as (
         count(case when is_success = 1 then 1 end) over history_window as history_count,
         cast(
             quantile_cont(case when is_success = 1 then cast(duration_s as double) end, 0.5) over history_window
-            as {{ dbt.type_numeric() }}
+            as {{ airflow_audit_type('seconds') }}
         ) as history_median_s,
         cast(
             mad(case when is_success = 1 then cast(duration_s as double) end) over history_window
-            as {{ dbt.type_numeric() }}
+            as {{ airflow_audit_type('seconds') }}
         ) as history_mad_s,
         min(case when is_success = 1 then started_at end) over history_window as history_started_at
 

@@ -43,8 +43,8 @@ final as (
         started_at,
         ended_at,
         latest_heartbeat_at,
-        cast(duration_s as {{ dbt.type_numeric() }}) as duration_s,
-        cast(heartbeat_age_s as {{ dbt.type_numeric() }}) as heartbeat_age_s,
+        cast(duration_s as {{ airflow_audit_type('seconds') }}) as duration_s,
+        cast(heartbeat_age_s as {{ airflow_audit_type('seconds') }}) as heartbeat_age_s,
         coalesce(heartbeat_age_s > {{ var('airflow_audit_heartbeat_grace_s', 30) }}, false)
             as is_heartbeat_late,
         extracted_at,

@@ -141,8 +141,8 @@ final as (
         end as success_rate,
         -- millisecond precision, like the durations (percentiles interpolate in floating point, and
         -- PostgreSQL/Redshift round only numerics to a number of places)
-        round(cast(p50_duration_s as {{ dbt.type_numeric() }}), 3) as p50_duration_s,
-        round(cast(p95_duration_s as {{ dbt.type_numeric() }}), 3) as p95_duration_s,
+        round(cast(p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p50_duration_s,
+        round(cast(p95_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p95_duration_s,
         failed_task_attempt_count,
         retry_attempt_count
 

@@ -42,11 +42,11 @@ select
     dag_id,
     due_date,
     scheduled_run_count,
-    round(cast(p50_lateness_s as {{ dbt.type_numeric() }}), 3) as p50_lateness_s,
-    round(cast(p95_lateness_s as {{ dbt.type_numeric() }}), 3) as p95_lateness_s,
-    round(cast(p50_scheduler_delay_s as {{ dbt.type_numeric() }}), 3) as p50_scheduler_delay_s,
-    round(cast(p95_scheduler_delay_s as {{ dbt.type_numeric() }}), 3) as p95_scheduler_delay_s,
-    round(cast(p50_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p50_queue_delay_s,
-    round(cast(p95_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p95_queue_delay_s
+    round(cast(p50_lateness_s as {{ airflow_audit_type('seconds') }}), 3) as p50_lateness_s,
+    round(cast(p95_lateness_s as {{ airflow_audit_type('seconds') }}), 3) as p95_lateness_s,
+    round(cast(p50_scheduler_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p50_scheduler_delay_s,
+    round(cast(p95_scheduler_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_scheduler_delay_s,
+    round(cast(p50_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p50_queue_delay_s,
+    round(cast(p95_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_queue_delay_s
 
 from daily

@@ -84,15 +84,15 @@ figures as (
 select
     dag_id,
     success_run_count,
-    round(cast(p50_duration_s as {{ dbt.type_numeric() }}), 3) as p50_duration_s,
-    round(cast(p95_duration_s as {{ dbt.type_numeric() }}), 3) as p95_duration_s,
-    round(cast(max_duration_s as {{ dbt.type_numeric() }}), 3) as max_duration_s,
+    round(cast(p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p50_duration_s,
+    round(cast(p95_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p95_duration_s,
+    round(cast(max_duration_s as {{ airflow_audit_type('seconds') }}), 3) as max_duration_s,
     latest_success_started_at,
     {{ window_days }} as trend_window_days,
     recent_run_count,
     previous_run_count,
-    round(cast(recent_p50_duration_s as {{ dbt.type_numeric() }}), 3) as recent_p50_duration_s,
-    round(cast(previous_p50_duration_s as {{ dbt.type_numeric() }}), 3) as previous_p50_duration_s,
+    round(cast(recent_p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as recent_p50_duration_s,
+    round(cast(previous_p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as previous_p50_duration_s,
     case
         when previous_p50_duration_s > 0
             then round(

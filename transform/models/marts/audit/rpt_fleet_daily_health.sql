@@ -52,9 +52,9 @@ select
             then cast(success_run_count as {{ dbt.type_numeric() }})
                 / (success_run_count + failed_run_count)
     end as success_rate,
-    round(cast(p50_duration_s as {{ dbt.type_numeric() }}), 3) as p50_duration_s,
-    round(cast(p95_duration_s as {{ dbt.type_numeric() }}), 3) as p95_duration_s,
-    round(cast(p50_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p50_queue_delay_s,
-    round(cast(p95_queue_delay_s as {{ dbt.type_numeric() }}), 3) as p95_queue_delay_s
+    round(cast(p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p50_duration_s,
+    round(cast(p95_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p95_duration_s,
+    round(cast(p50_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p50_queue_delay_s,
+    round(cast(p95_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_queue_delay_s
 
 from daily

@@ -175,7 +175,7 @@ select
     since_at,
     as_of,
     age_s,
-    round(cast(allowed_s as {{ dbt.type_numeric() }}), 3) as allowed_s
+    round(cast(allowed_s as {{ airflow_audit_type('seconds') }}), 3) as allowed_s
 
 from measured
 where age_s > allowed_s

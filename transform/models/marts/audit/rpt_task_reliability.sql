@@ -112,10 +112,10 @@ select
     retry_attempt_count,
     final_failure_count,
     latest_failure_at,
-    round(cast(p50_duration_s as {{ dbt.type_numeric() }}), 3) as p50_duration_s,
-    round(cast(p95_duration_s as {{ dbt.type_numeric() }}), 3) as p95_duration_s,
-    round(cast(recent_p50_duration_s as {{ dbt.type_numeric() }}), 3) as recent_p50_duration_s,
-    round(cast(previous_p50_duration_s as {{ dbt.type_numeric() }}), 3) as previous_p50_duration_s,
+    round(cast(p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p50_duration_s,
+    round(cast(p95_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p95_duration_s,
+    round(cast(recent_p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as recent_p50_duration_s,
+    round(cast(previous_p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as previous_p50_duration_s,
     case
         when previous_p50_duration_s > 0
             then round(

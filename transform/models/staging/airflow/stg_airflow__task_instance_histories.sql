@@ -24,7 +24,7 @@ source as (
         {{ airflow_audit_column(raw, 'queued_dttm', 'timestamp') }} as queued_at,
         {{ airflow_audit_column(raw, 'start_date', 'timestamp') }} as started_at,
         {{ airflow_audit_column(raw, 'end_date', 'timestamp') }} as ended_at,
-        {{ airflow_audit_column(raw, 'duration', 'numeric') }} as duration_s,
+        {{ airflow_audit_column(raw, 'duration', 'seconds') }} as duration_s,
         {{ airflow_audit_column(raw, 'updated_at', 'timestamp') }} as updated_at,
         {{ airflow_audit_column(raw, 'operator', 'string') }} as operator,
         {{ airflow_audit_column(raw, 'pool', 'string') }} as pool,
