@@ -43,6 +43,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -85,6 +86,9 @@ HOW_NOT_WHAT = (
     "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
     "AIRFLOW_AUDIT_DBT_THREADS",
 )
+# A variable the project's files read; tests/transform/test_dbt_project_rules.py holds every
+# env_var() of the project to a name written out, so none is missed.
+READ_VARIABLE = re.compile(r"""env_var\(\s*['"](AIRFLOW_AUDIT_[A-Z0-9_]+)['"]""")
 
 
 def threads_problem() -> str | None:
@@ -101,8 +105,12 @@ def threads_problem() -> str | None:
 
 
 def project_hash(project: Path, profiles: Path) -> str:
-    """The dbt project as it would build: its files, the profile, dbt's version, and the
-    AIRFLOW_AUDIT_* variables the profile and models read (secrets, and HOW_NOT_WHAT, left out)."""
+    """The dbt project as it would build: its files, the profile, dbt's version, and the values of
+    the AIRFLOW_AUDIT_* variables those files read (`env_var('AIRFLOW_AUDIT_...')`; secrets, and
+    HOW_NOT_WHAT, left out).  Only those: a variable the extractor or reconciliation reads (the
+    source URL, a rotated password in it, the tables selected) changes what is loaded, which the
+    warehouse's figures tell, not how the marts are built, and a new value of it is no reason to
+    rebuild every mart from scratch."""
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("dbt-core").encode())
@@ -111,19 +119,18 @@ def project_hash(project: Path, profiles: Path) -> str:
         folder = project / part
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.is_file())
+    read: set[str] = set()
     for path in files:
         if path.exists():
+            text = path.read_bytes()
             digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    for name in sorted(os.environ):
-        if (
-            name.startswith("AIRFLOW_AUDIT_")
-            and name not in HOW_NOT_WHAT
-            and not any(
-                word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "CREDENTIALS")
-            )
+            digest.update(text)
+            read.update(READ_VARIABLE.findall(text.decode("utf-8", "replace")))
+    for name in sorted(read):
+        if name not in HOW_NOT_WHAT and not any(
+            word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "CREDENTIALS")
         ):
-            digest.update(f"{name}={os.environ[name]}".encode())
+            digest.update(f"{name}={os.environ.get(name, '')}".encode())
     return digest.hexdigest()[:32]
 
 
