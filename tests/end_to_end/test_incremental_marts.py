@@ -4,7 +4,8 @@ One source, one DuckDB warehouse, the real hourly job (`meltano run airflow-audi
 `build-changed`) run again after each round of changes made the way Airflow makes them:
 * Airflow's own code (`clear_task_instances`, `TaskInstance.set_state`, `DagRun.set_state`, run
   with the Airflow release of the schema): cleared task instances (2.10+ writes their try to
-  task_instance_history, the run is queued again), failed tries marked success, runs marked failed;
+  task_instance_history, the run is queued again), failed tries marked success, runs marked failed,
+  tries a sync saw running ended (their pool hours, durations and anomaly verdicts then final);
 * rows written as the scheduler and API write them (tests/support/sync.py `airflow_changes`):
   updates that do and do not bump updated_at, a backfill's new runs and task instances, new audit
   events, a run deleted in the UI;
@@ -83,7 +84,8 @@ else:
 
 # Airflow's own writes: clear some finished task instances (their tries recorded in
 # task_instance_history, their runs queued again), mark some failed tries success and some finished
-# runs failed. Argument: the random seed.
+# runs failed, end two tries the last sync saw running. Argument: the random seed; prints how many
+# running tries ended.
 AIRFLOW_WRITES = (
     AIRFLOW_SESSION
     + """
@@ -101,6 +103,13 @@ with create_session() as session:
     for run in rnd.sample(runs, min(2, len(runs))):
         run.set_state(DagRunState.FAILED)
         session.merge(run)
+with create_session() as session:
+    # tries the last sync saw running end now (end_date and duration from the clock, as a worker's)
+    running = session.query(TaskInstance).filter(TaskInstance.state == "running")
+    running = running.order_by(*order).all()
+    for ti in rnd.sample(running, min(2, len(running))):
+        ti.set_state(TaskInstanceState.SUCCESS, session=session)
+    print(min(2, len(running)))
 """
 )
 
@@ -279,9 +288,11 @@ def changed_task_instances(before: dict, after: dict) -> set[str]:
     return changed
 
 
-def change_like_airflow(url: str, version: str, home: Path, seed: int) -> None:
-    airflow_python(version, url, home, AIRFLOW_WRITES, str(seed))
+def change_like_airflow(url: str, version: str, home: Path, seed: int) -> int:
+    """Airflow's writes and the scheduler's; how many running tries ended."""
+    ended = int(airflow_python(version, url, home, AIRFLOW_WRITES, str(seed)).split()[-1])
     airflow_changes(url)
+    return ended
 
 
 @pytest.mark.parametrize(
@@ -308,8 +319,9 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
     assert slid > 0, "no anomaly window slid past a task's first attempt: the test shows nothing"
 
     rnd = random.Random(20261122)
+    ended = 0
     for round_ in range(2):
-        change_like_airflow(url, version, home, rnd.randrange(1 << 30))
+        ended += change_like_airflow(url, version, home, rnd.randrange(1 << 30))
         before = job.task_instance_rows()
         log = job.run()
         assert PARTIAL in log, log[-3000:]
@@ -332,6 +344,7 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
             assert job.replaced()["fct_task_attempts"] == "everything"
             assert job.replaced()["fct_audit_events"] == "everything"
             assert not any(job.tests_scoped().values()), job.tests_scoped()
+    assert ended > 0, "no try the first sync saw running ended: the test shows less than it says"
 
     # Airflow's own `db clean` of the older half of the history, then one more round of changes.
     cutoff = scalar(
