@@ -86,7 +86,7 @@ HOW_NOT_WHAT = (
     "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT",
     "AIRFLOW_AUDIT_DBT_THREADS",
 )
-# A variable the project's files read; tests/transform/test_dbt_project_rules.py holds every
+# A variable the project's files read; tests/transform/test_build_changed_hash.py holds every
 # env_var() of the project to a name written out, so none is missed.
 READ_VARIABLE = re.compile(r"""env_var\(\s*['"](AIRFLOW_AUDIT_[A-Z0-9_]+)['"]""")
 
