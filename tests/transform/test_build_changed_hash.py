@@ -35,6 +35,8 @@ READ_BY_THE_PROJECT = {
     "AIRFLOW_AUDIT_ANOMALY_HISTORY_RUNS": ("30", "10"),
     "AIRFLOW_AUDIT_TREND_WINDOW_DAYS": ("30", "7"),
     "AIRFLOW_AUDIT_ENV_SLUG": ("prod", "staging"),
+    # the profile's: the views dbt writes name the file's catalog ("a"."airflow-prod"."..."), so a
+    # build after the file was renamed, without rewriting them all, fails ('Catalog "a" does not exist')
     "AIRFLOW_AUDIT_DUCKDB_PATH": ("/data/a.duckdb", "/data/b.duckdb"),
 }
 
