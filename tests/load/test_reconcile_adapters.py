@@ -21,7 +21,7 @@ from sqlglot.errors import ErrorLevel
 
 from airflow_audit_loader.bigquery.reconcile import BigQueryWarehouse, transaction
 from airflow_audit_loader.duckdb import reconcile as duckdb_reconcile
-from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse
+from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse, size_bytes
 from airflow_audit_loader.reconcile_adapter import (
     SOURCE_TEXT,
     Extract,
@@ -178,6 +178,83 @@ def test_duckdb_distinct_live_keys_count_each_key_once(monkeypatch, keys_per_pas
     )
     assert warehouse.live_rows("t") == len(ROWS) + 1
     assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)
+
+
+def same_limit(shown: str, expected: str) -> bool:
+    """DuckDB shows a memory limit rounded: its default 18.8 GiB, set back, shows 18.7 GiB."""
+    return abs(size_bytes(shown) - size_bytes(expected)) <= size_bytes(expected) / 100
+
+
+@pytest.mark.parametrize("configured", [None, "384MB", "16MB"])
+@pytest.mark.parametrize("scan_memory", ["enough", "too little"])
+def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
+    monkeypatch, tmp_path, configured, scan_memory
+):
+    """DuckDB's bucket counts run under a memory limit of their own (so the key columns they read
+    do not stay cached up to the configured one), and again under the configured limit when theirs
+    is too little; either way the counts are the md5 buckets of every live key, and the configured
+    limit (or DuckDB's default) is back afterwards."""
+    if scan_memory == "too little":
+        # 300,000 keys grouped in 1MB run out of memory (checked below: the limit was in force)
+        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_AT_LEAST", 2**20)
+        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_PER_THREAD", 1)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    default = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    if configured:
+        con.execute(f"set memory_limit = '{configured}'")
+    expected_limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute('create schema "airflow-x"')
+    con.execute(
+        'create table "airflow-x".t as select range as id, md5(cast(range as varchar)) as s, '
+        "cast(null as timestamptz) as _sdc_deleted_at from range(300000)"
+    )
+    con.execute('update "airflow-x".t set _sdc_deleted_at = now() where id % 3 = 0')
+    keys = [KeyColumn("id"), KeyColumn("s")]
+    expected: dict[str, int] = {}
+    for (key_text,) in con.execute(
+        'select concat_ws(chr(31), cast(id as varchar), s) from "airflow-x".t '
+        "where _sdc_deleted_at is null"
+    ).fetchall():
+        bucket = hashlib.md5(key_text.encode()).hexdigest()[:3]
+        expected[bucket] = expected.get(bucket, 0) + 1
+    limits_seen = []
+    real_connection = con
+
+    class Watching:
+        """The connection, noting the memory limit each bucket count ran under."""
+
+        def execute(self, sql, *args):
+            if sql.startswith("select substr(md5("):
+                limits_seen.append(
+                    real_connection.execute("select current_setting('memory_limit')").fetchone()[0]
+                )
+            return real_connection.execute(sql, *args)
+
+    warehouse = DuckDBWarehouse(Watching(), "airflow-x", memory_limit=configured)
+    assert warehouse.bucket_counts("t", keys) == expected
+    assert sum(expected.values()) == 200000
+    after = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert same_limit(after, expected_limit)
+    assert configured or expected_limit == default
+    # and in force: the counts take more than 1 MiB (DuckDB 1.5.6's `reset` reported the default
+    # and kept the lower limit)
+    assert (
+        dict(
+            con.execute(
+                "select substr(md5(concat_ws(chr(31), cast(id as varchar), s)), 1, 3), count(*) "
+                'from "airflow-x".t where _sdc_deleted_at is null group by 1'
+            ).fetchall()
+        )
+        == expected
+    )
+    if scan_memory == "too little":  # its own limit (1 MiB) ran out: again under the configured
+        expected_seen = ["1.0 MiB", expected_limit]
+    elif configured == "16MB":  # lower than its own (32 MiB): the configured limit alone
+        expected_seen = [expected_limit]
+    else:
+        expected_seen = ["32.0 MiB"]
+    assert len(limits_seen) == len(expected_seen)
+    assert all(map(same_limit, limits_seen, expected_seen))
 
 
 def test_duckdb_counts_twice_held_keys_among_the_rows_written_since(monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,14 @@ LOCK_WAIT_SECONDS = 300
 KEYS_PER_PASS = 1_000_000
 # What reconciliation turns into one sentence (airflow-audit-reconcile's cli).
 DRIVER_ERRORS = (duckdb.Error,)
+# A bucket count needs a few MB a thread, but the key columns it reads stay in DuckDB's cache up to
+# its memory limit: at 10M task instances 80 MB more than at 1M, 1.7x the process's peak RSS.  It
+# runs under a limit of its own (32 threads on 2 cores ran out of 128MB, 8 fitted in 32MB), and
+# under the configured one when that is lower or the count runs out of memory in its own.
+SCAN_MEMORY_PER_THREAD = 8 * 2**20
+SCAN_MEMORY_AT_LEAST = 32 * 2**20
+UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
 
 
 def key_text(columns: Sequence[str]) -> str:
@@ -52,13 +61,23 @@ def _json_value(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
 
 
+def size_bytes(amount: str) -> int:
+    """A memory limit as settings.limits accepts it ('384MB', '1.5 GiB') -> bytes."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([a-zA-Z]+)", amount.strip()).groups()  # type: ignore[union-attr]
+    return int(float(number) * UNITS[unit.lower()])
+
+
 class DuckDBWarehouse(Warehouse):
     """A DuckDB file: both sides render keys with concat_ws(chr(31), cast(... as varchar))."""
 
-    def __init__(self, con: Any, schema: str, path: Path | None = None) -> None:
+    def __init__(
+        self, con: Any, schema: str, path: Path | None = None, memory_limit: str | None = None
+    ) -> None:
         super().__init__(schema)
         self.con = con
         self.path = path
+        # AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT as configured (None: DuckDB's default)
+        self.memory_limit = memory_limit
 
     def source_bucket(self, keys: Sequence[KeyColumn]) -> str:
         return bucket_expr([k.name for k in keys])
@@ -82,12 +101,27 @@ class DuckDBWarehouse(Warehouse):
         return self.con.execute(sql).fetchall()
 
     def bucket_counts(self, table: str, keys: Sequence[KeyColumn]) -> dict[str, int]:
-        return dict(
-            self.con.execute(
-                f"select {bucket_expr([k.name for k in keys])}, count(*) from {self.table(table)} "
-                "where _sdc_deleted_at is null group by 1"
-            ).fetchall()
+        sql = (
+            f"select {bucket_expr([k.name for k in keys])}, count(*) from {self.table(table)} "
+            "where _sdc_deleted_at is null group by 1"
         )
+        threads, before = self.con.execute(
+            "select current_setting('threads'), current_setting('memory_limit')"
+        ).fetchone()
+        scan_limit = max(SCAN_MEMORY_AT_LEAST, int(threads) * SCAN_MEMORY_PER_THREAD)
+        if self.memory_limit and size_bytes(self.memory_limit) <= scan_limit:
+            return dict(self.con.execute(sql).fetchall())
+        # set back by value: after `reset memory_limit` DuckDB 1.5.6 reports its default and still
+        # holds queries to the lower limit
+        restore = f"set memory_limit = {sql_string(self.memory_limit or before)}"
+        self.con.execute(f"set memory_limit = '{scan_limit // 2**20}MiB'")
+        try:
+            return dict(self.con.execute(sql).fetchall())
+        except duckdb.OutOfMemoryException:
+            self.con.execute(restore)
+            return dict(self.con.execute(sql).fetchall())
+        finally:
+            self.con.execute(restore)
 
     def keys_in(self, table: str, keys: Sequence[KeyColumn], buckets: list[str]) -> list[tuple]:
         names = [k.name for k in keys]
@@ -232,13 +266,11 @@ def open_warehouse(env: Mapping[str, str], prog: str) -> DuckDBWarehouse:
     path = resolve_path(env.get("AIRFLOW_AUDIT_DUCKDB_PATH"))
     # DuckDB's limits, as the loader and dbt take them: counting the distinct keys of a large
     # table holds them all (2 GB at 10M task instances without a limit); a bad value stops here
+    memory_limit = (env.get("AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT") or "").strip() or None
     statements = limits(
-        {
-            "memory_limit": env.get("AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT"),
-            "threads": env.get("AIRFLOW_AUDIT_DUCKDB_THREADS"),
-        }
+        {"memory_limit": memory_limit, "threads": env.get("AIRFLOW_AUDIT_DUCKDB_THREADS")}
     )
     con = connect_warehouse(path)
     for statement in statements:
         con.execute(statement)
-    return DuckDBWarehouse(con, schema, path)
+    return DuckDBWarehouse(con, schema, path, memory_limit)
