@@ -236,7 +236,7 @@ def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
     after = con.execute("select current_setting('memory_limit')").fetchone()[0]
     assert same_limit(after, expected_limit)
     assert configured or expected_limit == default
-    # and in force: the counts take more than 1 MiB (DuckDB 1.5.6's `reset` reported the default
+    # and in force: the counts take more than 1 MiB (DuckDB 1.4.5's `reset` reported the default
     # and kept the lower limit)
     assert (
         dict(

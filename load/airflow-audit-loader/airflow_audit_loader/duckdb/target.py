@@ -258,10 +258,7 @@ class DuckDBTarget(SingerLoader):
         table and every later build's filter on the change time read every row: after 1% of 1M
         task instances changed across the history, each hourly dbt step of `make bench` took
         13.6 to 13.8 s instead of 8.9 s (README "How fast").  The price: a deleted row leaves a
-        marker DuckDB loads, outside its memory limit, when it reads that part of the table: 16 KiB
-        for each 2,048 rows holding one with DuckDB 1.4.5, next to nothing once committed with
-        1.5.6 (after 1% of 10M task instances changed, a count of the table peaked at 205 MB RSS
-        with 1.4.5, 61 MB with 1.5.6).
+        marker DuckDB loads outside its memory limit when it reads that part of the table.
         Returns the rows written or confirmed."""
         keys = [quote(k) for k in table.key_properties]
         target = f"{quote(self.schema)}.{quote(table.table)}"
