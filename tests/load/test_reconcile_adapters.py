@@ -21,7 +21,8 @@ from sqlglot.errors import ErrorLevel
 
 from airflow_audit_loader.bigquery.reconcile import BigQueryWarehouse, transaction
 from airflow_audit_loader.duckdb import reconcile as duckdb_reconcile
-from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse, size_bytes
+from airflow_audit_loader.duckdb.reconcile import DuckDBWarehouse
+from airflow_audit_loader.duckdb.settings import memory_bytes
 from airflow_audit_loader.reconcile_adapter import (
     SOURCE_TEXT,
     Extract,
@@ -182,7 +183,7 @@ def test_duckdb_distinct_live_keys_count_each_key_once(monkeypatch, keys_per_pas
 
 def same_limit(shown: str, expected: str) -> bool:
     """DuckDB shows a memory limit rounded: its default 18.8 GiB, set back, shows 18.7 GiB."""
-    return abs(size_bytes(shown) - size_bytes(expected)) <= size_bytes(expected) / 100
+    return abs(memory_bytes(shown) - memory_bytes(expected)) <= memory_bytes(expected) / 100
 
 
 @pytest.mark.parametrize("configured", [None, "384MB", "16MB"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from airflow_audit_core.contract import EXTRACTS_STREAM, SYNC_AUDIT
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.naming import destination_schema
 from airflow_audit_core.quoting import quote, sql_string
-from airflow_audit_loader.duckdb.settings import limits, resolve_path
+from airflow_audit_loader.duckdb.settings import limits, memory_bytes, resolve_path
 from airflow_audit_loader.reconcile_adapter import (
     ADDED_AUDIT_COLUMNS,
     BUCKET_CHARS,
@@ -42,8 +41,6 @@ DRIVER_ERRORS = (duckdb.Error,)
 # out of memory in its own.
 SCAN_MEMORY_PER_THREAD = 8 * 2**20
 SCAN_MEMORY_AT_LEAST = 32 * 2**20
-UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
 
 
 def key_text(columns: Sequence[str]) -> str:
@@ -60,12 +57,6 @@ def bucket_expr(columns: Sequence[str]) -> str:
 
 def _json_value(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
-
-
-def size_bytes(amount: str) -> int:
-    """A memory limit as settings.limits accepts it ('384MB', '1.5 GiB') -> bytes."""
-    number, unit = re.fullmatch(r"([\d.]+)\s*([a-zA-Z]+)", amount.strip()).groups()  # type: ignore[union-attr]
-    return int(float(number) * UNITS[unit.lower()])
 
 
 class DuckDBWarehouse(Warehouse):
@@ -110,7 +101,7 @@ class DuckDBWarehouse(Warehouse):
             "select current_setting('threads'), current_setting('memory_limit')"
         ).fetchone()
         scan_limit = max(SCAN_MEMORY_AT_LEAST, int(threads) * SCAN_MEMORY_PER_THREAD)
-        if self.memory_limit and size_bytes(self.memory_limit) <= scan_limit:
+        if self.memory_limit and memory_bytes(self.memory_limit) <= scan_limit:
             return dict(self.con.execute(sql).fetchall())
         # set back by value: after `reset memory_limit` DuckDB 1.4.5 reports its default and still
         # holds queries to the lower limit
@@ -119,10 +110,10 @@ class DuckDBWarehouse(Warehouse):
         try:
             return dict(self.con.execute(sql).fetchall())
         except duckdb.OutOfMemoryException:
-            self.con.execute(restore)
-            return dict(self.con.execute(sql).fetchall())
+            pass  # too little for these threads: again, under the configured limit
         finally:
             self.con.execute(restore)
+        return dict(self.con.execute(sql).fetchall())
 
     def keys_in(self, table: str, keys: Sequence[KeyColumn], buckets: list[str]) -> list[tuple]:
         names = [k.name for k in keys]

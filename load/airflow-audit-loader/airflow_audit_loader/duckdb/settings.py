@@ -23,12 +23,25 @@ SETTINGS = (
 )
 
 
+MEMORY_AMOUNT = r"(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)"
+MEMORY_UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+MEMORY_UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
+
+
+def memory_bytes(amount: str) -> int:
+    """A memory limit as limits() takes it or DuckDB shows it ('384MB', '18.8 GiB') -> bytes."""
+    match = re.fullmatch(MEMORY_AMOUNT, amount.strip(), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not an amount of memory: {amount!r}")
+    return int(float(match[1]) * MEMORY_UNITS[match[2].lower()])
+
+
 def limits(config: dict) -> list[str]:
     """The SET statements for DuckDB's memory limit and threads, where configured."""
     statements = []
     memory = str(config.get("memory_limit") or "").strip()
     if memory:
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory, re.IGNORECASE):
+        if not re.fullmatch(MEMORY_AMOUNT, memory, re.IGNORECASE):
             raise UserError(
                 f"AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT is {memory!r}: give an amount such as 4GB or "
                 "512MiB (empty: DuckDB's default, 80% of the memory)."
