@@ -1106,7 +1106,7 @@
             {{ marked }}.{{ column }} = spans.{{ column }}{{ ' and' if not loop.last }}
             {%- endfor %}
     where len(list_filter(
-        spans.series_spans, span -> {{ marked }}.started_at between span.scope_from and span.scope_to
+        spans.series_spans, lambda span: {{ marked }}.started_at between span.scope_from and span.scope_to
     )) > 0
 {%- endmacro %}
 

@@ -103,8 +103,8 @@ class DuckDBWarehouse(Warehouse):
         scan_limit = max(SCAN_MEMORY_AT_LEAST, int(threads) * SCAN_MEMORY_PER_THREAD)
         if self.memory_limit and memory_bytes(self.memory_limit) <= scan_limit:
             return dict(self.con.execute(sql).fetchall())
-        # set back by value: after `reset memory_limit` DuckDB 1.4.5 reports its default and still
-        # holds queries to the lower limit
+        # set back by value: after `reset memory_limit` DuckDB 1.4.5 and 1.5.6 report their default
+        # and still hold queries to the lower limit (2.0.1 does not)
         restore = f"set memory_limit = {sql_string(self.memory_limit or before)}"
         self.con.execute(f"set memory_limit = '{scan_limit // 2**20}MiB'")
         try:
