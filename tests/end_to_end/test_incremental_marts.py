@@ -218,6 +218,17 @@ class Job:
             if mart in statements
         }
 
+    def touched_written_out(self) -> dict[str, bool]:
+        """duration anomaly mart -> whether the latest job's pre-hook found the touched partitions
+        among values written into the statement (airflow_audit_touched_once) rather than by reading
+        the staging views again."""
+        statements = self.delete_statements()
+        return {
+            mart: "stg_airflow__" not in statements[mart] and "(values " in statements[mart]
+            for mart in ANOMALIES
+            if mart in statements
+        }
+
     def tests_scoped(self) -> dict[str, bool]:
         """mart -> whether its `unique` test, as the latest job ran it, read only the partitions
         the build replaced (its SQL as dbt ran it, target/run/)."""
@@ -338,6 +349,7 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
             # and only they tested
             assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
             assert job.markers_written_out() == dict.fromkeys(ANOMALIES, True)
+            assert job.touched_written_out() == dict.fromkeys(ANOMALIES, True)
             assert all(job.tests_scoped().values()), job.tests_scoped()
         else:
             # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt

@@ -267,6 +267,7 @@
 {% macro airflow_audit_touched_task_instances(columns) -%}
     {%- if execute and not airflow_audit_in_unit_test() -%}
         {%- set selected = columns | join(', ') -%}
+        {%- set query -%}
         select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instances') }}
         where {{ airflow_audit_changed('task_instance') }}
         union
@@ -285,6 +286,10 @@
         inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
             on noted.task_instance_id = notes.task_instance_id
         where {{ airflow_audit_changed('task_instance_note', 'notes') }}
+        {%- endset -%}
+        {{- airflow_audit_touched_once(
+            'task-instances:' ~ selected, columns, query,
+            ['task_instance', 'task_instance_history', 'task_fail', 'task_instance_note']) -}}
     {%- endif -%}
 {%- endmacro %}
 
@@ -307,6 +312,7 @@
     those whose dag_run, dag_run_note or dag_version rows changed. -#}
 {% macro airflow_audit_touched_dag_runs(columns) -%}
     {%- if execute and not airflow_audit_in_unit_test() -%}
+        {%- set query -%}
         select {{ columns | join(', ') }} from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
         where {{ airflow_audit_changed('dag_run') }}
         union
@@ -321,6 +327,9 @@
         inner join {{ airflow_audit_staging('stg_airflow__dag_versions') }} as versions
             on dag_runs.dag_version_id = versions.dag_version_id
         where {{ airflow_audit_changed('dag_version', 'versions') }}
+        {%- endset -%}
+        {{- airflow_audit_touched_once(
+            'dag-runs:' ~ columns | join(', '), columns, query, ['dag_run', 'dag_run_note', 'dag_version']) -}}
     {%- endif -%}
 {%- endmacro %}
 
@@ -341,6 +350,7 @@
     it started again, and the day it left must be recounted: which one that was is no longer known, so
     every row of a touched DAG is. -#}
 {% macro airflow_audit_dag_partitions() -%}
+    {%- set tables = ['dag_run', 'task_instance', 'task_instance_history', 'task_fail'] -%}
     {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
         select dag_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
         where {{ airflow_audit_changed('dag_run') }}
@@ -354,9 +364,10 @@
         select dag_id from {{ airflow_audit_staging('stg_airflow__task_fails') }}
         where {{ airflow_audit_changed('task_fail') }}
     {%- endif -%}{%- endset -%}
+    {%- set sql = airflow_audit_touched_once('dags', ['dag_id'], sql, tables) if sql | trim else sql -%}
     {{- return({
         'key': 'dag_id',
-        'tables': ['dag_run', 'task_instance', 'task_instance_history', 'task_fail'],
+        'tables': tables,
         'sql': sql}) -}}
 {%- endmacro %}
 
@@ -407,6 +418,28 @@
     build read). -#}
 {% macro airflow_audit_rowids_where(relation, condition, alias=none) -%}
     {{ alias ~ '.' if alias }}rowid in (select unnest(list(rowid)) from {{ relation }} where {{ condition }})
+{%- endmacro %}
+
+
+{#- A column that finds a row of a table again later in the same statement (a model's body): on DuckDB the
+    row's rowid, elsewhere its `key` (prefixed by `alias.` when given). A join back on rowids reads only
+    the row groups of the rows it finds, where one on a key reads the key of every row: the attempts
+    anomaly mart joins the few attempts it computes back to fct_task_attempts for their other columns;
+    at 10M task instances after an hour of new runs, 300 attempts at the end of the table took 0.002 s
+    by rowid against 0.36 s by key, 300 spread over it 0.22 s against 0.34 s (warm, the join alone). A
+    rowid is valid within the statement that read it only: DuckDB may move rows when it checkpoints. A
+    dbt unit test's fixtures have no rowid: the key there. -#}
+{% macro airflow_audit_row_locator(key, alias=none) -%}
+    {{- return(adapter.dispatch('airflow_audit_row_locator', 'airflow_audit')(key, alias)) -}}
+{%- endmacro %}
+
+{% macro duckdb__airflow_audit_row_locator(key, alias) -%}
+    {#- a dbt unit test reads its fixtures, which have no rowid -#}
+    {{ alias ~ '.' if alias }}{{ key if airflow_audit_in_unit_test() else 'rowid' }}
+{%- endmacro %}
+
+{% macro default__airflow_audit_row_locator(key, alias) -%}
+    {{ alias ~ '.' if alias }}{{ key }}
 {%- endmacro %}
 
 
@@ -613,6 +646,58 @@
 {%- endmacro %}
 
 
+{#- A query of a partial build's touched rows (`query`: rows of `columns` from the staging views, named
+    `name`; `tables`, the raw tables it reads): on DuckDB, run once per dbt invocation and written into
+    each statement that uses it as values, where it finds at most airflow_audit_touched_values_limit()
+    rows; else the query itself. No model changes what it reads. An hourly build filters on the touched
+    task instances in every mart body, pre-hook and data test that reads the task instance marts, each
+    time scanning task_instance and its zoned timestamps again (at 10M task instances, 0.05 s per use,
+    warm, and about 150 uses). As values, DuckDB's planner also knows how few they are. Elsewhere, in a
+    build that does not know what changed, or without a warehouse: the query. -#}
+{% macro airflow_audit_touched_once(name, columns, query, tables) -%}
+    {%- if target.type != 'duckdb' or not execute or airflow_audit_without_warehouse()
+            or not airflow_audit_knows_changes(tables) -%}
+        {{- return(query) -}}
+    {%- endif -%}
+    {%- set remembered = airflow_audit_remembered('touched:' ~ name) -%}
+    {%- if remembered is not none -%}
+        {{- return(remembered) -}}
+    {%- endif -%}
+    {%- set limit = airflow_audit_touched_values_limit() -%}
+    {%- set literals = [] -%}
+    {%- for column in columns -%}
+        {%- do literals.append(
+            "coalesce(case when typeof(touched." ~ column ~ ") = 'VARCHAR' then '''' || replace(cast(touched."
+            ~ column ~ " as varchar), '''', '''''') || '''' else cast(touched." ~ column ~ " as varchar) end, 'null')") -%}
+    {%- endfor -%}
+    {%- set fetch -%}
+        select count(*), string_agg('(' || {{ literals | join(" || ', ' || ") }} || ')', ', ')
+        from (select * from ({{ query }}) as found limit {{ limit + 1 }}) as touched
+    {%- endset -%}
+    {%- set fetched = run_query(fetch).rows[0] -%}
+    {%- if fetched[0] > limit -%}
+        {%- set relation = query -%}
+    {%- elif fetched[0] == 0 -%}
+        {%- set relation -%}
+            select * from ({{ query }}) as found where 1 = 0
+        {%- endset -%}
+    {%- else -%}
+        {%- set relation -%}
+            select * from (values {{ fetched[1] }}) as touched({{ columns | join(', ') }})
+        {%- endset -%}
+    {%- endif -%}
+    {{- return(airflow_audit_remember('touched:' ~ name, relation)) -}}
+{%- endmacro %}
+
+
+{#- Most touched rows written into a build's SQL as values (airflow_audit_touched_once): an hour of new runs
+    at 10M task instances touched about 300 task instances; with many more, each statement's SQL and
+    dbt's log would grow past what is worth parsing and writing, and the query is used instead. -#}
+{% macro airflow_audit_touched_values_limit() -%}
+    {{- return(2000) -}}
+{%- endmacro %}
+
+
 {#- A duration anomaly mart's first markers: per series, the earliest start among the rows of the touched
     partitions, as `measured` holds them now (finished ones) and as this table held them. Only a series
     with one can lack rows to compute: the body looks for them there (airflow_audit_in_touched_series).
@@ -642,70 +727,122 @@
 {%- endmacro %}
 
 
-{#- A duration anomaly mart's first markers (`kind` 'markers', airflow_audit_first_markers) or window markers
-    ('window-markers', airflow_audit_window_markers), queried once per build, before its pre-hook (by the
-    scope, airflow_audit_anomalies_partial); the number of them. On DuckDB, they are also remembered as SQL
-    values (airflow_audit_remembered) for the pre-hook and the body (airflow_audit_markers_relation).
-    Written out, they tell DuckDB's planner how few they are: as a query, it cannot tell, and it builds its
-    joins on the big side instead; and each use would run the query again. Each value is rendered by the
-    warehouse (a name or key quoted, a start as the text of its timestamp), never read back through dbt's
-    typed tables. Elsewhere, or with more than airflow_audit_first_markers_values_limit() markers, nothing
-    is remembered. -#}
-{% macro airflow_audit_fetch_markers(anomalies, kind) -%}
-    {%- if kind == 'markers' -%}
-        {%- set query, names, moments = airflow_audit_first_markers(anomalies), anomalies.series, ['first_marker_at'] -%}
-    {%- else -%}
-        {%- set query, moments = airflow_audit_window_markers(anomalies), ['started_at'] -%}
-        {%- set names = [anomalies.row_key] + anomalies.series -%}
-    {%- endif -%}
+{#- A duration anomaly mart's markers, queried once per build, before its pre-hook (by the scope,
+    airflow_audit_anomalies_partial): the number of first markers (airflow_audit_first_markers, 'markers')
+    and of window markers (airflow_audit_window_markers, 'window-markers'), and the scope's two counts:
+    the finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On
+    DuckDB one query finds the touched rows once for all of them (at 10M task instances after an hour of
+    new runs, the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the
+    markers are also remembered as SQL values (airflow_audit_remembered) for the pre-hook and the body
+    (airflow_audit_markers_relation). Written out, they tell DuckDB's planner how few they are: as a query,
+    it cannot tell, and it builds its joins on the big side instead; and each use would run the query
+    again. Each value is rendered by the warehouse (a name or key quoted, a start as the text of its
+    timestamp), never read back through dbt's typed tables. Elsewhere, or with more than
+    airflow_audit_first_markers_values_limit() markers of a kind, that kind is not remembered. -#}
+{% macro airflow_audit_fetch_markers(anomalies) -%}
+    {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
+    {%- set measured_rows -%}
+        (
+            select count(*)
+            from {{ measured }} as measured
+            where {{ anomalies.finished('measured') }}
+        ) as measured_rows
+    {%- endset -%}
     {%- if target.type != 'duckdb' -%}
-        {{- return(run_query('select count(*) from (' ~ query ~ ') as markers').rows[0][0]) -}}
+        {%- set fetched = {} -%}
+        {%- for kind, query in [
+                ('markers', airflow_audit_first_markers(anomalies)),
+                ('window-markers', airflow_audit_window_markers(anomalies))] -%}
+            {%- do fetched.update({kind: run_query('select count(*) from (' ~ query ~ ') as markers').rows[0][0]}) -%}
+        {%- endfor -%}
+        {%- set scope -%}
+            select
+                (
+                    select count(*)
+                    from {{ measured }} as touched_rows
+                    where
+                        {{ airflow_audit_in_partitions_of(measured, partitions) }}
+                        and {{ anomalies.finished('touched_rows') }}
+                ) as touched_rows,
+                {{ measured_rows }}
+        {%- endset -%}
+        {%- set counts = run_query(scope).rows[0] -%}
+        {%- do fetched.update({'touched_rows': counts[0], 'measured_rows': counts[1]}) -%}
+        {{- return(fetched) -}}
     {%- endif -%}
-    {%- set literals = [] -%}
-    {%- for column in names -%}
-        {%- do literals.append(
-            "coalesce('''' || replace(markers." ~ column ~ ", '''', '''''') || '''', 'null')") -%}
-    {%- endfor -%}
-    {%- if kind != 'markers' -%}
-        {%- do literals.append("cast(markers.is_old_row as " ~ dbt.type_string() ~ ")") -%}
-    {%- endif -%}
-    {%- for column in moments -%}
-        {%- do literals.append(
-            "coalesce('cast(''' || cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ") || ''' as "
-            ~ dbt.type_timestamp() ~ ")', 'null')") -%}
+    {%- set kinds = {
+        'markers': {'names': anomalies.series, 'numbers': [], 'moments': ['first_marker_at']},
+        'window-markers': {
+            'names': [anomalies.row_key] + anomalies.series, 'numbers': ['is_old_row'], 'moments': ['started_at']}} -%}
+    {%- set aggregates = {} -%}
+    {%- for kind, columns in kinds.items() -%}
+        {%- set literals = [] -%}
+        {%- for column in columns.names -%}
+            {%- do literals.append(
+                "coalesce('''' || replace(markers." ~ column ~ ", '''', '''''') || '''', 'null')") -%}
+        {%- endfor -%}
+        {%- for column in columns.numbers -%}
+            {%- do literals.append("cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ")") -%}
+        {%- endfor -%}
+        {%- for column in columns.moments -%}
+            {%- do literals.append(
+                "coalesce('cast(''' || cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ") || ''' as "
+                ~ dbt.type_timestamp() ~ ")', 'null')") -%}
+        {%- endfor -%}
+        {%- do aggregates.update({kind: "string_agg('(' || " ~ literals | join(" || ', ' || ") ~ " || ')', ', ')"}) -%}
     {%- endfor -%}
     {%- set fetch -%}
+        with
+        {{ airflow_audit_marker_ctes(anomalies, materialized=true) }},
+
+        first_markers as (
+            select {{ anomalies.series | join(', ') }}, min(started_at) as first_marker_at
+            from touched
+            group by {{ anomalies.series | join(', ') }}
+        ),
+
+        window_markers as (
+            {{ airflow_audit_window_markers_of_touched(anomalies) }}
+        )
+
         select
-            count(*) as marker_count,
-            string_agg('(' || {{ literals | join(" || ', ' || ") }} || ')', ', ') as marker_rows
-        from ({{ query }}) as markers
+            (select count(*) from first_markers) as first_marker_count,
+            (select {{ aggregates['markers'] }} from first_markers as markers) as first_marker_rows,
+            (select count(*) from window_markers) as window_marker_count,
+            (select {{ aggregates['window-markers'] }} from window_markers as markers) as window_marker_rows,
+            (select count(*) from touched where is_old_row = 0) as touched_rows,
+            {{ measured_rows }}
     {%- endset -%}
     {%- set fetched = run_query(fetch).rows[0] -%}
-    {%- if fetched[0] > airflow_audit_first_markers_values_limit() -%}
-        {{- return(fetched[0]) -}}
-    {%- endif -%}
-    {%- set numbers = [] if kind == 'markers' else ['is_old_row'] -%}
-    {%- if fetched[0] == 0 -%}
-        {%- set relation -%}
-            (select
-                {%- for column in names %}
-                cast(null as {{ dbt.type_string() }}) as {{ column }},
-                {%- endfor %}
-                {%- for column in numbers %}
-                cast(null as {{ dbt.type_int() }}) as {{ column }},
-                {%- endfor %}
-                {%- for column in moments %}
-                cast(null as {{ dbt.type_timestamp() }}) as {{ column }}
-                {%- endfor %}
-            where 1 = 0)
-        {%- endset -%}
-    {%- else -%}
-        {%- set relation -%}
-            (select * from (values {{ fetched[1] }}) as marker_values({{ (names + numbers + moments) | join(', ') }}))
-        {%- endset -%}
-    {%- endif -%}
-    {%- do airflow_audit_remember(kind ~ ':' ~ anomalies.measured, relation) -%}
-    {{- return(fetched[0]) -}}
+    {%- for kind, columns in kinds.items() -%}
+        {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
+        {%- if count <= airflow_audit_first_markers_values_limit() -%}
+            {%- if count == 0 -%}
+                {%- set relation -%}
+                    (select
+                        {%- for column in columns.names %}
+                        cast(null as {{ dbt.type_string() }}) as {{ column }},
+                        {%- endfor %}
+                        {%- for column in columns.numbers %}
+                        cast(null as {{ dbt.type_int() }}) as {{ column }},
+                        {%- endfor %}
+                        {%- for column in columns.moments %}
+                        cast(null as {{ dbt.type_timestamp() }}) as {{ column }}
+                        {%- endfor %}
+                    where 1 = 0)
+                {%- endset -%}
+            {%- else -%}
+                {%- set relation -%}
+                    (select * from (values {{ rows }}) as marker_values({{
+                        (columns.names + columns.numbers + columns.moments) | join(', ') }}))
+                {%- endset -%}
+            {%- endif -%}
+            {%- do airflow_audit_remember(kind ~ ':' ~ measured, relation) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return({
+        'markers': fetched[0], 'window-markers': fetched[2],
+        'touched_rows': fetched[4], 'measured_rows': fetched[5]}) -}}
 {%- endmacro %}
 
 
@@ -732,8 +869,21 @@
     to task_instance_history, unchanged, or a try number moves on) or touches a run without moving it (a
     note, a scheduling decision): its own row is computed again, the windows after it are not. -#}
 {% macro airflow_audit_window_markers(anomalies) -%}
+    with
+    {{ airflow_audit_marker_ctes(anomalies) }}
+
+    {{ airflow_audit_window_markers_of_touched(anomalies) }}
+{%- endmacro %}
+
+
+{#- The CTEs a duration anomaly mart's markers are found from: `touched`, the rows of the touched
+    partitions, as `measured` holds them now (finished ones, is_old_row 0) and as this table held them
+    (is_old_row 1), with is_success; and `exchanges`, each start of a series where one successful row as
+    it was and one as it is are alike. `touched` is read more than once: in a CTE, which DuckDB then
+    computes once (`materialized`, where a query reads it in several subqueries, says so). -#}
+{% macro airflow_audit_marker_ctes(anomalies, materialized=false) -%}
     {%- set series, row_key, measured = anomalies.series, anomalies.row_key, anomalies.measured -%}
-    {%- set touched -%}
+    touched as {{ 'materialized ' if materialized }}(
         select
             {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 0 as is_old_row,
             case when state = 'success' then 1 else 0 end as is_success
@@ -747,13 +897,8 @@
             case when state = 'success' then 1 else 0 end as is_success
         from {{ this }}
         where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
-    {%- endset -%}
-    {#- `touched` is read twice: in a CTE, which DuckDB then computes once -#}
-    with touched as (
-        {{ touched }}
     ),
 
-    -- one successful row as it was and one as it is, alike
     exchanges as (
         select {{ series | join(', ') }}, started_at
         from touched
@@ -762,8 +907,18 @@
             count(*) = 2 and sum(is_old_row) = 1 and sum(is_success) = 2
             and min(duration_s) = max(duration_s)
     )
+{%- endmacro %}
 
-    select touched.{{ row_key }}, touched.is_old_row, touched.{{ series | join(', touched.') }}, touched.started_at
+
+{#- The window markers (airflow_audit_window_markers) among the rows of the CTEs of
+    airflow_audit_marker_ctes. -#}
+{% macro airflow_audit_window_markers_of_touched(anomalies) -%}
+    {%- set series, measured = anomalies.series, anomalies.measured -%}
+    select
+        touched.{{ anomalies.row_key }},
+        touched.is_old_row,
+        touched.{{ series | join(', touched.') }},
+        touched.started_at
     from touched
     left join (
         -- at a start no other row of the series has now
@@ -802,9 +957,9 @@
     computing the windows around the gaps costs more than computing every row. Asked once per build
     (airflow_audit_remembered), with the markers fetched (airflow_audit_fetch_markers): the pre-hook uses
     the body's answer. At 10M task instances with 1% of them changed across the history (a try number moved
-    on, a start and duration kept), the attempts mart is now built partially in 17.7 s instead of 47 s in
-    full (384MB, its node alone): 1.6 s the first markers, 4.4 s the window markers, 0.8 s this count, 0.9 s
-    the pre-hook, 9.9 s the body. -#}
+    on, a start and duration kept), the attempts mart was built partially in 17.7 s instead of 47 s in
+    full (384MB, its node alone): 1.6 s the first markers, 4.4 s the window markers, 0.8 s this count (now
+    one query, airflow_audit_fetch_markers), 0.9 s the pre-hook, 9.9 s the body. -#}
 {% macro airflow_audit_anomalies_partial(anomalies) -%}
     {%- set partitions = anomalies.partitions -%}
     {%- if not airflow_audit_is_partial(partitions.tables) -%}
@@ -812,29 +967,12 @@
     {%- endif -%}
     {%- set name = 'partial:' ~ anomalies.measured -%}
     {%- if airflow_audit_remembered(name) is none -%}
-        {%- do airflow_audit_fetch_markers(anomalies, 'markers') -%}
-        {%- set window_markers = airflow_audit_fetch_markers(anomalies, 'window-markers') -%}
-        {%- set scope -%}
-            select
-                (
-                    select count(*)
-                    from {{ anomalies.measured }} as touched_rows
-                    where
-                        {{ airflow_audit_in_partitions_of(anomalies.measured, partitions) }}
-                        and {{ anomalies.finished('touched_rows') }}
-                )
-                as touched_rows,
-                (
-                    select count(*)
-                    from {{ anomalies.measured }} as measured
-                    where {{ anomalies.finished('measured') }}
-                ) as measured_rows
-        {%- endset -%}
-        {%- set counts = run_query(scope).rows[0] -%}
+        {%- set fetched = airflow_audit_fetch_markers(anomalies) -%}
         {%- set history_runs = var('airflow_audit_anomaly_history_runs') | int -%}
         {#- at most every row: history_runs rows after each marker may be the same rows -#}
-        {%- set again = [counts[0] + history_runs * window_markers, counts[1]] | min -%}
-        {%- do airflow_audit_remember(name, again <= airflow_audit_partial_build_limit() * counts[1]) -%}
+        {%- set again = [
+            fetched.touched_rows + history_runs * fetched['window-markers'], fetched.measured_rows] | min -%}
+        {%- do airflow_audit_remember(name, again <= airflow_audit_partial_build_limit() * fetched.measured_rows) -%}
     {%- endif -%}
     {{- return(airflow_audit_remembered(name)) -}}
 {%- endmacro %}

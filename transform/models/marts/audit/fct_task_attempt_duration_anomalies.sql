@@ -37,6 +37,8 @@ finished as (
 
     select
         task_attempt_key,
+        -- where measured finds the attempt again (its rowid on DuckDB)
+        {{ airflow_audit_row_locator('task_attempt_key') }} as attempt_locator,
         -- a partial build's airflow_audit_is_missing reads it
         task_instance_key,
         dag_id,
@@ -71,11 +73,12 @@ scoped as (
 
 -- the columns the windows need alone: the attempt's other columns carried through them took a partial build
 -- at 10M task instances (1% changed across the history, 2.4M rows read) past a 384MB memory limit;
--- measured joins them back to the rows computed
+-- measured joins them back to the rows computed, by attempt_locator
 numbered as (
 
     select
         task_attempt_key,
+        attempt_locator,
         dag_id,
         task_id,
         started_at,
@@ -120,7 +123,7 @@ measured as (
 
     from history
     inner join {{ ref('fct_task_attempts') }} as attempts
-        on history.task_attempt_key = attempts.task_attempt_key
+        on history.attempt_locator = {{ airflow_audit_row_locator('task_attempt_key', 'attempts') }}
     where history.is_missing
 
 ),
