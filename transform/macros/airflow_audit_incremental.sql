@@ -1190,28 +1190,12 @@
                             -- no row held before it: every row before it is to compute, read from the first
                             coalesce(scope_from, min(scope_to) over (partition by {{ keys }})) as scope_from
                         from (
-                            select
-                                {%- for column in series %}
-                                missing.{{ column }},
-                                {%- endfor %}
-                                missing.started_at as scope_to,
-                                max(coalesce(kept.history_started_at, kept.started_at)) as scope_from
-                            from (
+                            {%- set missing %}
                                 select {{ keys }}, started_at
                                 from {{ anomalies.measured }} as candidates
                                 where {{ anomalies.finished('candidates') }} and {{ airflow_audit_is_missing(anomalies) }}
-                            ) as missing
-                            left join {{ this }} as kept
-                                on
-                                    {%- for column in series %}
-                                    missing.{{ column }} = kept.{{ column }}
-                                    and
-                                    {%- endfor %} kept.started_at < missing.started_at
-                            group by
-                                {%- for column in series %}
-                                missing.{{ column }},
-                                {%- endfor %}
-                                missing.started_at
+                            {%- endset %}
+                            {{ airflow_audit_held_history_starts(missing, series) }}
                         ) as row_spans
                     ) as bounded_spans
                 ) as ordered_spans
@@ -1220,6 +1204,65 @@
     {%- endset %}
     {{ airflow_audit_rows_in_spans(marked, series, spans) }}
     {%- endif %}
+{%- endmacro %}
+
+
+{#- For each row of `missing` (series columns, started_at: rows a duration anomaly mart lacks), where the
+    history of the row the mart holds just before it in its series begins (that row's start, without
+    history), as scope_from, null where the mart holds none before it; scope_to, the row's start. Windows
+    slide forward, so that is the latest history start of every row the mart holds before it. On DuckDB
+    an ASOF join finds that one row: a range join with every row held before (and a maximum) took 11 s
+    of a 17.5 s body at 10M task instances after 1% changed across the history (157M pairs). It joins by
+    a 64-bit hash of the series: by the series' names, its sort took 2.9 s instead of 0.5 s. A row found
+    of another series with the same hash gives the whole history instead. Of rows held at the same
+    start, any one may be found: its history begins no later, so the scope holds it. -#}
+{% macro airflow_audit_held_history_starts(missing, series) -%}
+    {{- return(adapter.dispatch('airflow_audit_held_history_starts', 'airflow_audit')(missing, series)) -}}
+{%- endmacro %}
+
+{% macro duckdb__airflow_audit_held_history_starts(missing, series) -%}
+    select
+        {%- for column in series %}
+        missing.{{ column }},
+        {%- endfor %}
+        missing.started_at as scope_to,
+        case
+            when kept.series_hash is null then null
+            when
+                {%- for column in series %}
+                kept.{{ column }} = missing.{{ column }}{{ ' and' if not loop.last }}
+                {%- endfor %}
+                then coalesce(kept.history_started_at, kept.started_at)
+            -- a row of another series whose hash is the same: read the whole history
+            else cast('-infinity' as {{ dbt.type_timestamp() }})
+        end as scope_from
+    from (select *, hash({{ series | join(', ') }}) as series_hash from ({{ missing }}) as rows_missing) as missing
+    asof left join (
+        select hash({{ series | join(', ') }}) as series_hash, {{ series | join(', ') }}, started_at, history_started_at
+        from {{ this }}
+    ) as kept
+        on missing.series_hash = kept.series_hash and missing.started_at > kept.started_at
+{%- endmacro %}
+
+{% macro default__airflow_audit_held_history_starts(missing, series) -%}
+    select
+        {%- for column in series %}
+        missing.{{ column }},
+        {%- endfor %}
+        missing.started_at as scope_to,
+        max(coalesce(kept.history_started_at, kept.started_at)) as scope_from
+    from ({{ missing }}) as missing
+    left join {{ this }} as kept
+        on
+            {%- for column in series %}
+            missing.{{ column }} = kept.{{ column }}
+            and
+            {%- endfor %} kept.started_at < missing.started_at
+    group by
+        {%- for column in series %}
+        missing.{{ column }},
+        {%- endfor %}
+        missing.started_at
 {%- endmacro %}
 
 
