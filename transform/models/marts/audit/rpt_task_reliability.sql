@@ -35,17 +35,31 @@ attempts{{ b }} as (
 
 ),
 
--- each task's latest success beside its attempts, by a window: a CTE read twice (the attempts joined to
--- their own aggregate) DuckDB holds whole, every bucket's until the query ends (README "How fast")
+-- each task's latest success, read from the table again: beside the attempts by a window over them, DuckDB
+-- held every attempt (at 10M task instances, one thread: 5.7 s and 1.48 GB of RSS, against 3.5 s and 0.52 GB
+-- so); joined to their own CTE, it held that CTE whole, every bucket's until the query ended
+latest_success{{ b }} as (
+
+    select
+        dag_id,
+        task_id,
+        max(started_at) as latest_success_at
+
+    from {{ ref('fct_task_attempts') }}
+    where state = 'success' and {{ in_scope }}
+    group by dag_id, task_id
+
+),
+
 with_latest{{ b }} as (
 
     select
-        *,
-        max(case when state = 'success' then started_at end) over (
-            partition by dag_id, task_id
-        ) as latest_success_at
+        task_attempts.*,
+        latest.latest_success_at
 
-    from attempts{{ b }}
+    from attempts{{ b }} as task_attempts
+    left join latest_success{{ b }} as latest
+        on task_attempts.dag_id = latest.dag_id and task_attempts.task_id = latest.task_id
 
 ),
 
