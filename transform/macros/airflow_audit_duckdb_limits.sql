@@ -1,10 +1,17 @@
+{#- AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT as given (`384MB`), trimmed, on DuckDB; empty without one or on the
+    other warehouses. What a model or macro does differently under a limit asks here. -#}
+{% macro airflow_audit_duckdb_memory_limit() -%}
+    {{- return(env_var('AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT', '') | trim if target.type == 'duckdb' else '') -}}
+{%- endmacro %}
+
+
 {#- DuckDB's memory limit and threads for dbt, from the variables the loader reads too
     (AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, AIRFLOW_AUDIT_DUCKDB_THREADS; empty: DuckDB's defaults).
     Run by on-run-start (dbt_project.yml); nothing on the other warehouses. -#}
 {% macro airflow_audit_duckdb_limits() %}
-    {%- set memory = env_var('AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT', '') | trim -%}
+    {%- set memory = airflow_audit_duckdb_memory_limit() -%}
     {%- set threads = env_var('AIRFLOW_AUDIT_DUCKDB_THREADS', '') | trim -%}
-    {%- if target.type == 'duckdb' and memory -%}
+    {%- if memory -%}
         {%- do run_query("set memory_limit = '" ~ memory ~ "'") -%}
     {%- endif -%}
     {%- if target.type == 'duckdb' and threads -%}
@@ -20,8 +27,7 @@
     once stays the same at any size. One bucket without a limit, on the other warehouses, or where the
     relation does not exist yet, and in a unit test (its inputs are fixtures, not relations). -#}
 {% macro airflow_audit_percentile_buckets(relation) -%}
-    {%- set memory = env_var('AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT', '') | trim -%}
-    {%- if not execute or target.type != 'duckdb' or not memory or airflow_audit_without_warehouse() -%}
+    {%- if not execute or not airflow_audit_duckdb_memory_limit() or airflow_audit_without_warehouse() -%}
         {{- return(1) -}}
     {%- endif -%}
     {%- if adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}

@@ -1224,7 +1224,7 @@
 {% macro duckdb__airflow_audit_held_history_starts(missing, series) -%}
     {#- under a memory limit, the range join: with the ASOF join this mart ran out of 384MB at 10M task
         instances after 1% changed (make bench at 99a4a04), where the range join passed (the benches before) -#}
-    {%- if env_var('AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT', '') | trim -%}
+    {%- if airflow_audit_duckdb_memory_limit() -%}
         {{- return(default__airflow_audit_held_history_starts(missing, series)) -}}
     {%- endif %}
     select

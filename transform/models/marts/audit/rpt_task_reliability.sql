@@ -10,7 +10,7 @@
     (each read once, so DuckDB does not hold one in memory for the others): exact percentiles hold every
     value of a task outside the limit (airflow_audit_percentile_buckets). One bucket otherwise. -#}
 {%- set buckets = airflow_audit_percentile_buckets(ref('fct_task_attempts')) -%}
-{%- set limited = target.type == 'duckdb' and env_var('AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT', '') | trim -%}
+{%- set limited = airflow_audit_duckdb_memory_limit() -%}
 -- sqlfluff:indentation:template_blocks_indent:False
 with
 {% for bucket in range(buckets) -%}
