@@ -1215,8 +1215,10 @@
     of a 17.5 s body at 10M task instances after 1% changed across the history (157M pairs). It joins by
     a 64-bit hash of the series: by the series' names, its sort took 2.9 s instead of 0.5 s. A row found
     of another series with the same hash gives the whole history instead. Of rows held at the same
-    start, any one may be found: its history begins no later, so the scope holds it. Under
-    AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, the range join. -#}
+    start, any one may be found: its history begins no later, so the scope holds it. The join sorts
+    both sides whole, so it reads the held rows of the series with a missing row only: at 10M task
+    instances after an hour of new runs (234 attempts to compute), 0.9 s instead of 1.9 s for the
+    body. Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, the range join. -#}
 {% macro airflow_audit_held_history_starts(missing, series) -%}
     {{- return(adapter.dispatch('airflow_audit_held_history_starts', 'airflow_audit')(missing, series)) -}}
 {%- endmacro %}
@@ -1227,6 +1229,10 @@
     {%- if airflow_audit_duckdb_memory_limit() -%}
         {{- return(default__airflow_audit_held_history_starts(missing, series)) -}}
     {%- endif %}
+    with missing as materialized (
+        select *, hash({{ series | join(', ') }}) as series_hash from ({{ missing }}) as rows_missing
+    )
+
     select
         {%- for column in series %}
         missing.{{ column }},
@@ -1242,10 +1248,11 @@
             -- a row of another series whose hash is the same: read the whole history
             else cast('-infinity' as {{ dbt.type_timestamp() }})
         end as scope_from
-    from (select *, hash({{ series | join(', ') }}) as series_hash from ({{ missing }}) as rows_missing) as missing
+    from missing
     asof left join (
         select hash({{ series | join(', ') }}) as series_hash, {{ series | join(', ') }}, started_at, history_started_at
         from {{ this }}
+        where hash({{ series | join(', ') }}) in (select series_hash from missing)
     ) as kept
         on missing.series_hash = kept.series_hash and missing.started_at > kept.started_at
 {%- endmacro %}
