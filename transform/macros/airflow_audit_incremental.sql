@@ -646,15 +646,18 @@
 {%- endmacro %}
 
 
-{#- A query of a partial build's touched rows (`query`: rows of `columns` from the staging views, named
-    `name`; `tables`, the raw tables it reads): on DuckDB, run once per dbt invocation and written into
-    each statement that uses it as values, where it finds at most airflow_audit_touched_values_limit()
-    rows; else the query itself. No model changes what it reads. An hourly build filters on the touched
-    task instances in every mart body, pre-hook and data test that reads the task instance marts, each
-    time scanning task_instance and its zoned timestamps again (at 10M task instances, 0.05 s per use,
-    warm, and about 150 uses). As values, DuckDB's planner also knows how few they are. Elsewhere, in a
-    build that does not know what changed, or without a warehouse: the query. -#}
-{% macro airflow_audit_touched_once(name, columns, query, tables) -%}
+{#- A query of a partial build's touched rows (`query`: rows of `columns`, named `name`; `tables`, the raw
+    tables whose changes it finds): on DuckDB, run once per dbt invocation, at its first use, and written
+    into each statement that uses it as values, where it finds at most airflow_audit_touched_values_limit()
+    rows; else the query itself. The first answer is the one meant: the staging views it reads do not
+    change during a build, and the pool hours (airflow_audit_pool_hour_partitions) are those the report's
+    body replaced, which its post-hook then forgets. An hourly build filters on the touched task
+    instances in every mart body, pre-hook and data test that reads the task instance marts, each time
+    scanning task_instance and its zoned timestamps again (at 10M task instances, 0.05 s per use, warm,
+    and about 150 uses). As values, DuckDB's planner also knows how few they are. With count_all, it
+    counts every row, remembered for airflow_audit_touched_count. Elsewhere, in a build that does not
+    know what changed, or without a warehouse: the query. -#}
+{% macro airflow_audit_touched_once(name, columns, query, tables, count_all=false) -%}
     {%- if target.type != 'duckdb' or not execute or airflow_audit_without_warehouse()
             or not airflow_audit_knows_changes(tables) -%}
         {{- return(query) -}}
@@ -666,15 +669,26 @@
     {%- set limit = airflow_audit_touched_values_limit() -%}
     {%- set literals = [] -%}
     {%- for column in columns -%}
-        {%- do literals.append(
-            "coalesce(case when typeof(touched." ~ column ~ ") = 'VARCHAR' then '''' || replace(cast(touched."
-            ~ column ~ " as varchar), '''', '''''') || '''' else cast(touched." ~ column ~ " as varchar) end, 'null')") -%}
+        {%- do literals.append(airflow_audit_duckdb_literal('touched.' ~ column)) -%}
     {%- endfor -%}
     {%- set fetch -%}
+        {%- if count_all %}
+        with found as materialized ({{ query }})
+        select
+            (select count(*) from found),
+            (
+                select string_agg('(' || {{ literals | join(" || ', ' || ") }} || ')', ', ')
+                from (select * from found limit {{ limit + 1 }}) as touched
+            )
+        {%- else %}
         select count(*), string_agg('(' || {{ literals | join(" || ', ' || ") }} || ')', ', ')
         from (select * from ({{ query }}) as found limit {{ limit + 1 }}) as touched
+        {%- endif %}
     {%- endset -%}
     {%- set fetched = run_query(fetch).rows[0] -%}
+    {%- if count_all -%}
+        {%- do airflow_audit_remember('touched-count:' ~ name, fetched[0]) -%}
+    {%- endif -%}
     {%- if fetched[0] > limit -%}
         {%- set relation = query -%}
     {%- elif fetched[0] == 0 -%}
@@ -687,6 +701,27 @@
         {%- endset -%}
     {%- endif -%}
     {{- return(airflow_audit_remember('touched:' ~ name, relation)) -}}
+{%- endmacro %}
+
+
+{#- How many rows airflow_audit_touched_once(name, ..., count_all=true) found in this build, or none. -#}
+{% macro airflow_audit_touched_count(name) -%}
+    {{- return(airflow_audit_remembered('touched-count:' ~ name)) -}}
+{%- endmacro %}
+
+
+{#- The SQL that renders the value of `expression` on DuckDB as a literal of its type, for a build that
+    writes values it queried once into the statements that use them (airflow_audit_touched_once,
+    airflow_audit_fetch_markers): a string quoted, any other value cast from its text (DuckDB's text of
+    a value casts back to the same value: a timestamp to the microsecond, a double in its shortest exact
+    form), null as null. Rendered by the warehouse, never read back through dbt's typed tables. -#}
+{% macro airflow_audit_duckdb_literal(expression) -%}
+    coalesce(case
+        when typeof({{ expression }}) = 'VARCHAR'
+            then '''' || replace(cast({{ expression }} as varchar), '''', '''''') || ''''
+        else 'cast(''' || replace(cast({{ expression }} as varchar), '''', '''''') || ''' as '
+            || typeof({{ expression }}) || ')'
+    end, 'null')
 {%- endmacro %}
 
 
@@ -736,8 +771,7 @@
     markers are also remembered as SQL values (airflow_audit_remembered) for the pre-hook and the body
     (airflow_audit_markers_relation). Written out, they tell DuckDB's planner how few they are: as a query,
     it cannot tell, and it builds its joins on the big side instead; and each use would run the query
-    again. Each value is rendered by the warehouse (a name or key quoted, a start as the text of its
-    timestamp), never read back through dbt's typed tables. Elsewhere, or with more than
+    again. Each value is rendered by the warehouse (airflow_audit_duckdb_literal). Elsewhere, or with more than
     airflow_audit_first_markers_values_limit() markers of a kind, that kind is not remembered. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
@@ -777,17 +811,8 @@
     {%- set aggregates = {} -%}
     {%- for kind, columns in kinds.items() -%}
         {%- set literals = [] -%}
-        {%- for column in columns.names -%}
-            {%- do literals.append(
-                "coalesce('''' || replace(markers." ~ column ~ ", '''', '''''') || '''', 'null')") -%}
-        {%- endfor -%}
-        {%- for column in columns.numbers -%}
-            {%- do literals.append("cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ")") -%}
-        {%- endfor -%}
-        {%- for column in columns.moments -%}
-            {%- do literals.append(
-                "coalesce('cast(''' || cast(markers." ~ column ~ " as " ~ dbt.type_string() ~ ") || ''' as "
-                ~ dbt.type_timestamp() ~ ")', 'null')") -%}
+        {%- for column in columns.names + columns.numbers + columns.moments -%}
+            {%- do literals.append(airflow_audit_duckdb_literal('markers.' ~ column)) -%}
         {%- endfor -%}
         {%- do aggregates.update({kind: "string_agg('(' || " ~ literals | join(" || ', ' || ") ~ " || ')', ', ')"}) -%}
     {%- endfor -%}
