@@ -449,7 +449,9 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     # table only once it holds rows (a new table is read whole)
     airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, latest))
     lost_pool = airflow_python("2.10.5", url, home, AIRFLOW_LEAVES_ONE_RUNNING).split()[-1]
-    *running_one, running_pool = airflow_python("2.10.5", url, home, AIRFLOW_RUNS_ONE_FOR_HOURS).split()
+    *running_one, running_pool = airflow_python(
+        "2.10.5", url, home, AIRFLOW_RUNS_ONE_FOR_HOURS
+    ).split()
     job.run()
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         # the earliest success with a whole history (3, Job's) of its task's successes after it
@@ -493,7 +495,9 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     assert cleared_hours, "the cleared try holds no pool hour: the test shows nothing"
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         intermediate = job.marts.removesuffix("_marts") + "_intermediate"
-        last_sync = con.execute(f'select synced_at from "{intermediate}".int_latest_sync').fetchone()[0]
+        last_sync = con.execute(
+            f'select synced_at from "{intermediate}".int_latest_sync'
+        ).fetchone()[0]
     airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, cleared))
     assert PARTIAL in job.run()
     assert job.replaced()["fct_task_attempt_duration_anomalies"] == "partitions"
@@ -544,7 +548,9 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
             )
         )
     assert cleared_hours - running_hours, "every hour of the cleared try is a running one's too"
-    assert len(held_whole) >= 3, "the try running for hours held too few whole: the test shows nothing"
+    assert len(held_whole) >= 3, (
+        "the try running for hours held too few whole: the test shows nothing"
+    )
     recomputed = appended(hours_before, hours_after)
     # of the attempts still running, the hours since the last sync only
     assert recomputed == since_last_sync
