@@ -125,16 +125,27 @@ with create_session() as session:
 """
 )
 
-# A task instance a lost worker left running: Airflow's own model moves its try's start 50 days back
-# (past the 1,000 hours the pool report counts an attempt for). Prints its pool.
-AIRFLOW_LEAVES_ONE_RUNNING = (
-    AIRFLOW_SESSION
-    + """
+
+def first_with_a_pool(state: str) -> str:
+    """A session of Airflow's own models in which `ti` is the first task instance (by DAG, task and
+    run) in `state` (a TaskInstanceState name) with a pool; the caller's lines go on inside it."""
+    return (
+        AIRFLOW_SESSION
+        + f"""
 import datetime
+from airflow.utils import timezone
 with create_session() as session:
     ti = session.query(TaskInstance).filter(
-        TaskInstance.state == TaskInstanceState.RUNNING, TaskInstance.pool.isnot(None)
+        TaskInstance.state == TaskInstanceState.{state}, TaskInstance.pool.isnot(None)
     ).order_by(TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id).first()
+"""
+    )
+
+
+# A task instance a lost worker left running: Airflow's own model moves its try's start 50 days back
+# (past the 1,000 hours the pool report counts an attempt for). Prints its pool.
+AIRFLOW_LEAVES_ONE_RUNNING = first_with_a_pool("RUNNING") + (
+    """
     ti.start_date -= datetime.timedelta(days=50)
     print(ti.pool)
 """
@@ -144,15 +155,8 @@ with create_session() as session:
 # next try the scheduler counted (2.10 counts a try when it schedules it) and a worker started, as
 # Airflow's own model sets it running, its start taken from the clock five hours back (the fixture's
 # history ends long before the sync) and no end yet. Prints its natural key and pool.
-AIRFLOW_RUNS_ONE_FOR_HOURS = (
-    AIRFLOW_SESSION
-    + """
-import datetime
-from airflow.utils import timezone
-with create_session() as session:
-    ti = session.query(TaskInstance).filter(
-        TaskInstance.state == TaskInstanceState.UP_FOR_RETRY, TaskInstance.pool.isnot(None)
-    ).order_by(TaskInstance.dag_id, TaskInstance.task_id, TaskInstance.run_id).first()
+AIRFLOW_RUNS_ONE_FOR_HOURS = first_with_a_pool("UP_FOR_RETRY") + (
+    """
     ti.try_number += 1
     ti.set_state(TaskInstanceState.RUNNING, session=session)
     ti.start_date = timezone.utcnow() - datetime.timedelta(hours=5)
