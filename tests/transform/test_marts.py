@@ -991,6 +991,40 @@ def test_infinite_timestamps_stay_infinite_in_staging(marts, tmp_path):
     assert row == [("infinity", "-infinity", dt.datetime(2024, 3, 10, 7, 30, 0, 123456))]
 
 
+def test_durations_no_span_can_have_are_null_in_staging(marts, tmp_path):
+    """Airflow's `duration` is a float, which holds what no span between two timestamps can be (under
+    3.2e11 s): NaN, infinity, 1e13. On a copy of the warehouse, raw task instances with such durations
+    read as null in staging instead of failing the cast to decimal(18,6) (and with it every mart), while
+    the finite durations of the same insert, to the microsecond and as long as a span can be, read as
+    written."""
+    copy = tmp_path / marts["warehouse"].name
+    copy.write_bytes(marts["warehouse"].read_bytes())
+    raw, staging = f'"{RAW}"', f'"{MARTS.replace("_marts", "_staging")}"'
+    durations = {
+        "nan": None,
+        "inf": None,
+        "-inf": None,
+        "1e13": None,
+        "1e12": None,
+        # the longest span two timestamps can have is about 3.2e11 s
+        "310000000000": Decimal("310000000000"),
+        "86400000.125": Decimal("86400000.125"),
+        "12.345678": Decimal("12.345678"),
+        "-0.5": Decimal("-0.5"),
+    }
+    with duckdb.connect(str(copy)) as con:
+        for index, value in enumerate(durations):
+            con.execute(
+                f"insert into {raw}.task_instance (dag_id, task_id, run_id, map_index, duration) "
+                f"values ('odd_durations', 't', 'r', {index}, cast('{value}' as double))"
+            )
+        staged = con.execute(
+            f"select map_index, duration_s from {staging}.stg_airflow__task_instances "
+            "where dag_id = 'odd_durations' order by map_index"
+        ).fetchall()
+    assert staged == [(index, expected) for index, expected in enumerate(durations.values())]
+
+
 def test_percentiles_computed_in_buckets_under_a_memory_limit_equal_the_mart(marts, tmp_path):
     """Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, rpt_task_reliability computes its tasks' exact
     percentiles in buckets of tasks, one after the other (airflow_audit_percentile_buckets: DuckDB holds

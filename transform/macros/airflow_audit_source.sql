@@ -75,7 +75,7 @@
 
 
 {#- One raw column, cast to a house type: the column if the loaded table has it, else a typed null.
-    kind: string | bigint | boolean | numeric | timestamp. Timestamps come out as the warehouse's
+    kind: string | bigint | boolean | numeric | seconds | timestamp. Timestamps come out as the warehouse's
     timestamp-without-time-zone type, in UTC (see airflow_audit_utc_timestamp). -#}
 {% macro airflow_audit_column(raw, column_name, kind) -%}
     {%- set column = raw.columns.get(column_name | lower) -%}
@@ -86,6 +86,14 @@
         cast(null as {{ airflow_audit_type(kind) }})
     {%- elif kind == 'timestamp' -%}
         {{ airflow_audit_utc_timestamp(adapter.quote(column.name), column.data_type) }}
+    {%- elif kind == 'seconds' -%}
+        {#- Airflow's durations are floats, which hold what no span between two timestamps can be (NaN,
+            infinity, 1e13): such a value is null here, not a cast error that stops every mart. NaN
+            compares greater than any number on every warehouse, so the upper bound excludes it. -#}
+        case
+            when {{ adapter.quote(column.name) }} > -1e12 and {{ adapter.quote(column.name) }} < 1e12
+                then cast({{ adapter.quote(column.name) }} as {{ airflow_audit_type(kind) }})
+        end
     {%- else -%}
         cast({{ adapter.quote(column.name) }} as {{ airflow_audit_type(kind) }})
     {%- endif -%}
