@@ -333,11 +333,11 @@ def change_like_airflow(url: str, version: str, home: Path, seed: int) -> int:
 
 @pytest.mark.parametrize(
     ("version", "mode"),
-    [("2.10.5", "archive"), ("3.3.2", "mirror")],
-    ids=["2.10.5-archive", "3.3.2-mirror"],
+    [("2.10.5", "archive"), ("3.3.2", "archive"), ("3.3.2", "mirror")],
+    ids=["2.10.5-archive", "3.3.2-archive", "3.3.2-mirror"],
 )
 def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, mode):
-    url = airflow_db(version, f"incr_marts_{mode}", dags=4, days=3)
+    url = airflow_db(version, f"incr_marts_{version.replace('.', '_')}_{mode}", dags=4, days=3)
     job = Job(url, tmp_path, mode)
     home = tmp_path / "airflow-home"
     home.mkdir()
@@ -391,7 +391,8 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
     )
     airflow_db_clean(url, version, home, cutoff, "dag_run,task_instance,log")
     change_like_airflow(url, version, home, rnd.randrange(1 << 30))
-    assert PARTIAL in job.run()
+    log = job.run()
+    assert PARTIAL in log, "\n".join(line for line in log.splitlines() if "build-changed" in line)
     assert job.differences_from_a_full_rebuild() == {}
     if mode == "archive":
         assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
@@ -420,8 +421,9 @@ def appended(before: list[str], after: list[str]) -> set[str]:
     raise AssertionError("the table's rows are neither kept in order nor appended")
 
 
+@pytest.mark.parametrize("version", ["2.10.5", "3.3.2"])
 def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
-    airflow_db, tmp_path
+    airflow_db, tmp_path, version
 ):
     """Airflow 2.10+ clears a finished task instance by moving its try, unchanged, to
     task_instance_history, and queues it again: the attempt keeps its key, start and duration, so no
@@ -431,11 +433,12 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     (the same slots, in the same pool, from the same start to the same end), only those of the
     attempts still running, where it used to recompute them all, and of those only the hours from the
     last sync's on (the earlier ones held whole at both syncs), and none of a try left running past
-    the 1,000 hours the report counts it for. Both equal a full rebuild. (A row
-    computed again is deleted and appended: it leaves its place for the end of the table; the kept
+    the 1,000 hours the report counts it for. Both equal a full rebuild. Airflow 3 also gives the task
+    instance it clears a new `id`: in archive mode the row under the old one stays, marked deleted, and
+    is still neither a second task instance nor a second attempt of its try. (A row computed again is deleted and appended: it leaves its place for the end of the table; the kept
     rows keep their order. Row ids themselves shift when DuckDB compacts a row group with deleted
     rows.)"""
-    url = airflow_db("2.10.5", "incr_clear_one", dags=4, days=3)
+    url = airflow_db(version, "incr_clear_one", dags=4, days=3)
     job = Job(url, tmp_path, "archive")
     home = tmp_path / "airflow-home"
     home.mkdir()
@@ -451,11 +454,12 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
         ).fetchone()
     # a first clear writes task_instance_history's first rows: the build knows what changed in a
     # table only once it holds rows (a new table is read whole)
-    airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, latest))
-    lost_pool = airflow_python("2.10.5", url, home, AIRFLOW_LEAVES_ONE_RUNNING).split()[-1]
-    *running_one, running_pool = airflow_python(
-        "2.10.5", url, home, AIRFLOW_RUNS_ONE_FOR_HOURS
-    ).split()
+    airflow_python(version, url, home, AIRFLOW_CLEARS_ONE, *map(str, latest))
+    lost_pool = airflow_python(version, url, home, AIRFLOW_LEAVES_ONE_RUNNING).split()[-1]
+    # its last line: Airflow 3 prints warnings before it
+    *running_one, running_pool = (
+        airflow_python(version, url, home, AIRFLOW_RUNS_ONE_FOR_HOURS).splitlines()[-1].split()
+    )
     job.run()
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         # the earliest success with a whole history (3, Job's) of its task's successes after it
@@ -502,7 +506,7 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
         last_sync = con.execute(
             f'select synced_at from "{intermediate}".int_latest_sync'
         ).fetchone()[0]
-    airflow_python("2.10.5", url, home, AIRFLOW_CLEARS_ONE, *map(str, cleared))
+    airflow_python(version, url, home, AIRFLOW_CLEARS_ONE, *map(str, cleared))
     assert PARTIAL in job.run()
     assert job.replaced()["fct_task_attempt_duration_anomalies"] == "partitions"
     assert job.replaced()["rpt_pool_hourly_usage"] == "partitions"
@@ -512,6 +516,26 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
             f"select count(*) from {anomalies} where {natural_key} and state = 'success'", cleared
         ).fetchone()[0]
     assert kept == 1, "the cleared try is still a success, from task_instance_history"
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        raw = job.marts.removesuffix("_marts")
+        # Airflow 3 re-keys the task instance it clears: archive mode keeps the row under its old id,
+        # marked deleted at the source
+        rekeyed = con.execute(
+            f'select count(*) from "{raw}".task_instance '
+            f"where {natural_key} and _sdc_deleted_at is not null",
+            cleared,
+        ).fetchone()[0]
+        task_instances = con.execute(
+            f'select count(*) from "{job.marts}".fct_task_instances where {natural_key}', cleared
+        ).fetchone()[0]
+        attempts_per_try = con.execute(
+            f"select try_number, count(*) from {attempts} where {natural_key} group by try_number",
+            cleared,
+        ).fetchall()
+    assert rekeyed == (1 if version.startswith("3.") else 0)
+    # deleted rows included: one task instance, one attempt per try
+    assert task_instances == 1
+    assert attempts_per_try and all(count == 1 for _, count in attempts_per_try)
     kept_in_order = [key for key in before if key not in own]
     assert after[: len(kept_in_order)] == kept_in_order
     assert set(after[len(kept_in_order) :]) == own

@@ -76,6 +76,8 @@ current_tries as (
             -- a task that skipped itself at run time ran; one skipped by a branch never started
             or (state = 'skipped' and started_at is not null)
         )
+        -- a row Airflow 3 re-keyed: its try is in the history
+        and {{ airflow_audit_not_rekeyed('task_instances') }}
 
 ),
 

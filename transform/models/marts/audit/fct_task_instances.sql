@@ -1,5 +1,6 @@
 {#- One row per task instance (dag_id, task_id, run_id, map_index) as loaded, describing its latest try.
-    Task instances deleted at the source are kept (archive mode), flagged by is_deleted_at_source. -#}
+    Task instances deleted at the source are kept (archive mode), flagged by is_deleted_at_source; not the
+    rows Airflow 3 re-keyed when it retried or cleared a task instance (airflow_audit_not_rekeyed). -#}
 
 {%- set partitions = airflow_audit_partitioned('airflow_audit_task_instance_partitions') -%}
 
@@ -93,6 +94,7 @@ measured as (
         deleted_at_source_at
 
     from task_instances
+    where {{ airflow_audit_not_rekeyed('task_instances') }}
 
 ),
 
