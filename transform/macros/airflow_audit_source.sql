@@ -147,18 +147,18 @@
 {%- endmacro %}
 
 
-{#- True for a task instance row of `alias` (a stg_airflow__task_instances relation) that is a task
+{#- True for a task instance row (of stg_airflow__task_instances, read unqualified) that is a task
     instance, false for one Airflow 3 re-keyed. Airflow 3 gives a task instance a new `id` each time it is
     retried or cleared (prepare_db_for_next_try), writing the try that ended to task_instance_history
     under the old one: in archive mode the row under the old id stays, marked deleted at the source, while
     its try is in the history and the task instance lives on under its new id. Counted, it would be a
     second task instance with the same key and a second attempt of the same try. Airflow 2's task
     instances have no `id`: true for every row. -#}
-{% macro airflow_audit_not_rekeyed(alias) -%}
+{% macro airflow_audit_not_rekeyed() -%}
     (
-        not {{ alias }}.is_deleted_at_source
-        or {{ alias }}.task_instance_id is null
-        or {{ alias }}.task_instance_id not in (
+        not is_deleted_at_source
+        or task_instance_id is null
+        or task_instance_id not in (
             select histories.task_instance_id
             from {{ ref('stg_airflow__task_instance_histories') }} as histories
             where histories.task_instance_id is not null

@@ -77,7 +77,7 @@ current_tries as (
             or (state = 'skipped' and started_at is not null)
         )
         -- a row Airflow 3 re-keyed: its try is in the history
-        and {{ airflow_audit_not_rekeyed('task_instances') }}
+        and {{ airflow_audit_not_rekeyed() }}
 
 ),
 

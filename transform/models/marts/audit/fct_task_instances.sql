@@ -94,7 +94,7 @@ measured as (
         deleted_at_source_at
 
     from task_instances
-    where {{ airflow_audit_not_rekeyed('task_instances') }}
+    where {{ airflow_audit_not_rekeyed() }}
 
 ),
 
