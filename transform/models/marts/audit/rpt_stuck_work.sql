@@ -11,6 +11,8 @@
 
 {%- set floor_s = var('airflow_audit_stuck_floor_s', 600) -%}
 {%- set without_history_s = var('airflow_audit_stuck_without_history_s', 86400) -%}
+{#- what a waiting task is allowed at least, with or without the fleet's history -#}
+{%- set least_allowed_s = [floor_s | float, without_history_s | float] | min -%}
 
 with
 
@@ -64,8 +66,9 @@ waiting as (
 ),
 
 -- The fleet's queue p95 reads every finished task instance (0.8 to 1.5 s at 10M task instances). It is
--- computed only when a task has waited longer than the floor, which any allowance is at least: in most
--- syncs none has, and then no waiting task is stuck whatever the p95.
+-- computed only when a task has waited longer than any allowance can be short (the floor, or the
+-- allowance without history if shorter): in most syncs none has, and then no waiting task is stuck
+-- whatever the p95.
 queue_history as (
 
     select {{ airflow_audit_percentile('queued_s', 0.95) }} as p95_queued_s
@@ -76,7 +79,7 @@ queue_history as (
             select 1
             from waiting
             cross join sync
-            where {{ dbt.datediff('waiting.since_at', 'sync.synced_at', 'second') }} > {{ floor_s }}
+            where {{ dbt.datediff('waiting.since_at', 'sync.synced_at', 'second') }} > {{ least_allowed_s }}
         )
 
 ),
