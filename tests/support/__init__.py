@@ -146,8 +146,10 @@ def assert_rows_equal(
     exact = [i for i, c in enumerate(columns) if c not in masked]
     loose = [i for i, c in enumerate(columns) if c in masked]
 
+    whole = len(exact) == len(columns)
+
     def key(row: tuple) -> str:
-        return repr(tuple(row[i] for i in exact))
+        return repr(row if whole else tuple(row[i] for i in exact))
 
     assert len(got) == len(expected), (
         f"{table}: {len(got)} rows in the warehouse, {len(expected)} in the source"
