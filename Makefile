@@ -50,9 +50,10 @@ browser: ## Debian's Chromium for the report's browser tests (installed once, wi
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
 # Test files run on TEST_WORKERS workers at once (pytest-xdist; `auto`: one per core), each file's
-# tests in one worker, so a module's fixtures are built once. TEST_WORKERS=0 runs them in this process.
+# tests in one worker, so a module's fixtures are built once (the files that share the session's full
+# jobs, in one worker together: tests/conftest.py). TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
-TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 test: install airflow browser lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow" $(TEST_PARALLEL) --durations=20

@@ -17,10 +17,10 @@ from tests.support import TEST_FILL
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test` runs a worker per core, a test file per worker at a time), each
-    worker has its own Meltano system database, run folder and default dbt target/ and logs/, as the one
-    process of a serial run has: two workers' runs of the same slug never share them. A test that
-    names its own keeps it."""
+    """Under pytest-xdist (`make test` runs a worker per core, a test file per worker at a time, the
+    files of SHARE_FULL_JOBS together), each worker has its own Meltano system database, run folder
+    and default dbt target/ and logs/, as the one process of a serial run has: two workers' runs of
+    the same slug never share them. A test that names its own keeps it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return
@@ -42,6 +42,30 @@ def pytest_configure(config: pytest.Config) -> None:
         ("DBT_DUCKDB_LOG_PATH", "logs"),
     ):
         os.environ.setdefault(name, str(own / folder))
+
+
+# The files that read the session's full job of each Airflow version (tests.support.sync.full_job):
+# it is built once per process, so they run in one worker and build it once (about 40 s a version).
+SHARE_FULL_JOBS = {
+    "tests/end_to_end/test_pipeline.py",
+    "tests/report/test_report.py",
+    "tests/transform/test_marts.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (`make test`), each test file is one unit a worker runs whole, as with
+    `--dist loadfile`, except the files of SHARE_FULL_JOBS, which are one unit together."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        # the group is the suffix of the test's id under xdist: `...::test_x@core/test_naming`
+        group = (
+            "full-jobs"
+            if path in SHARE_FULL_JOBS
+            else path.removeprefix("tests/").removesuffix(".py")
+        )
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
