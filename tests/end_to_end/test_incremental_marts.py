@@ -279,14 +279,19 @@ def change_like_airflow(url: str, version: str, home: Path, seed: int) -> int:
     return ended
 
 
+# In the first, series collide: the duration anomaly marts match a series by a 64-bit hash of it
+# (airflow_audit_held_history_starts), folded here into two values (AIRFLOW_AUDIT_TEST_SERIES_HASH_BUCKETS),
+# so that a row of another series is found, as two series of 2^64 hashes hardly ever would be.
 @pytest.mark.parametrize(
-    ("version", "mode"),
-    [("2.10.5", "archive"), ("3.3.2", "archive"), ("3.3.2", "mirror")],
-    ids=["2.10.5-archive", "3.3.2-archive", "3.3.2-mirror"],
+    ("version", "mode", "hash_buckets"),
+    [("2.10.5", "archive", "2"), ("3.3.2", "archive", ""), ("3.3.2", "mirror", "")],
+    ids=["2.10.5-archive-colliding", "3.3.2-archive", "3.3.2-mirror"],
 )
-def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, mode):
+def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, mode, hash_buckets):
     url = airflow_db(version, f"incr_marts_{version.replace('.', '_')}_{mode}", dags=4, days=3)
     job = Job(url, tmp_path, mode)
+    if hash_buckets:
+        job.env["AIRFLOW_AUDIT_TEST_SERIES_HASH_BUCKETS"] = hash_buckets
     home = tmp_path / "airflow-home"
     home.mkdir()
     job.run()  # the first build is a full one: nothing to compare yet
@@ -300,7 +305,14 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
             "  and first.task_id = fct_task_attempt_duration_anomalies.task_id"
             "  and first.state = 'success')"
         ).fetchone()[0]
+        series, hashes = con.execute(
+            "select count(distinct (dag_id, task_id)), "
+            f"count(distinct hash(dag_id, task_id) % {hash_buckets or 1 << 62}) "
+            f'from "{job.marts}".fct_task_attempt_duration_anomalies'
+        ).fetchone()
     assert slid > 0, "no anomaly window slid past a task's first attempt: the test shows nothing"
+    # folded, series share a hash; not folded, none does
+    assert (series > hashes) == bool(hash_buckets), (series, hashes)
 
     rnd = random.Random(20261122)
     ended = 0
