@@ -695,6 +695,7 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
     in_marts = mart_figures(warehouse, version)
     at_source["pool_usage"] = pool_usage_at_source(url, in_marts["synced_at"], source_tables(url))
     manifest = json.loads((workdir / "target" / "manifest.json").read_text())
+    run_results = json.loads((workdir / "target" / "run_results.json").read_text())
 
     (last_log_id,) = source_query(url, "select coalesce(max(id), 0) from log")[0]
     deleted = clean_source(url, version, tmp_path_factory.mktemp("airflow-home"))
@@ -717,6 +718,7 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
         "env": job["env"],
         "warehouse": warehouse,
         "manifest": manifest,
+        "run_results": run_results,
         "at_source": at_source,
         "in_marts": in_marts,
         "after_clean": mart_figures(warehouse, version),
@@ -1105,6 +1107,19 @@ def test_attempts_are_numbered_from_one_without_gaps(marts):
         assert mismatched == (0, 0)
     else:
         assert mismatched[1] == 0
+
+
+def test_dbt_artifacts_after_the_job_are_its_builds(marts):
+    """target/run_results.json after the job is its build's: every model built and every data test
+    passed, not the results of the state query or of the record that follow the build."""
+    results = marts["run_results"]
+    assert results["args"]["which"] == "build"
+    ran = {r["unique_id"]: r["status"] for r in results["results"]}
+    models = {uid for uid, n in marts["manifest"]["nodes"].items() if n["resource_type"] == "model"}
+    tests = {uid for uid, n in marts["manifest"]["nodes"].items() if n["resource_type"] == "test"}
+    assert models and tests
+    assert {uid: ran.get(uid) for uid in models} == dict.fromkeys(models, "success")
+    assert {uid: ran.get(uid) for uid in tests} == dict.fromkeys(tests, "pass")
 
 
 def test_every_model_column_is_documented_and_every_documented_column_exists(marts):
