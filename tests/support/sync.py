@@ -463,6 +463,8 @@ def full_job(version: str, airflow_db, tmp_path_factory) -> dict[str, Any]:
             "env": env,
             "system_db": system_db,
             "log": log,
+            # the first build's manifest: a later run_job on this warehouse writes its own
+            "manifest": json.loads((workdir / "target" / "manifest.json").read_text()),
             "source_counts": source_counts(url),
             "warehouse_counts": raw_counts(warehouse),
         }
