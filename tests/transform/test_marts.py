@@ -694,7 +694,7 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
     at_source = source_figures(url, version)
     in_marts = mart_figures(warehouse, version)
     at_source["pool_usage"] = pool_usage_at_source(url, in_marts["synced_at"], source_tables(url))
-    manifest = json.loads((workdir / "target" / "manifest.json").read_text())
+    manifest = job["manifest"]
     run_results = json.loads((workdir / "target" / "run_results.json").read_text())
 
     (last_log_id,) = source_query(url, "select coalesce(max(id), 0) from log")[0]
@@ -1157,7 +1157,7 @@ def test_every_model_passes_sqlfluff_on_the_sql_dbt_compiles(version, airflow_db
     """The house style (.sqlfluff) on the SQL dbt compiles for this warehouse: the dbt templater,
     dbt-duckdb's profile, the job's DuckDB (the staging models read its columns when compiling)."""
     job = full_job(version, airflow_db, tmp_path_factory)
-    paths = ["transform/models"]
+    linted_paths = ["transform/models"]
     if version != NEWEST:
         compiled, newest = (
             {
@@ -1167,19 +1167,19 @@ def test_every_model_passes_sqlfluff_on_the_sql_dbt_compiles(version, airflow_db
             }
             for entry in (job, full_job(NEWEST, airflow_db, tmp_path_factory))
         )
-        paths = sorted(
+        reading_airflow = {
             path
             for path, (_, parents) in compiled.items()
             if any(parent.startswith("source.") for parent in parents)
-        )
-        same = {path: code for path, (code, _) in compiled.items() if path not in paths}
+        }
+        same = {path: code for path, (code, _) in compiled.items() if path not in reading_airflow}
         assert same == {path: newest[path][0] for path in same}
-        assert "models/staging/airflow/stg_airflow__task_instances.sql" in paths
+        assert "models/staging/airflow/stg_airflow__task_instances.sql" in reading_airflow
         assert len(same) > 20 and all(same.values()), sorted(same)
-        paths = [f"transform/{path}" for path in paths]
+        linted_paths = [f"transform/{path}" for path in sorted(reading_airflow)]
     target = tmp_path_factory.mktemp("sqlfluff-target")
     linted = subprocess.run(
-        [str(SQLFLUFF), "lint", "--processes", "2", *paths],
+        [str(SQLFLUFF), "lint", "--processes", "2", *linted_paths],
         cwd=ROOT,
         env={
             **os.environ,
