@@ -185,8 +185,7 @@ class Job:
         that finds them."""
         statements = self.delete_statements()
         return {
-            mart: "touched_now_and_then" not in statements[mart]
-            and "first_marker_at" in statements[mart]
+            mart: "marker_values(" in statements[mart] and "__held_touched" not in statements[mart]
             for mart in ANOMALIES
             if mart in statements
         }
@@ -282,16 +281,27 @@ def change_like_airflow(url: str, version: str, home: Path, seed: int) -> int:
 # In the first, series collide: the duration anomaly marts match a series by a 64-bit hash of it
 # (airflow_audit_held_history_starts), folded here into two values (AIRFLOW_AUDIT_TEST_SERIES_HASH_BUCKETS),
 # so that a row of another series is found, as two series of 2^64 hashes hardly ever would be.
+# The first writes the touched rows and the markers into the build's SQL as values, as an hourly build
+# does; the second queries them, as a build that touched more than airflow_audit_values_limit() rows
+# does (AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0).
 @pytest.mark.parametrize(
-    ("version", "mode", "hash_buckets"),
-    [("2.10.5", "archive", "2"), ("3.3.2", "archive", ""), ("3.3.2", "mirror", "")],
-    ids=["2.10.5-archive-colliding", "3.3.2-archive", "3.3.2-mirror"],
+    ("version", "mode", "hash_buckets", "written_out"),
+    [
+        ("2.10.5", "archive", "2", True),
+        ("3.3.2", "archive", "", False),
+        ("3.3.2", "mirror", "", True),
+    ],
+    ids=["2.10.5-archive-colliding", "3.3.2-archive-queried", "3.3.2-mirror"],
 )
-def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, mode, hash_buckets):
+def test_incremental_marts_equal_a_full_rebuild(
+    airflow_db, tmp_path, version, mode, hash_buckets, written_out
+):
     url = airflow_db(version, f"incr_marts_{version.replace('.', '_')}_{mode}", dags=4, days=3)
     job = Job(url, tmp_path, mode)
     if hash_buckets:
         job.env["AIRFLOW_AUDIT_TEST_SERIES_HASH_BUCKETS"] = hash_buckets
+    if not written_out:
+        job.env["AIRFLOW_AUDIT_TEST_VALUES_LIMIT"] = "0"
     home = tmp_path / "airflow-home"
     home.mkdir()
     job.run()  # the first build is a full one: nothing to compare yet
@@ -333,8 +343,8 @@ def test_incremental_marts_equal_a_full_rebuild(airflow_db, tmp_path, version, m
             # deletes at the source are marks in archive mode: only touched partitions replaced,
             # and only they tested
             assert job.replaced() == {m: "partitions" for m in INCREMENTAL}
-            assert job.markers_written_out() == dict.fromkeys(ANOMALIES, True)
-            assert job.touched_written_out() == dict.fromkeys(ANOMALIES, True)
+            assert job.markers_written_out() == dict.fromkeys(ANOMALIES, written_out)
+            assert job.touched_written_out() == dict.fromkeys(ANOMALIES, written_out)
             assert all(job.tests_scoped().values()), job.tests_scoped()
         else:
             # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt

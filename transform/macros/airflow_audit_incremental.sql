@@ -648,7 +648,7 @@
 
 {#- A query of a partial build's touched rows (`query`: rows of `columns`, named `name`; `tables`, the raw
     tables whose changes it finds): on DuckDB, run once per dbt invocation, at its first use, and written
-    into each statement that uses it as values, where it finds at most airflow_audit_touched_values_limit()
+    into each statement that uses it as values, where it finds at most airflow_audit_values_limit()
     rows; else the query itself. The first answer is the one meant: the staging views it reads do not
     change during a build, and the pool hours (airflow_audit_pool_hour_partitions) are those the report's
     body replaced, which its post-hook then forgets. An hourly build filters on the touched task
@@ -666,7 +666,7 @@
     {%- if remembered is not none -%}
         {{- return(remembered) -}}
     {%- endif -%}
-    {%- set limit = airflow_audit_touched_values_limit() -%}
+    {%- set limit = airflow_audit_values_limit() -%}
     {%- set literals = [] -%}
     {%- for column in columns -%}
         {%- do literals.append(airflow_audit_duckdb_literal('touched.' ~ column)) -%}
@@ -725,11 +725,17 @@
 {%- endmacro %}
 
 
-{#- Most touched rows written into a build's SQL as values (airflow_audit_touched_once): an hour of new runs
-    at 10M task instances touched about 300 task instances; with many more, each statement's SQL and
-    dbt's log would grow past what is worth parsing and writing, and the query is used instead. -#}
-{% macro airflow_audit_touched_values_limit() -%}
-    {{- return(2000) -}}
+{#- Most rows written into a build's SQL as values, touched rows (airflow_audit_touched_once) or markers
+    (airflow_audit_fetch_markers); with more, the query is used instead (for the markers, over the rows
+    kept before the pre-hook, airflow_audit_keep_held_touched). An hour of new runs at 10M task instances
+    touches about 300 task instances. DuckDB parses and binds a values list again at each use, and the
+    attempts mart writes its window markers six times: after 1% of 1M task instances arrived as new runs
+    (9,019 window markers), dbt's own build took 18.4 and 18.6 s with them written out (the limit was
+    10,000), 8.3 and 8.0 s with the query, the mart 16.6 s against 3.4 s, dbt's peak RSS 2.4 GB against
+    1.0 GB. For tests only, AIRFLOW_AUDIT_TEST_VALUES_LIMIT sets it (0: always the query). -#}
+{% macro airflow_audit_values_limit() -%}
+    {%- set override = env_var('AIRFLOW_AUDIT_TEST_VALUES_LIMIT', '') | trim -%}
+    {{- return(override | int if override else 2000) -}}
 {%- endmacro %}
 
 
@@ -737,7 +743,7 @@
     partitions, as `measured` holds them now (finished ones) and as this table held them. Only a series
     with one can lack rows to compute: the body looks for them there (airflow_audit_in_touched_series).
     The pre-hook reads from the first window marker instead (airflow_audit_from_first_window_marker). -#}
-{% macro airflow_audit_first_markers(anomalies) -%}
+{% macro airflow_audit_first_markers(anomalies, kept=false) -%}
     {%- set series, partitions = anomalies.series | join(', '), anomalies.partitions -%}
     select {{ series }}, min(started_at) as first_marker_at
     from (
@@ -748,17 +754,9 @@
             and {{ anomalies.finished('touched_rows') }}
         union all
         select {{ series }}, started_at
-        from {{ this }}
-        where {{ airflow_audit_in_partitions_of(this, partitions) }}
+        from {{ airflow_audit_held_touched_rows(anomalies, kept) }}
     ) as markers
     group by {{ series }}
-{%- endmacro %}
-
-
-{#- Most markers written into a build's SQL as values (airflow_audit_fetch_markers); with more,
-    the SQL would grow past what is worth parsing and logging, and the query is used instead. -#}
-{% macro airflow_audit_first_markers_values_limit() -%}
-    {{- return(10000) -}}
 {%- endmacro %}
 
 
@@ -772,7 +770,7 @@
     (airflow_audit_markers_relation). Written out, they tell DuckDB's planner how few they are: as a query,
     it cannot tell, and it builds its joins on the big side instead; and each use would run the query
     again. Each value is rendered by the warehouse (airflow_audit_duckdb_literal). Elsewhere, or with more than
-    airflow_audit_first_markers_values_limit() markers of a kind, that kind is not remembered. -#}
+    airflow_audit_values_limit() markers of a kind, that kind is not remembered. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
     {%- set measured_rows -%}
@@ -841,7 +839,7 @@
     {%- set fetched = run_query(fetch).rows[0] -%}
     {%- for kind, columns in kinds.items() -%}
         {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
-        {%- if count <= airflow_audit_first_markers_values_limit() -%}
+        {%- if count <= airflow_audit_values_limit() -%}
             {%- if count == 0 -%}
                 {%- set relation -%}
                     (select
@@ -878,9 +876,9 @@
     {%- if remembered is not none -%}
         {{ remembered }}
     {%- elif kind == 'markers' -%}
-        ({{ airflow_audit_first_markers(anomalies) }})
+        ({{ airflow_audit_first_markers(anomalies, kept=true) }})
     {%- else -%}
-        ({{ airflow_audit_window_markers(anomalies) }})
+        ({{ airflow_audit_window_markers(anomalies, kept=true) }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -893,9 +891,9 @@
     the same order. That is what Airflow writes when it clears an old task instance (2.10+ moves the try
     to task_instance_history, unchanged, or a try number moves on) or touches a run without moving it (a
     note, a scheduling decision): its own row is computed again, the windows after it are not. -#}
-{% macro airflow_audit_window_markers(anomalies) -%}
+{% macro airflow_audit_window_markers(anomalies, kept=false) -%}
     with
-    {{ airflow_audit_marker_ctes(anomalies) }}
+    {{ airflow_audit_marker_ctes(anomalies, kept=kept) }}
 
     {{ airflow_audit_window_markers_of_touched(anomalies) }}
 {%- endmacro %}
@@ -906,7 +904,7 @@
     (is_old_row 1), with is_success; and `exchanges`, each start of a series where one successful row as
     it was and one as it is are alike. `touched` is read more than once: in a CTE, which DuckDB then
     computes once (`materialized`, where a query reads it in several subqueries, says so). -#}
-{% macro airflow_audit_marker_ctes(anomalies, materialized=false) -%}
+{% macro airflow_audit_marker_ctes(anomalies, materialized=false, kept=false) -%}
     {%- set series, row_key, measured = anomalies.series, anomalies.row_key, anomalies.measured -%}
     touched as {{ 'materialized ' if materialized }}(
         select
@@ -920,8 +918,7 @@
         select
             {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 1 as is_old_row,
             case when state = 'success' then 1 else 0 end as is_success
-        from {{ this }}
-        where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
+        from {{ airflow_audit_held_touched_rows(anomalies, kept) }}
     ),
 
     exchanges as (
@@ -1000,6 +997,56 @@
         {%- do airflow_audit_remember(name, again <= airflow_audit_partial_build_limit() * fetched.measured_rows) -%}
     {%- endif -%}
     {{- return(airflow_audit_remembered(name)) -}}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's rows of the touched partitions as it held them before its pre-hook deleted
+    them (the `is_old_row` side of its markers), kept for the build in a table of their own,
+    <mart>__held_touched, where its markers are not written into the SQL as values (on DuckDB, more than
+    airflow_audit_values_limit() of a kind; elsewhere, always): the markers' query runs again in the
+    pre-hook and in the body, after the pre-hook deleted those rows, and read from the mart it found
+    fewer markers there, so the body left rows the pre-hook had deleted uncomputed (found by
+    tests/end_to_end/test_incremental_marts.py with AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0). Hooks of the
+    mart: `step` 'drop' (first, and after the build: a table a failed build left) or 'create'. -#}
+{% macro airflow_audit_keep_held_touched(anomalies, step) -%}
+    {%- if airflow_audit_without_warehouse() or not is_incremental() -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- if step == 'drop' -%}
+        drop table if exists {{ airflow_audit_held_touched_relation() }}
+    {%- elif airflow_audit_anomalies_partial(anomalies) and not airflow_audit_markers_written_out(anomalies) -%}
+        create table {{ airflow_audit_held_touched_relation() }} as
+        select {{ anomalies.row_key }}, {{ anomalies.series | join(', ') }}, started_at, duration_s, state
+        from {{ this }}
+        where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The table airflow_audit_keep_held_touched keeps a build's held rows in, beside the mart. -#}
+{% macro airflow_audit_held_touched_relation() -%}
+    {{- return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier=this.identifier ~ '__held_touched')) -}}
+{%- endmacro %}
+
+
+{#- `from` and `where` of the rows a duration anomaly mart held in the touched partitions: `kept`, as the
+    build kept them before the pre-hook (airflow_audit_keep_held_touched), for the markers' query in the
+    pre-hook and the body; else from the mart itself, before any hook (airflow_audit_fetch_markers). -#}
+{% macro airflow_audit_held_touched_rows(anomalies, kept) -%}
+    {%- if kept -%}
+        {{ airflow_audit_held_touched_relation() }} where 1 = 1
+    {%- else -%}
+        {{ this }} where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Whether both kinds of a duration anomaly mart's markers are written into this build's SQL as values
+    (airflow_audit_fetch_markers). -#}
+{% macro airflow_audit_markers_written_out(anomalies) -%}
+    {{- return(airflow_audit_remembered('markers:' ~ anomalies.measured) is not none
+        and airflow_audit_remembered('window-markers:' ~ anomalies.measured) is not none) -}}
 {%- endmacro %}
 
 
@@ -1139,7 +1186,8 @@
     series can lack rows: after a passing build the table holds every finished row of `measured`, and the
     pre-hook deletes rows of those series only (a marker's, or one with a marker in its window). So the
     search for the rows to compute (airflow_audit_missing_rows) reads what changed, not every row. The
-    subquery names its columns touched_<column>, so that each bare <column> is the filtered row's. Every
+    series as the mart held them come from the rows kept before the pre-hook (airflow_audit_keep_held_touched).
+    The subquery names its columns touched_<column>, so that each bare <column> is the filtered row's. Every
     row (1 = 1) in any other build. -#}
 {% macro airflow_audit_in_touched_series(measured, partitions, series, partial) -%}
     {%- if not partial -%}
@@ -1166,8 +1214,8 @@
             where {{ partitions.key }} in ({{ partitions.sql }})
             union
             select {{ touched_columns }}
-            from {{ this }}
-            where {{ partitions.key }} in ({{ partitions.sql }})
+            -- as the mart held them before its pre-hook deleted them
+            from {{ airflow_audit_held_touched_relation() }}
         ) as touched_series
         where
             {%- for column in series %}

@@ -27,7 +27,11 @@
     materialized='incremental',
     incremental_strategy=airflow_audit_append_strategy(),
     on_schema_change='fail',
-    pre_hook='{{ airflow_audit_delete_dag_run_anomalies() }}'
+    pre_hook=[
+        '{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "drop") }}',
+        '{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "create") }}',
+        '{{ airflow_audit_delete_dag_run_anomalies() }}'],
+    post_hook='{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "drop") }}'
 ) -}}
 {%- set partitions = airflow_audit_dag_run_partitions() -%}
 {%- set partial = airflow_audit_anomalies_partial(airflow_audit_dag_run_anomalies()) -%}
