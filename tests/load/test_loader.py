@@ -134,6 +134,47 @@ def test_resent_rows_are_upserted_not_duplicated(tmp_path):
     assert got[9][2] == "running"
 
 
+def test_resent_rows_equal_to_the_stored_ones_are_confirmed_and_a_key_stored_twice_repaired(
+    tmp_path,
+):
+    """The upsert finds the stored rows under a batch's keys once and works on them by row id:
+    a row sent again unchanged keeps its `_sdc_batched_at` (what the incremental marts read), a
+    changed row gets a new one, and a key the table holds twice (a hand edit) is stored once
+    again, as sent, whether the row sent equals one of the two or not."""
+    run_target([SCHEMA, *(record(i) for i in range(1, 11))], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        for i in (4, 6):
+            con.execute(
+                "insert into \"airflow-local\".dag_run select * replace ('hand edit' as note) "
+                'from "airflow-local".dag_run where id = ?',
+                [i],
+            )
+        before = dict(
+            con.execute('select id, _sdc_batched_at from "airflow-local".dag_run').fetchall()
+        )
+    resent = [
+        record(2),
+        record(4),
+        record(5, state="queued"),
+        record(6, note="new"),
+        record(7, note="only the note changed"),
+        record(12),
+    ]
+    run_target([SCHEMA, *resent], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        now = con.execute(
+            'select id, state, note, _sdc_batched_at from "airflow-local".dag_run order by id'
+        ).fetchall()
+    assert [r[0] for r in now] == [*range(1, 11), 12]
+    by_id = {i: (state, note, batched_at) for i, state, note, batched_at in now}
+    assert by_id[2][2] == before[2]
+    assert by_id[4][:2] == (record(4)["record"]["state"], "run 4")
+    assert by_id[5][0] == "queued"
+    assert by_id[6][1] == "new"
+    assert by_id[7][1] == "only the note changed"
+    assert {i for i in by_id if by_id[i][2] != before.get(i)} == {4, 5, 6, 7, 12}
+
+
 def test_a_changed_row_moves_to_the_end_and_a_dropped_column_is_emptied(tmp_path):
     """A changed row is written anew at the end of the table (after every row it kept), where the
     rows of the last sync lie together; the others keep their place, so their row groups keep
