@@ -11,8 +11,9 @@ throwaway PostgreSQL holding the Airflow schema filled by the project's generato
 * the whole job (`meltano run airflow-audit`: extract, load, reconcile, dbt build): first run,
   again with nothing changed, again after 1% of the task instances and DAG runs changed (spread
   over the whole history), again after an hour of new runs (the last hour's written again a day
-  later: what an hourly run sees; the history ends a day before the bench), each block timed from
-  Meltano's log;
+  later: what an hourly run sees; the history ends a day before the bench), again after 1% of the
+  task instances arrived as new runs (the latest runs holding 1% written again: syncs paused for a
+  few days), each block timed from Meltano's log;
 * `dbt build` alone;
 * the first run again with DuckDB's memory limit set (AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, for the
   loader, the reconciliation and dbt, which then builds one model at a time), then a 1% change
@@ -200,7 +201,7 @@ def change_one_percent(url: str) -> int:
     return changed
 
 
-# Columns of dag_run and task_instance moved a day on when an hour of runs is written again.
+# Columns of dag_run and task_instance moved on when DAG runs are written again as new runs.
 SHIFTED = {
     "execution_date",
     "logical_date",
@@ -219,6 +220,38 @@ def add_an_hour_of_runs(url: str) -> int:
     """What an hourly run sees on a busy Airflow: the DAG runs of the history's last hour (by logical
     date) and their task instances written again a day later, as new runs, with updated_at now; the
     rows written."""
+    return write_runs_again(
+        url,
+        "{logical} > (select max({logical}) from dag_run) - interval '1 hour'",
+        shift="1 day",
+        suffix="__a_day_later",
+    )
+
+
+def add_one_percent_as_new_runs(url: str) -> int:
+    """1% of the task instances arriving as new runs, as after syncs paused for a few days: the
+    latest DAG runs holding 1% of the task instances written again as new runs (a second later,
+    their run ids suffixed), with updated_at now; the rows written.  Unlike change_one_percent,
+    the partitions touched are the newest, where an hourly run's changes fall."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from task_instance")
+        (task_instances,) = cur.fetchone()
+    return write_runs_again(
+        url,
+        "(dag_id, run_id) in (select dag_id, run_id from ("
+        "select r.dag_id, r.run_id, sum(count(ti.run_id)) over ("
+        "order by r.{logical} desc, r.dag_id, r.run_id) as held "
+        "from dag_run as r left join task_instance as ti using (dag_id, run_id) "
+        f"group by r.dag_id, r.run_id, r.{{logical}}) as latest where held <= {task_instances // 100})",
+        shift="1 second",
+        suffix="__again",
+    )
+
+
+def write_runs_again(url: str, runs: str, shift: str, suffix: str) -> int:
+    """The DAG runs `runs` selects (a condition on dag_run, `{logical}` its logical date column)
+    and their task instances written again as new runs: dates `shift` on, run ids with `suffix`,
+    updated_at now; the rows written."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
 
         def columns(table: str) -> list[tuple[str, str]]:
@@ -232,9 +265,9 @@ def add_an_hour_of_runs(url: str) -> int:
 
         def value(name: str, kind: str) -> str:
             if name in SHIFTED:
-                return f"{name} + interval '1 day'"
+                return f"{name} + interval '{shift}'"
             if name == "run_id":
-                return "run_id || '__a_day_later'"
+                return f"run_id || '{suffix}'"
             if name == "updated_at":
                 return "now()"
             if name == "id" and kind == "uuid":
@@ -244,8 +277,8 @@ def add_an_hour_of_runs(url: str) -> int:
         dag_run_columns = {n for n, _ in columns("dag_run")}
         logical = "logical_date" if "logical_date" in dag_run_columns else "execution_date"
         cur.execute(
-            f"create temporary table last_hour as select dag_id, run_id from dag_run "
-            f"where {logical} > (select max({logical}) from dag_run) - interval '1 hour'"
+            "create temporary table runs_again as select dag_id, run_id from dag_run "
+            f"where {runs.format(logical=logical)}"
         )
         written = 0
         for table in ("dag_run", "task_instance"):
@@ -254,7 +287,7 @@ def add_an_hour_of_runs(url: str) -> int:
             values = ", ".join(value(n, k) for n, k in cols)
             cur.execute(
                 f"insert into {table} ({names}) select {values} from {table} "
-                f"where (dag_id, run_id) in (select dag_id, run_id from last_hour)"
+                f"where (dag_id, run_id) in (select dag_id, run_id from runs_again)"
             )
             written += cur.rowcount
     return written
@@ -328,11 +361,13 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
     slug = f"bench-job-{run_id}"
     warehouse = tmp / f"job-{size}.duckdb"
     env = meltano_env(url, warehouse, slug)
-    for label in ("job_first", "job_nochange", "job_one_percent", "job_new_hour"):
+    for label in ("job_first", "job_nochange", "job_one_percent", "job_new_hour", "job_new_runs"):
         if label == "job_one_percent":
             result["changed"] = change_one_percent(url)
         if label == "job_new_hour":
             result["new_hour"] = add_an_hour_of_runs(url)
+        if label == "job_new_runs":
+            result["new_runs"] = add_one_percent_as_new_runs(url)
         result[label] = run_job(env, label).check(label)
     result["dbt_alone"] = run(
         [MELTANO, "invoke", "dbt-duckdb:build", "--full-refresh"], env=env, cwd=ROOT
@@ -444,6 +479,10 @@ def report(results: list[dict], version: str, peers: bool) -> str:
             ("job_nochange", "nothing changed"),
             ("job_one_percent", f"{r['changed']:,} rows changed (1%, spread over the history)"),
             ("job_new_hour", f"an hour of new runs ({r['new_hour']:,} rows)"),
+            (
+                "job_new_runs",
+                f"{r.get('new_runs', 0):,} rows arriving as new runs (1%: the latest runs again)",
+            ),
         ):
             if label not in r:
                 if f"{label}_failed" in r:
