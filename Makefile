@@ -23,7 +23,7 @@ OWN_PACKAGES := core extract/tap-airflow-metadb load/airflow-audit-loader \
 PLUGIN_SOURCES := meltano.yml $(wildcard */*.meltano.yml) \
 	$(foreach p,$(OWN_PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: install demo report browser test test-unit test-all lint docs evaluate bench airflow schedules clean
+.PHONY: install demo report browser test test-durations test-unit test-all lint docs evaluate bench airflow schedules clean
 
 install: $(VENV)/.plugins-installed ## Create .venv with Meltano and install every plugin
 
@@ -51,12 +51,16 @@ browser: ## Debian's Chromium for the report's browser tests (installed once, wi
 
 # Test files run on TEST_WORKERS workers at once (pytest-xdist; `auto`: one per core), each file's
 # tests in one worker, so a module's fixtures are built once (the files that share the session's full
-# jobs, in one worker together: tests/conftest.py). TEST_WORKERS=0 runs them in this process.
+# jobs, in one worker together; a few long files, one test at a time), the longest first by
+# tests/durations.json: tests/conftest.py. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
-TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 test: install airflow browser lint ## The test suite (every test that proves an issue's promise), after ruff
 	$(BIN)/pytest -m "not slow" $(TEST_PARALLEL) --durations=20
+
+test-durations: ## Run `make test` and write what each test took to tests/durations.json (the order the workers take them in)
+	AIRFLOW_AUDIT_TEST_DURATIONS=$(CURDIR)/tests/durations.json $(MAKE) test
 
 test-unit: install ## The fast tests: no PostgreSQL, no Airflow, no meltano run (about a minute)
 	$(BIN)/pytest -m "not integration and not slow"

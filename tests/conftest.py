@@ -4,7 +4,9 @@ tests import them as any user would; helpers live in tests/support, test data in
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,16 +17,19 @@ from tests.fixtures.airflow_history import fill, load_schema
 from tests.fixtures.postgres import ThrowawayPostgres
 from tests.support import TEST_FILL
 
+_OWN_DIR: Path | None = None
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test` runs a worker per core, a test file per worker at a time, the
-    files of SHARE_FULL_JOBS together), each worker has its own Meltano system database, run folder
+    """Under pytest-xdist (`make test` runs a worker per core, each running a unit of tests at a time:
+    pytest_collection_modifyitems), each worker has its own Meltano system database, run folder
     and default dbt target/ and logs/, as the one process of a serial run has: two workers' runs of
     the same slug never share them. A test that names its own keeps it."""
+    global _OWN_DIR
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return
-    own = Path(tempfile.mkdtemp(prefix=f"airflow-audit-tests-{worker}-"))
+    own = _OWN_DIR = Path(tempfile.mkdtemp(prefix=f"airflow-audit-tests-{worker}-"))
     os.environ.setdefault("MELTANO_DATABASE_URI", f"sqlite:///{own / 'meltano.db'}")
     # Meltano's run folder (.meltano/run/<plugin>/state.json ...) is one per project: each worker
     # gets a .meltano of its own whose plugin venvs are the project's, linked.
@@ -52,20 +57,75 @@ SHARE_FULL_JOBS = {
     "tests/transform/test_marts.py",
 }
 
+# Long files whose tests share nothing but the session's PostgreSQL (no fixture of a wider scope than
+# the test, a warehouse and a slug of their own): each test is a unit of its own, so that one file
+# does not keep one worker busy for minutes while the other has nothing left.
+ONE_UNIT_PER_TEST = {
+    "tests/end_to_end/test_history.py",
+    "tests/end_to_end/test_incremental.py",
+    "tests/end_to_end/test_incremental_marts.py",
+    "tests/end_to_end/test_incremental_marts_clear.py",
+}
+
+# What each test took in a recent `make test` (`make test-durations` writes it): the units are handed
+# to the workers longest first, so the last ones are short. A test not in it counts as
+# UNKNOWN_SECONDS (an integration test) or a second.
+DURATIONS = Path(__file__).with_name("durations.json")
+UNKNOWN_SECONDS = 30.0
+
+
+def unit_of(item: pytest.Item) -> str:
+    """The test's unit: the worker that runs a unit runs all its tests, in one process."""
+    path, _, name = item.nodeid.partition("::")
+    if path in SHARE_FULL_JOBS:
+        return "full-jobs"
+    unit = path.removeprefix("tests/").removesuffix(".py")
+    return f"{unit}::{name}" if path in ONE_UNIT_PER_TEST else unit
+
+
+def estimated_seconds(item: pytest.Item, durations: dict[str, float]) -> float:
+    if item.nodeid in durations:
+        return durations[item.nodeid]
+    return UNKNOWN_SECONDS if item.get_closest_marker("integration") else 1.0
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup` (`make test`), each test file is one unit a worker runs whole, as with
-    `--dist loadfile`, except the files of SHARE_FULL_JOBS, which are one unit together."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
+    """Under `--dist loadgroup` (`make test`), each unit (unit_of) is run whole by one worker, and the
+    units are queued longest first (xdist keeps the order of collection with
+    `--no-loadscope-reorder`); within a unit the tests keep their order."""
+    durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    seconds: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        unit = unit_of(item)
+        seconds[unit] = seconds.get(unit, 0.0) + estimated_seconds(item, durations)
+        first.setdefault(unit, index)
         # the group is the suffix of the test's id under xdist: `...::test_x@core/test_naming`
-        group = (
-            "full-jobs"
-            if path in SHARE_FULL_JOBS
-            else path.removeprefix("tests/").removesuffix(".py")
-        )
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(unit))
+    items.sort(key=lambda item: (-seconds[unit_of(item)], first[unit_of(item)]))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under `make test-durations`, what each test took (setup, call and teardown), by its id."""
+    if os.environ.get("AIRFLOW_AUDIT_TEST_DURATIONS"):
+        nodeid = report.nodeid.split("@", 1)[0]
+        _TOOK[nodeid] = _TOOK.get(nodeid, 0.0) + report.duration
+
+
+_TOOK: dict[str, float] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the durations of `make test-durations`, in the controller (not a worker); and remove
+    this worker's own Meltano and dbt folders (pytest_configure), unless a test failed (its dbt logs
+    are there)."""
+    target = os.environ.get("AIRFLOW_AUDIT_TEST_DURATIONS")
+    if target and _TOOK and not os.environ.get("PYTEST_XDIST_WORKER"):
+        rounded = {nodeid: round(took, 1) for nodeid, took in sorted(_TOOK.items())}
+        Path(target).write_text(json.dumps(rounded, indent=0) + "\n")
+    if _OWN_DIR is not None and not session.testsfailed:
+        shutil.rmtree(_OWN_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
