@@ -44,8 +44,9 @@ SYNC = (
     "target-airflow-audit-duckdb",
     "airflow-audit-reconcile:duckdb",
 )
-# What describes the run rather than the data: Singer's and the pipeline's own columns and tables.
-RUN_COLUMNS = ("_sdc_", "_airflow_audit_")
+# What describes the run rather than the data: Singer's and the pipeline's own columns and tables, and
+# when a build wrote a mart's row.
+RUN_COLUMNS = ("_sdc_", "_airflow_audit_", "airflow_audit_built_at")
 # ... and the marts' columns measured from the moment of the sync (the extraction's clock)
 SYNC_CLOCK_COLUMNS = {"extracted_at", "heartbeat_age_s", "as_of", "age_s"}
 # ... and the history's and the alerts' clock: when the build saw a version or an alert (dbt

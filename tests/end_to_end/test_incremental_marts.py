@@ -50,6 +50,9 @@ INCREMENTAL = (
     "rpt_dag_daily_lateness",
     "rpt_pool_hourly_usage",
 )
+# A mart's rows, without when the build wrote them (airflow_audit_built_at): a rebuild writes the same
+# figures at another time.
+ROW = "select * exclude (airflow_audit_built_at) from"
 PARTIAL = "build-changed: building what depends on the tables that changed: "
 # The duration anomaly marts, whose partial builds start from their first markers.
 ANOMALIES = ("fct_task_attempt_duration_anomalies", "fct_dag_run_duration_anomalies")
@@ -150,8 +153,9 @@ class Job:
         content as text)."""
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             rows = con.execute(
-                f"select task_instance_key, rowid, cast(mart as varchar) "
-                f'from "{self.marts}".fct_task_instances as mart'
+                "select task_instance_key, rowid, "
+                "cast(struct_pack(*columns(* exclude (airflow_audit_built_at))) as varchar) "
+                f'from "{self.marts}".fct_task_instances'
             ).fetchall()
         return {key: (rowid, content) for key, rowid, content in rows}
 
@@ -220,13 +224,33 @@ class Job:
             "rpt_dag_daily_lateness": "dag_due_day_key",
             "rpt_pool_hourly_usage": "pool_hour_key",
         }
-        # the scope is `<partition key> in (...)`; the unique test's own second pass, on DuckDB,
-        # `hash(<key>) in (...)` (macros/airflow_audit_data_tests.sql)
+        # the scope is the rows with the build's time (airflow_audit_touched_rows)
         return {
-            mart: re.search(r"\w in \(", (tests / f"unique_{mart}_{key}.sql").read_text())
-            is not None
+            mart: "airflow_audit_built_at = cast("
+            in (tests / f"unique_{mart}_{key}.sql").read_text()
             for mart, key in keys.items()
         }
+
+    def stamped(self, before: Path) -> dict[str, tuple[int, int, int]]:
+        """mart -> (rows the latest build added or changed without its airflow_audit_built_at, rows with
+        it, rows), against `before`, a copy of the warehouse from before that build. Its time is the
+        latest of fct_task_instances, where it changed a row (changed_task_instances)."""
+        found = {}
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            con.execute(f"attach '{before}' as before (read_only)")
+            (latest,) = con.execute(
+                f'select max(airflow_audit_built_at) from "{self.marts}".fct_task_instances'
+            ).fetchone()
+            for mart in INCREMENTAL:
+                ours = f'"{self.marts}".{mart}'
+                found[mart] = con.execute(
+                    f"select (select count(*) from (select * from {ours} "
+                    f"where airflow_audit_built_at <> $1 "
+                    f'except all select * from before."{self.marts}".{mart})), '
+                    f"count(*) filter (where airflow_audit_built_at = $1), count(*) from {ours}",
+                    [latest],
+                ).fetchone()
+        return found
 
     def differences_from_a_full_rebuild(self) -> dict[str, tuple[int, int]]:
         """mart -> (rows only in the incremental mart, rows only in the rebuilt one), for the marts
@@ -252,10 +276,10 @@ class Job:
                 ours = f'"{self.marts}".{mart}'
                 theirs = f'full_rebuild."{self.marts}".{mart}'
                 only_ours = con.execute(
-                    f"select count(*) from (select * from {ours} except all select * from {theirs})"
+                    f"select count(*) from ({ROW} {ours} except all {ROW} {theirs})"
                 ).fetchone()[0]
                 only_theirs = con.execute(
-                    f"select count(*) from (select * from {theirs} except all select * from {ours})"
+                    f"select count(*) from ({ROW} {theirs} except all {ROW} {ours})"
                 ).fetchone()[0]
                 if only_ours or only_theirs:
                     found[mart] = (only_ours, only_theirs)
@@ -329,6 +353,7 @@ def test_incremental_marts_equal_a_full_rebuild(
     for round_ in range(2):
         ended += change_like_airflow(url, version, home, rnd.randrange(1 << 30))
         before = job.task_instance_rows()
+        shutil.copy(job.warehouse, tmp_path / "before.duckdb")
         log = job.run()
         assert PARTIAL in log, log[-3000:]
         assert job.differences_from_a_full_rebuild() == {}, f"round {round_}"
@@ -346,6 +371,11 @@ def test_incremental_marts_equal_a_full_rebuild(
             assert job.markers_written_out() == dict.fromkeys(ANOMALIES, written_out)
             assert job.touched_written_out() == dict.fromkeys(ANOMALIES, written_out)
             assert all(job.tests_scoped().values()), job.tests_scoped()
+            # the rows the tests read are what the build wrote: every row it added or changed
+            # carries its time, and not every row does
+            stamped = job.stamped(tmp_path / "before.duckdb")
+            assert all(changed == 0 for changed, _, _ in stamped.values()), stamped
+            assert 0 < stamped["fct_task_attempts"][1] < stamped["fct_task_attempts"][2], stamped
         else:
             # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt
             assert job.replaced()["fct_task_attempts"] == "everything"

@@ -39,6 +39,16 @@
 {%- endmacro %}
 
 
+{#- The column airflow_audit_built_at of every incremental mart: when the dbt run that wrote the row started
+    (dbt's run_started_at, UTC), the same for every row one run writes. A partial build rewrites every row of
+    the partitions it replaces (deleted and inserted, or updated in place), so its rows are exactly those
+    with its own time: its tests read those (airflow_audit_touched_rows), found by the warehouse's own
+    pruning (DuckDB's zone maps, Snowflake's micro-partitions) instead of by a lookup of every row's key. -#}
+{% macro airflow_audit_built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+
 {#- The partitions a mart replaces in place on DuckDB (get_incremental_airflow_audit_in_place_sql): small
     ones, whose touched rows an hour of changes keeps few. A DAG's partition holds all its runs or days,
     and an audit log row is never changed by Airflow. -#}
@@ -1564,11 +1574,13 @@
         {%- if not airflow_audit_knows_changes(partitions.tables) or not partitions.get('known', true) -%}
             {{- return('') -}}
         {%- endif -%}
-        {%- set in_partitions = partitions.key ~ ' in (' ~ partitions.sql ~ ')' -%}
-        {#- DuckDB: the touched rows found on the key column alone, the other columns read for them only (a
-            not_null test of fct_task_attempts at 10M task instances after an hour of new runs: 0.63 s, 0.20 s
-            so) -#}
-        {{- return(airflow_audit_rowids_where(relation, in_partitions) if target.type == 'duckdb' else in_partitions) -}}
+        {#- the rows this run wrote (airflow_audit_built_at), when it built the mart; a run that tests a mart it
+            did not build reads it whole -#}
+        {%- set built = graph.nodes.get('model.' ~ project_name ~ '.' ~ (relation.identifier | lower)) -%}
+        {%- if built is none or built.unique_id not in selected_resources -%}
+            {{- return('') -}}
+        {%- endif -%}
+        {{- return('airflow_audit_built_at = ' ~ airflow_audit_built_at()) -}}
     {%- endif -%}
     {%- set table = airflow_audit_staged_table(relation) -%}
     {%- if table is none or not airflow_audit_knows_changes([table]) -%}

@@ -154,7 +154,8 @@ final as (
         end as dag_run_key,
         extra,
         is_deleted_at_source,
-        deleted_at_source_at
+        deleted_at_source_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from categorized
 

@@ -126,7 +126,8 @@ final as (
         history_started_at,
         history_median_s,
         history_mad_s,
-        {{ airflow_audit_anomaly_verdict('history_run_count') }}
+        {{ airflow_audit_anomaly_verdict('history_run_count') }},
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from measured
 

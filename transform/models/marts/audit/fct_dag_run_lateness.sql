@@ -73,6 +73,7 @@ select
         when first_task_started_at >= started_at
             then {{ dbt.datediff('started_at', 'first_task_started_at', 'millisecond') }} / 1000.0
     end as queue_delay_s,
-    is_deleted_at_source
+    is_deleted_at_source,
+    {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
 from joined

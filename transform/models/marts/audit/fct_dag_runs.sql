@@ -127,7 +127,8 @@ final as (
         note_user_id,
         note_updated_at,
         is_deleted_at_source,
-        deleted_at_source_at
+        deleted_at_source_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from noted
 

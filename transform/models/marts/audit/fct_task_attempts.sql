@@ -354,7 +354,8 @@ final as (
         task_fail_id,
         attempt_source,
         is_deleted_at_source,
-        deleted_at_source_at
+        deleted_at_source_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from measured
 

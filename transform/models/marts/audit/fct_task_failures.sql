@@ -89,7 +89,8 @@ final as (
         note as task_instance_note,
         attempt_source,
         is_deleted_at_source,
-        deleted_at_source_at
+        deleted_at_source_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from joined
 

@@ -147,7 +147,8 @@ final as (
         retry_reason,
         note,
         is_deleted_at_source,
-        deleted_at_source_at
+        deleted_at_source_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from noted
 

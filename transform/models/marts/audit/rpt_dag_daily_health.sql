@@ -144,7 +144,8 @@ final as (
         round(cast(p50_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p50_duration_s,
         round(cast(p95_duration_s as {{ airflow_audit_type('seconds') }}), 3) as p95_duration_s,
         failed_task_attempt_count,
-        retry_attempt_count
+        retry_attempt_count,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from joined
 

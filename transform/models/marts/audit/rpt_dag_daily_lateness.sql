@@ -47,6 +47,7 @@ select
     round(cast(p50_scheduler_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p50_scheduler_delay_s,
     round(cast(p95_scheduler_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_scheduler_delay_s,
     round(cast(p50_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p50_queue_delay_s,
-    round(cast(p95_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_queue_delay_s
+    round(cast(p95_queue_delay_s as {{ airflow_audit_type('seconds') }}), 3) as p95_queue_delay_s,
+    {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
 from daily

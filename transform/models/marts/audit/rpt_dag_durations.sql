@@ -106,6 +106,7 @@ select
         and recent_p50_duration_s >= (1 + {{ slower_by }}) * previous_p50_duration_s
         and recent_p50_duration_s - previous_p50_duration_s > {{ floor_s }},
         false
-    ) as is_slower
+    ) as is_slower,
+    {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
 from figures

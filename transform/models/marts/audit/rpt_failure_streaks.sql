@@ -81,7 +81,8 @@ final as (
         streak_started_at,
         latest_failure_at,
         first_run_id,
-        last_success_started_at
+        last_success_started_at,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from streaks
 

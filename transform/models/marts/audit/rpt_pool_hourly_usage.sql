@@ -223,7 +223,8 @@ final as (
             false
         ) as is_saturated,
         per_hour.attempts_started,
-        per_hour.queued_s_median
+        per_hour.queued_s_median,
+        {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
     from per_hour
     left join peaks

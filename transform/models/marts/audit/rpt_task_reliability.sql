@@ -151,6 +151,7 @@ select
             then round(
                     cast(recent_p50_duration_s / previous_p50_duration_s - 1 as {{ dbt.type_numeric() }}), 4
                 )
-    end as duration_growth
+    end as duration_growth,
+    {{ airflow_audit_built_at() }} as airflow_audit_built_at
 
 from figures
