@@ -401,7 +401,30 @@
     when the touched rows are spread over the table. The rows are found by airflow_audit_rowids_where. The other
     warehouses: the key filter. -#}
 {% macro airflow_audit_in_partitions_of(relation, partitions, column=none) -%}
+    {%- if column is none and airflow_audit_partial_partitions(partitions)
+            and airflow_audit_rebuilt_here(relation, partitions) -%}
+        {{- return('airflow_audit_built_at = ' ~ airflow_audit_built_at()) -}}
+    {%- endif -%}
     {{- return(adapter.dispatch('airflow_audit_in_partitions_of', 'airflow_audit')(relation, partitions, column)) -}}
+{%- endmacro %}
+
+{#- True when `relation` is another incremental mart, partitioned as `partitions`, that this run built before
+    the model reading it: its rows in the touched partitions are then exactly those with this run's
+    time (airflow_audit_built_at), which the warehouse finds by pruning, without reading its key column
+    (fct_task_failures reads fct_task_attempts and fct_task_instances so, the attempts anomaly mart
+    fct_task_attempts). A model's own table, or a mart this run did not build, is read by key. -#}
+{% macro airflow_audit_rebuilt_here(relation, partitions) -%}
+    {%- set name = relation.identifier | lower -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
+    {%- if node is none or name == (this.identifier | lower) or node.unique_id not in selected_resources -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set its_partitions = (node.config.meta or {}).get('airflow_audit_partitions') -%}
+    {%- if not its_partitions -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set its = context[its_partitions]() -%}
+    {{- return(its.key == partitions.key and its.tables == partitions.tables) -}}
 {%- endmacro %}
 
 {% macro duckdb__airflow_audit_in_partitions_of(relation, partitions, column) -%}
