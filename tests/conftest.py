@@ -106,14 +106,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (-seconds[unit_of(item)], first[unit_of(item)]))
 
 
+_TOOK: dict[str, float] = {}
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Under `make test-durations`, what each test took (setup, call and teardown), by its id."""
     if os.environ.get("AIRFLOW_AUDIT_TEST_DURATIONS"):
         nodeid = report.nodeid.split("@", 1)[0]
         _TOOK[nodeid] = _TOOK.get(nodeid, 0.0) + report.duration
-
-
-_TOOK: dict[str, float] = {}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
