@@ -414,9 +414,8 @@
     (fct_task_failures reads fct_task_attempts and fct_task_instances so, the attempts anomaly mart
     fct_task_attempts). A model's own table, or a mart this run did not build, is read by key. -#}
 {% macro airflow_audit_rebuilt_here(relation, partitions) -%}
-    {%- set name = relation.identifier | lower -%}
-    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
-    {%- if node is none or name == (this.identifier | lower) or node.unique_id not in selected_resources -%}
+    {%- set node = airflow_audit_built_by_this_run(relation) -%}
+    {%- if node is none or (relation.identifier | lower) == (this.identifier | lower) -%}
         {{- return(false) -}}
     {%- endif -%}
     {%- set its_partitions = (node.config.meta or {}).get('airflow_audit_partitions') -%}
@@ -425,6 +424,12 @@
     {%- endif -%}
     {%- set its = context[its_partitions]() -%}
     {{- return(its.key == partitions.key and its.tables == partitions.tables) -}}
+{%- endmacro %}
+
+{#- The model of `relation` (dbt's graph node) when this run builds it (it is selected); else none. -#}
+{% macro airflow_audit_built_by_this_run(relation) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ (relation.identifier | lower)) -%}
+    {{- return(node if node is not none and node.unique_id in selected_resources else none) -}}
 {%- endmacro %}
 
 {% macro duckdb__airflow_audit_in_partitions_of(relation, partitions, column) -%}
@@ -1599,8 +1604,7 @@
         {%- endif -%}
         {#- the rows this run wrote (airflow_audit_built_at), when it built the mart; a run that tests a mart it
             did not build reads it whole -#}
-        {%- set built = graph.nodes.get('model.' ~ project_name ~ '.' ~ (relation.identifier | lower)) -%}
-        {%- if built is none or built.unique_id not in selected_resources -%}
+        {%- if airflow_audit_built_by_this_run(relation) is none -%}
             {{- return('') -}}
         {%- endif -%}
         {{- return('airflow_audit_built_at = ' ~ airflow_audit_built_at()) -}}
