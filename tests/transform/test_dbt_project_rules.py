@@ -11,7 +11,8 @@ plain functions over `manifest.json` (from `meltano invoke dbt-duckdb:parse`):
 - every model has a primary key tested both unique and not_null, or listed in the model's
   not_null_columns test (but bookkeeping without data, declared by `meta: airflow_audit_bookkeeping`);
 - no model re-joins an upstream concept (A -> B -> C and A -> C where B's only child is C);
-- no hard-coded relation names, and no one warehouse's SQL in a model.
+- no hard-coded relation names, and no one warehouse's SQL in a model, nor in a macro every
+  warehouse runs.
 
 Each rule is also run on a manifest with a planted violation, so a rule that stopped detecting anything
 would fail here too. The lint runs sqlfluff with transform/.sqlfluff over every model.
@@ -68,7 +69,13 @@ NON_PORTABLE_SQL = {
     r"\btry_cast\s*\(|\bsafe_cast\s*\(": "a safe cast (use dbt.safe_cast)",
     r"\bifnull\s*\(|\bnvl\s*\(|\biff\s*\(": "a null function of one warehouse (use coalesce / case)",
     r"\bbool_or\s*\(|\bbool_and\s*\(|\bboolor_agg\s*\(|\blogical_or\s*\(": "a boolean aggregate",
-    r"\bunion\b(?!\s+all\b)": "a bare UNION or UNION DISTINCT (not every warehouse has both; use union all)",
+    r"\bunion\b(?!\s+all\b)": (
+        "a bare UNION or UNION DISTINCT (BigQuery refuses the one, Snowflake and Redshift the other; use "
+        "union all or airflow_audit_distinct_set_operator)"
+    ),
+    r"\bexcept\b|\bintersect\b": (
+        "a bare EXCEPT or INTERSECT (BigQuery refuses it; use airflow_audit_distinct_set_operator)"
+    ),
     r"\bregexp_\w+\s*\(": "a regular-expression function of one warehouse",
 }
 
@@ -244,13 +251,36 @@ def rule_no_hard_coded_relations(manifest: Manifest) -> list[str]:
     ]
 
 
+# Macros that write SQL for DuckDB only, and hand every other warehouse its SQL unchanged.
+DUCKDB_ONLY_MACROS = {"airflow_audit_touched_once"}
+
+
+def portable_macros(manifest: Manifest) -> dict[str, dict]:
+    """The project's macros whose SQL every warehouse runs: not one adapter's variant (duckdb__x),
+    nor a default variant that BigQuery has its own of (default__x beside bigquery__x serves
+    Snowflake, Redshift and PostgreSQL), nor DUCKDB_ONLY_MACROS."""
+    own = {m["name"]: m for m in manifest["macros"].values() if m["package_name"] == PROJECT}
+    portable = {}
+    for name, macro in own.items():
+        adapter, _, dispatched = name.partition("__")
+        if dispatched and (adapter != "default" or f"bigquery__{dispatched}" in own):
+            continue
+        if name not in DUCKDB_ONLY_MACROS:
+            portable[name] = macro
+    return portable
+
+
 def rule_portable_sql(manifest: Manifest) -> list[str]:
+    """Models and macros: the incremental marts' SQL is written by macros, and runs only in a
+    partial build, which no offline compile (tests/load/test_warehouses.py) reaches."""
     problems = []
-    for node in models(manifest).values():
-        sql = without_jinja_and_comments(node["raw_code"]).lower()
+    code = [(node["name"], node["raw_code"]) for node in models(manifest).values()]
+    code += [(f"macro {m['name']}", m["macro_sql"]) for m in portable_macros(manifest).values()]
+    for name, raw in code:
+        sql = without_jinja_and_comments(raw).lower()
         for pattern, what in NON_PORTABLE_SQL.items():
             if re.search(pattern, sql):
-                problems.append(f"{node['name']} uses {what}")
+                problems.append(f"{name} uses {what}")
     return problems
 
 
@@ -373,6 +403,17 @@ def plant_hard_coded_relation(m: Manifest) -> None:
 
 def plant_non_portable_sql(m: Manifest) -> None:
     node_named(m, "rpt_dag_daily_health")["raw_code"] += "\nselect quantile_cont(x, 0.5) from t"
+
+
+def test_the_portable_sql_rule_reads_the_macros(manifest: Manifest) -> None:
+    broken = deepcopy(manifest)
+    (macro,) = [m for m in broken["macros"].values() if m["name"] == "airflow_audit_dag_partitions"]
+    macro["macro_sql"] = macro["macro_sql"].replace(
+        "{{ airflow_audit_distinct_set_operator('union') }}", "union"
+    )
+    assert rule_portable_sql(broken) == [
+        "macro airflow_audit_dag_partitions uses " + NON_PORTABLE_SQL[r"\bunion\b(?!\s+all\b)"]
+    ]
 
 
 PLANTED = {

@@ -280,17 +280,17 @@
         {%- set query -%}
         select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instances') }}
         where {{ airflow_audit_changed('task_instance') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
         where {{ airflow_audit_changed('task_instance_history') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_fails') }}
         where {{ airflow_audit_changed('task_fail') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         -- notes: keyed by the natural key on 2.x, by the task instance's uuid on 3.x
         select {{ selected }} from {{ airflow_audit_staging('stg_airflow__task_instance_notes') }}
         where {{ columns[0] }} is not null and {{ airflow_audit_changed('task_instance_note') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select noted.{{ columns | join(', noted.') }}
         from {{ airflow_audit_staging('stg_airflow__task_instances') }} as noted
         inner join {{ airflow_audit_staging('stg_airflow__task_instance_notes') }} as notes
@@ -325,13 +325,13 @@
         {%- set query -%}
         select {{ columns | join(', ') }} from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
         where {{ airflow_audit_changed('dag_run') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select dag_runs.{{ columns | join(', dag_runs.') }}
         from {{ airflow_audit_staging('stg_airflow__dag_runs') }} as dag_runs
         inner join {{ airflow_audit_staging('stg_airflow__dag_run_notes') }} as notes
             on dag_runs.dag_run_id = notes.dag_run_id
         where {{ airflow_audit_changed('dag_run_note', 'notes') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select dag_runs.{{ columns | join(', dag_runs.') }}
         from {{ airflow_audit_staging('stg_airflow__dag_runs') }} as dag_runs
         inner join {{ airflow_audit_staging('stg_airflow__dag_versions') }} as versions
@@ -364,13 +364,13 @@
     {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
         select dag_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
         where {{ airflow_audit_changed('dag_run') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select dag_id from {{ airflow_audit_staging('stg_airflow__task_instances') }}
         where {{ airflow_audit_changed('task_instance') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select dag_id from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
         where {{ airflow_audit_changed('task_instance_history') }}
-        union
+        {{ airflow_audit_distinct_set_operator('union') }}
         select dag_id from {{ airflow_audit_staging('stg_airflow__task_fails') }}
         where {{ airflow_audit_changed('task_fail') }}
     {%- endif -%}{%- endset -%}
@@ -1215,7 +1215,7 @@
             from {{ airflow_audit_from_first_window_marker(table, 'after_markers', anomalies) }}
             {%- if loop.first %}
             -- less those the mart still holds (a row outside the touched partitions starts where it started)
-            except
+            {{ airflow_audit_distinct_set_operator('except') }}
             {%- endif %}
             {%- endfor %}
         )
@@ -1241,7 +1241,7 @@
     where
         {{ anomalies.finished('candidates') }}
         and {{ airflow_audit_in_partitions_of(measured, anomalies.partitions) }}
-    union
+    {{ airflow_audit_distinct_set_operator('union') }}
     select {{ series | join(', ') }}, started_at
     from (
         {%- for table in [measured, this] %}
@@ -1254,7 +1254,7 @@
         where {{ anomalies.finished('after_rows') }}
         -- less those the mart holds, where it holds them (a row outside the touched partitions starts
         -- where it started)
-        except
+        {{ airflow_audit_distinct_set_operator('except') }}
         {%- endif %}
         {%- endfor %}
     ) as after_markers_not_held
@@ -1290,7 +1290,7 @@
             select {{ touched_columns }}
             from {{ measured }}
             where {{ partitions.key }} in ({{ partitions.sql }})
-            union
+            {{ airflow_audit_distinct_set_operator('union') }}
             select {{ touched_columns }}
             -- as the mart held them before its pre-hook deleted them
             from {{ airflow_audit_held_touched_relation() }}

@@ -94,3 +94,27 @@
                      'timestamp': 'TIMESTAMP'} -%}
     {{- return(api.Column.create(column_name, types[kind])) -}}
 {%- endmacro %}
+
+
+{#- ---- airflow_audit_distinct_set_operator --------------------------------------------------------------
+
+    A set operator that drops duplicate rows (`union`, `except`, `intersect`). Bare, it means DISTINCT on
+    DuckDB, Snowflake, Redshift and PostgreSQL, which do not all accept the DISTINCT keyword; BigQuery
+    refuses it bare and takes `union distinct`. -#}
+{% macro airflow_audit_distinct_set_operator(operator) -%}
+    {%- if operator not in ('union', 'except', 'intersect') -%}
+        {{- exceptions.raise_compiler_error(
+            "airflow_audit_distinct_set_operator takes union, except or intersect, not " ~ operator ~ ".") -}}
+    {%- endif -%}
+    {{- return(adapter.dispatch('airflow_audit_distinct_set_operator', 'airflow_audit')(operator)) -}}
+{%- endmacro %}
+
+
+{% macro default__airflow_audit_distinct_set_operator(operator) -%}
+    {{- return(operator) -}}
+{%- endmacro %}
+
+
+{% macro bigquery__airflow_audit_distinct_set_operator(operator) -%}
+    {{- return(operator ~ ' distinct') -}}
+{%- endmacro %}
