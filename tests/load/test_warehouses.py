@@ -5,6 +5,9 @@
   must be SQL of that warehouse: it parses in sqlglot's dialect, calls no function sqlglot does not
   know there (DuckDB's epoch_ms, Snowflake's iff ...), and uses no construct the warehouse lacks
   (`::` on BigQuery, IS DISTINCT FROM on Redshift).  The checker itself is shown to catch such SQL.
+  The same for a partial build (every run after the first), whose SQL the macros write only once
+  dbt has asked the warehouse what the marts hold: compiled with test-only macros that answer for
+  it, every model and every hook's statement.
 * Snowflake end to end on fakesnow (Snowflake SQL executed by DuckDB): the real tap, the resolved
   Meltano configuration, the shim with the real target-airflow-audit-snowflake, then dbt-snowflake's `dbt build`.
   fakesnow patches the Snowflake driver in-process, and Meltano strips PYTHONPATH from plugin
@@ -202,12 +205,10 @@ OFFLINE_CREDENTIALS = {
 }
 
 
-@pytest.fixture(scope="module", params=WAREHOUSES)
-def compiled(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
-    """warehouse, {model file name: compiled SQL} from an offline `dbt compile`."""
-    warehouse = request.param
-    workdir = tmp_path_factory.mktemp(f"compile-{warehouse}")
-    project = copy_dbt_project(workdir)
+def offline_compile(
+    warehouse: str, workdir: Path, project: Path, variables: dict[str, Any]
+) -> dict[str, str]:
+    """{model file name: compiled SQL} from `dbt compile` of `project` without a connection."""
     env = clean_env(HOME=str(workdir), **OFFLINE_CREDENTIALS[warehouse])
     # A destination schema that every warehouse's rule leaves as it is (see docs/warehouses.md).
     env["AIRFLOW_AUDIT_DESTINATION_SCHEMA"] = "AIRFLOW_AUDIT_CI"
@@ -222,7 +223,7 @@ def compiled(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
             "--select",
             "resource_type:model",
             "--vars",
-            "{airflow_audit_offline_compile: true}",
+            json.dumps({"airflow_audit_offline_compile": True, **variables}),
             "--project-dir",
             str(project),
             "--profiles-dir",
@@ -240,12 +241,19 @@ def compiled(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     models = workdir / "target" / "compiled" / "airflow_audit" / "models"
-    sql = {
+    return {
         path.name: path.read_text()
         for path in models.rglob("*.sql")
         if not path.parent.name.endswith(".yml")  # compiled data tests live under <file>.yml/
     }
-    return warehouse, sql
+
+
+@pytest.fixture(scope="module", params=WAREHOUSES)
+def compiled(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """warehouse, {model file name: compiled SQL} from an offline `dbt compile`."""
+    warehouse = request.param
+    workdir = tmp_path_factory.mktemp(f"compile-{warehouse}")
+    return warehouse, offline_compile(warehouse, workdir, copy_dbt_project(workdir), {})
 
 
 def test_every_model_compiles_offline(compiled):
@@ -273,6 +281,111 @@ def test_zoned_timestamps_are_converted_to_utc(compiled):
         "bigquery": "cast(`start_date` as timestamp)",
     }[warehouse]
     assert expected in staging
+
+
+# ---- The same for a partial build (what each run after the first executes) ----------------------------
+
+# A partial build's SQL is written by macros at build time, after dbt asked the warehouse what the marts
+# hold; no offline compile reaches it. For this compile only, the copy of the project holds these
+# instead of the warehouse: every incremental model exists, every count a build asks for is 1 (of
+# 1,000,000 rows: small enough for a partial build), nothing is held back; the hooks' SQL is written
+# into a model of its own (zz_offline_hooks), between HOOK_MARK lines.
+OFFLINE_PARTIAL_MACROS = """
+{% macro is_incremental() -%}
+    {{- return(model.config.materialized == 'incremental') -}}
+{%- endmacro %}
+
+{% macro run_query(sql) -%}
+    {{- return({'rows': [[1, 1000000]], 'columns': [{'count': 0}]}) -}}
+{%- endmacro %}
+
+{% macro airflow_audit_offline_relation(database, schema, identifier) -%}
+    {{- return(api.Relation.create(database=database, schema=schema, identifier=identifier)) -}}
+{%- endmacro %}
+
+{% macro airflow_audit_offline_columns(relation) -%}
+    {{- return([]) -}}
+{%- endmacro %}
+"""
+HOOK_MARK = "-- airflow-audit offline hook"
+WITHOUT_WAREHOUSE = "var('airflow_audit_offline_compile', false))"
+PARTIAL_VARS_TABLES = re.compile(r"^      - name: (\w+)$", re.M)
+
+
+def model_hooks() -> list[str]:
+    """The Jinja of every hook the models declare, and of the hooks airflow_audit_partitioned gives."""
+    hooks: list[str] = []
+    for path in sorted((ROOT / "transform" / "models").rglob("*.sql")):
+        text = path.read_text()
+        hooks += re.findall(r"""['"](\{\{ airflow_audit_\w+\(.*?\) \}\})['"]""", text)
+        for partitions in re.findall(r"airflow_audit_partitioned\(\s*'(\w+)'", text):
+            hooks.append(f"{{{{ airflow_audit_delete_partitions({partitions}()) }}}}")
+            if "keep_replaced_attempts=true" in text:
+                hooks.append(f"{{{{ airflow_audit_keep_replaced_attempts({partitions}()) }}}}")
+    return list(dict.fromkeys(hooks))
+
+
+def copy_dbt_project_for_a_partial_build(destination: Path) -> Path:
+    """copy_dbt_project, with OFFLINE_PARTIAL_MACROS standing in for the warehouse."""
+    project = copy_dbt_project(destination)
+    incremental = project / "macros" / "airflow_audit_incremental.sql"
+    text = incremental.read_text()
+    assert text.count(WITHOUT_WAREHOUSE) == 1, "airflow_audit_without_warehouse changed"
+    incremental.write_text(
+        text.replace(
+            WITHOUT_WAREHOUSE,
+            "(var('airflow_audit_offline_compile', false) "
+            "and not var('airflow_audit_offline_partial', false)))",
+        )
+    )
+    for path in [
+        *project.joinpath("macros").rglob("*.sql"),
+        *project.joinpath("models").rglob("*.sql"),
+    ]:
+        text = path.read_text()
+        text = text.replace("adapter.get_relation(", "airflow_audit_offline_relation(")
+        text = text.replace("adapter.get_columns_in_relation(", "airflow_audit_offline_columns(")
+        path.write_text(text)
+    (project / "macros" / "zz_offline_partial.sql").write_text(OFFLINE_PARTIAL_MACROS)
+    hooks = "".join(f"\n{HOOK_MARK}\n{hook}\n" for hook in model_hooks())
+    (project / "models" / "zz_offline_hooks.sql").write_text(
+        "{{ config(materialized='incremental') }}\nselect 1 as offline_hooks\n" + hooks
+    )
+    return project
+
+
+@pytest.fixture(scope="module", params=WAREHOUSES)
+def compiled_partial(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """warehouse, {model file name: compiled SQL} of a partial build after every raw table changed,
+    the hooks as zz_offline_hooks.sql."""
+    warehouse = request.param
+    workdir = tmp_path_factory.mktemp(f"compile-partial-{warehouse}")
+    project = copy_dbt_project_for_a_partial_build(workdir)
+    sources = (ROOT / "transform/models/staging/airflow/_airflow__sources.yml").read_text()
+    changed = {"loaded_after": "2026-01-01 00:00:00", "deleted_after": "2026-01-01 00:00:00"}
+    since = {table: changed for table in PARTIAL_VARS_TABLES.findall(sources)}
+    assert {"task_instance", "dag_run", "log"} <= set(since)
+    variables = {"airflow_audit_offline_partial": True, "airflow_audit_since": since}
+    return warehouse, offline_compile(warehouse, workdir, project, variables)
+
+
+def test_a_partial_build_compiles_to_the_warehouses_sql(compiled_partial):
+    """Each incremental model's body and each hook's statement, as a partial build writes them."""
+    warehouse, sql = compiled_partial
+    statements = {name: text for name, text in sql.items() if name != "zz_offline_hooks.sql"}
+    hooks = [h.strip() for h in sql["zz_offline_hooks.sql"].split(HOOK_MARK)[1:]]
+    statements.update({f"hook {i}: {h[:60]}": h for i, h in enumerate(hooks) if h})
+    problems = {
+        name: found
+        for name, text in statements.items()
+        if (found := portability_problems(text, warehouse))
+    }
+    assert problems == {}, f"not {warehouse} SQL: {problems}"
+    # the compile is a partial build's: the touched task instances are looked for, and deleted
+    partial = sql["fct_task_instances.sql"]
+    assert "loaded_at > cast('2026-01-01 00:00:00'" in partial.replace('"', "").replace("`", "")
+    assert all(hooks) and len(hooks) == len(model_hooks()) >= 14, hooks
+    assert sum(h.startswith("delete from") for h in hooks) == 8, hooks
 
 
 # ---- Snowflake end to end on fakesnow ------------------------------------------------------------------
