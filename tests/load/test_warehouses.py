@@ -370,7 +370,8 @@ def compiled_partial(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
 
 
 def test_a_partial_build_compiles_to_the_warehouses_sql(compiled_partial):
-    """Each incremental model's body and each hook's statement, as a partial build writes them."""
+    """Every model (the incremental marts' bodies filtered to what changed) and each hook's statement,
+    as a partial build writes them."""
     warehouse, sql = compiled_partial
     statements = {name: text for name, text in sql.items() if name != "zz_offline_hooks.sql"}
     hooks = [h.strip() for h in sql["zz_offline_hooks.sql"].split(HOOK_MARK)[1:]]
