@@ -80,6 +80,8 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
     widened = job()
     assert WITHOUT_DBT not in widened and f"{CHANGED}dag." in widened, widened[-3000:]
     assert "Done. PASS=" in widened and "ERROR=0" in widened
+    # each build that passed is recorded (transform/build_changed.py), and only they
+    assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(2,)]
 
     dag_id, run_id = execute_returning(
         url,
@@ -91,6 +93,7 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
     # a new partial-build limit changes how a build runs, not what it builds: no rebuild of everything
     third = job(AIRFLOW_AUDIT_PARTIAL_BUILD_LIMIT="0.5")
     assert f"{CHANGED}dag_run." in third and "Done. PASS=" in third
+    assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(3,)]
     # the state was read with the query the run before kept, without dbt (which keeps it anew)
     assert kept.stat().st_mtime_ns == kept_at
     # only what reads dag_run: not the users' and roles' marts
@@ -135,6 +138,9 @@ def test_the_dbt_step_builds_only_when_something_changed(airflow_db, tmp_path):
         "where dag_id || '|' || task_id || '|' || run_id || '|' || map_index = ?",
         [key],
     ) == [(1,)], "the refused build changed no mart"
+    assert query(f'select count(*) from "{marts}"._airflow_audit_builds') == [(3,)], (
+        "a refused build is not recorded"
+    )
     fourth = job()
     assert f"{CHANGED}task_instance." in fourth and "Done. PASS=" in fourth
     left = query(
