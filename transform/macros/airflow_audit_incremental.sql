@@ -879,6 +879,7 @@
         {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
         {%- if count <= airflow_audit_values_limit() -%}
             {%- if count == 0 -%}
+                {%- do airflow_audit_remember('none-' ~ kind ~ ':' ~ measured, true) -%}
                 {%- set relation -%}
                     (select
                         {%- for column in columns.names %}
@@ -904,6 +905,18 @@
     {{- return({
         'markers': fetched[0], 'window-markers': fetched[2],
         'touched_rows': fetched[4], 'measured_rows': fetched[5]}) -}}
+{%- endmacro %}
+
+
+{#- True when this build of a duration anomaly mart found no window marker and wrote that into its SQL
+    (airflow_audit_fetch_markers; on DuckDB): then no row after a marker is computed again, and the
+    pre-hook (airflow_audit_delete_duration_anomalies), the body's search for the rows to compute
+    (airflow_audit_is_missing) and its scope (airflow_audit_missing_starts) leave out the half that looks
+    for them, which finds nothing but reads every row of the mart or of the touched series to find it.
+    A change that moves no start and no duration finds none: a try number or a note moving on, Airflow
+    2.10+ clearing a task instance, a run's scheduling decision. -#}
+{% macro airflow_audit_without_window_markers(anomalies) -%}
+    {{- return(airflow_audit_remembered('none-window-markers:' ~ anomalies.measured) == true) -}}
 {%- endmacro %}
 
 
@@ -1114,7 +1127,8 @@
             {%- set in_order -%}
                 partition by {{ series | join(', ') }} order by started_at, {{ tiebreak }}, is_old_row
             {%- endset -%}
-            delete from {{ this }} where {{ partitions.key }} in ({{ partitions.sql }}) or {{ row_key }} in (
+            delete from {{ this }} where {{ partitions.key }} in ({{ partitions.sql }})
+            {%- if not airflow_audit_without_window_markers(anomalies) %} or {{ row_key }} in (
                 select {{ row_key }}
                 from (
                     select
@@ -1159,6 +1173,7 @@
                 ) as marked
                 where is_old_row = 0 and prior_successes - successes_at_last_marker < {{ history_runs }}
             )
+            {%- endif -%}
         {%- else -%}
             delete from {{ this }} where 1 = 1
         {%- endif -%}
@@ -1209,6 +1224,7 @@
     {%- set row_key, series, partitions = anomalies.row_key, anomalies.series, anomalies.partitions -%}
     (
         {{ partitions.key }} in ({{ partitions.sql }})
+        {%- if not airflow_audit_without_window_markers(anomalies) %}
         or {{ row_key }} in (
             {%- for table in [anomalies.measured, this] %}
             select after_markers.{{ row_key }}
@@ -1219,6 +1235,7 @@
             {%- endif %}
             {%- endfor %}
         )
+        {%- endif %}
     )
 {%- endmacro %}
 
@@ -1236,11 +1253,13 @@
     listed once. -#}
 {% macro airflow_audit_missing_starts(anomalies) -%}
     {%- set measured, series = anomalies.measured, anomalies.series -%}
-    select {{ series | join(', ') }}, started_at
+    {#- without the second half, the union's distinct is the first half's own -#}
+    select {{ 'distinct ' if airflow_audit_without_window_markers(anomalies) }}{{ series | join(', ') }}, started_at
     from {{ measured }} as candidates
     where
         {{ anomalies.finished('candidates') }}
         and {{ airflow_audit_in_partitions_of(measured, anomalies.partitions) }}
+    {%- if not airflow_audit_without_window_markers(anomalies) %}
     {{ airflow_audit_distinct_set_operator('union') }}
     select {{ series | join(', ') }}, started_at
     from (
@@ -1258,6 +1277,7 @@
         {%- endif %}
         {%- endfor %}
     ) as after_markers_not_held
+    {%- endif %}
 {%- endmacro %}
 
 
