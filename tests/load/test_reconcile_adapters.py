@@ -258,6 +258,64 @@ def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
     assert all(map(same_limit, limits_seen, expected_seen))
 
 
+@pytest.mark.parametrize("configured", [None, "384MB"])
+@pytest.mark.parametrize("scan_memory", ["enough", "too little"])
+def test_duckdb_twice_written_since_runs_under_a_limit_of_its_own(
+    monkeypatch, tmp_path, configured, scan_memory
+):
+    """The check of the keys written since the last one reads every key of the table and holds the
+    written keys' hashes: it runs under a limit of its own, the scans' (so the key columns do not
+    stay cached up to the configured limit) plus HELD_BYTES_PER_WRITTEN_KEY for each written row,
+    and again under the configured limit when that runs out; the count is the same either way."""
+    if scan_memory == "too little":
+        # 100,000 written keys' hashes in 1 MiB run out of memory
+        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_AT_LEAST", 2**20)
+        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_PER_THREAD", 1)
+        monkeypatch.setattr(duckdb_reconcile, "HELD_BYTES_PER_WRITTEN_KEY", 0)
+    checked = dt.datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    if configured:
+        con.execute(f"set memory_limit = '{configured}'")
+    expected_limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute('create schema "airflow-x"')
+    # 400,000 rows written before the check, 100,000 since: 7 of them under a key held before
+    con.execute(
+        'create table "airflow-x".t as select range as id, md5(cast(range as varchar)) as s, '
+        "case when range < 400000 then ?::timestamptz else ?::timestamptz end as _sdc_batched_at, "
+        "cast(null as timestamptz) as _sdc_deleted_at from range(500000)",
+        [checked - dt.timedelta(days=1), checked + dt.timedelta(minutes=1)],
+    )
+    con.execute(
+        'update "airflow-x".t set id = id - 100000, s = md5(cast(id - 100000 as varchar)) '
+        "where id between 400000 and 400006"
+    )
+    limits_seen = []
+    real_connection = con
+
+    class Watching:
+        """The connection, noting the memory limit each check of the written keys ran under."""
+
+        def execute(self, sql, *args):
+            if sql.startswith("select (select count(*)"):
+                limits_seen.append(
+                    real_connection.execute("select current_setting('memory_limit')").fetchone()[0]
+                )
+            return real_connection.execute(sql, *args)
+
+    warehouse = DuckDBWarehouse(Watching(), "airflow-x", memory_limit=configured)
+    keys = [KeyColumn("id"), KeyColumn("s")]
+    assert warehouse.twice_written_since("t", keys, checked) == 7
+    assert same_limit(
+        con.execute("select current_setting('memory_limit')").fetchone()[0], expected_limit
+    )
+    (threads,) = con.execute("select current_setting('threads')").fetchone()
+    scans = max(32 * 2**20, int(threads) * 8 * 2**20)
+    own = f"{(scans + 100_000 * 256) // 2**20}MiB" if scan_memory == "enough" else "1MiB"
+    expected_seen = [own] if scan_memory == "enough" else [own, expected_limit]
+    assert len(limits_seen) == len(expected_seen)
+    assert all(map(same_limit, limits_seen, expected_seen))
+
+
 def test_duckdb_counts_twice_held_keys_among_the_rows_written_since(monkeypatch):
     """What the counts proof reads on DuckDB instead of every distinct key: the keys of the rows
     written since the last check (by `_sdc_batched_at`, as the loader stamps what it writes)

@@ -41,6 +41,9 @@ DRIVER_ERRORS = (duckdb.Error,)
 # out of memory in its own.
 SCAN_MEMORY_PER_THREAD = 8 * 2**20
 SCAN_MEMORY_AT_LEAST = 32 * 2**20
+# What twice_written_since holds for each written key's hash, beyond the scan itself, under the
+# scan's limit: 1M of them ran out of 64MB and 96MB.
+HELD_BYTES_PER_WRITTEN_KEY = 256
 
 
 def key_text(columns: Sequence[str]) -> str:
@@ -97,23 +100,30 @@ class DuckDBWarehouse(Warehouse):
             f"select {bucket_expr([k.name for k in keys])}, count(*) from {self.table(table)} "
             "where _sdc_deleted_at is null group by 1"
         )
+        return dict(self.scan(sql))
+
+    def scan(self, sql: str, params: Sequence[Any] = (), held_bytes: int = 0) -> list[tuple]:
+        """The rows of a query that reads a whole table but holds little (`held_bytes` beyond the
+        scan's own), run under a memory limit of its own (SCAN_MEMORY_*): under the configured
+        one, the columns it reads stay in DuckDB's cache up to that limit.  Again under the
+        configured limit when its own runs out; under the configured one alone when that is lower."""
         threads, before = self.con.execute(
             "select current_setting('threads'), current_setting('memory_limit')"
         ).fetchone()
-        scan_limit = max(SCAN_MEMORY_AT_LEAST, int(threads) * SCAN_MEMORY_PER_THREAD)
+        scan_limit = max(SCAN_MEMORY_AT_LEAST, int(threads) * SCAN_MEMORY_PER_THREAD) + held_bytes
         if self.memory_limit and memory_bytes(self.memory_limit) <= scan_limit:
-            return dict(self.con.execute(sql).fetchall())
+            return self.con.execute(sql, params).fetchall()
         # set back by value: after `reset memory_limit` DuckDB 1.4.5 and 1.5.6 report their default
         # and still hold queries to the lower limit (2.0.1 does not)
         restore = f"set memory_limit = {sql_string(self.memory_limit or before)}"
         self.con.execute(f"set memory_limit = '{scan_limit // 2**20}MiB'")
         try:
-            return dict(self.con.execute(sql).fetchall())
+            return self.con.execute(sql, params).fetchall()
         except duckdb.OutOfMemoryException:
             pass  # too little for these threads: again, under the configured limit
         finally:
             self.con.execute(restore)
-        return dict(self.con.execute(sql).fetchall())
+        return self.con.execute(sql, params).fetchall()
 
     def keys_in(self, table: str, keys: Sequence[KeyColumn], buckets: list[str]) -> list[tuple]:
         names = [k.name for k in keys]
@@ -158,8 +168,11 @@ class DuckDBWarehouse(Warehouse):
         way), plus the written rows with a null key part.  The loader appends what it writes, so
         the filter on `_sdc_batched_at` reads the table's last row groups and the written keys'
         hashes are matched in one pass over the key columns: at 9.3M task instances after an hour
-        of new runs, 0.05 s against distinct_live_keys' 1.2 s.  None above KEYS_PER_PASS written
-        rows (a first sync, a full read): their hashes would not fit the pass's memory."""
+        of new runs, 0.05 s against distinct_live_keys' 1.2 s.  It runs under a scan's limit (the
+        key columns it reads do not stay cached up to the configured one): at 9.3M task instances
+        after 93,093 changed, a peak of 262 MB of RSS against 293 to 296 MB, in 0.55 to 0.64 s
+        against 0.47 to 0.49 s.  None above KEYS_PER_PASS written rows (a first sync, a full
+        read): their hashes would not fit the pass's memory."""
         cols = ", ".join(quote(k.name) for k in keys)
         live = f"from {self.table(table)} where _sdc_deleted_at is null"
         written = f"{live} and _sdc_batched_at >= ?"
@@ -167,12 +180,13 @@ class DuckDBWarehouse(Warehouse):
         if rows > KEYS_PER_PASS:
             return None
         null_part = " or ".join(f"{quote(k.name)} is null" for k in keys)
-        (twice,) = self.con.execute(
+        ((twice,),) = self.scan(
             f"select (select count(*) {written} and ({null_part})) + (select count(*) from ("
             f"select hash({cols}) as h {live} and h in (select hash({cols}) {written}) "
             "group by h having count(*) > 1))",
             [since, since],
-        ).fetchone()
+            held_bytes=rows * HELD_BYTES_PER_WRITTEN_KEY,
+        )
         return int(twice)
 
     def apply_deletes(
