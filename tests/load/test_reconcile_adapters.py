@@ -186,6 +186,42 @@ def same_limit(shown: str, expected: str) -> bool:
     return abs(memory_bytes(shown) - memory_bytes(expected)) <= memory_bytes(expected) / 100
 
 
+def scans_in_one_mib(monkeypatch) -> None:
+    """The scans' own memory limit at 1 MiB, whatever the threads."""
+    monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_AT_LEAST", 2**20)
+    monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_PER_THREAD", 1)
+
+
+def limited_warehouse(
+    tmp_path, configured: str | None
+) -> tuple[duckdb.DuckDBPyConnection, str, str]:
+    """A DuckDB file with schema airflow-x under the `configured` memory limit (None: DuckDB's
+    default), DuckDB's default limit and the limit in force, as DuckDB shows them."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    default = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    if configured:
+        con.execute(f"set memory_limit = '{configured}'")
+    expected_limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute('create schema "airflow-x"')
+    return con, default, expected_limit
+
+
+def watching(con, prefix: str) -> tuple[object, list[str]]:
+    """The connection, noting the memory limit each statement starting with `prefix` ran under,
+    and that list."""
+    limits_seen: list[str] = []
+
+    class Watching:
+        def execute(self, sql, *args):
+            if sql.startswith(prefix):
+                limits_seen.append(
+                    con.execute("select current_setting('memory_limit')").fetchone()[0]
+                )
+            return con.execute(sql, *args)
+
+    return Watching(), limits_seen
+
+
 @pytest.mark.parametrize("configured", [None, "384MB", "16MB"])
 @pytest.mark.parametrize("scan_memory", ["enough", "too little"])
 def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
@@ -197,14 +233,8 @@ def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
     limit (or DuckDB's default) is back afterwards."""
     if scan_memory == "too little":
         # 300,000 keys grouped in 1MB run out of memory (checked below: the limit was in force)
-        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_AT_LEAST", 2**20)
-        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_PER_THREAD", 1)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    default = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    if configured:
-        con.execute(f"set memory_limit = '{configured}'")
-    expected_limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    con.execute('create schema "airflow-x"')
+        scans_in_one_mib(monkeypatch)
+    con, default, expected_limit = limited_warehouse(tmp_path, configured)
     con.execute(
         'create table "airflow-x".t as select range as id, md5(cast(range as varchar)) as s, '
         "cast(null as timestamptz) as _sdc_deleted_at from range(300000)"
@@ -218,20 +248,8 @@ def test_duckdb_bucket_counts_run_under_a_limit_of_their_own(
     ).fetchall():
         bucket = hashlib.md5(key_text.encode()).hexdigest()[:3]
         expected[bucket] = expected.get(bucket, 0) + 1
-    limits_seen = []
-    real_connection = con
-
-    class Watching:
-        """The connection, noting the memory limit each bucket count ran under."""
-
-        def execute(self, sql, *args):
-            if sql.startswith("select substr(md5("):
-                limits_seen.append(
-                    real_connection.execute("select current_setting('memory_limit')").fetchone()[0]
-                )
-            return real_connection.execute(sql, *args)
-
-    warehouse = DuckDBWarehouse(Watching(), "airflow-x", memory_limit=configured)
+    watched, limits_seen = watching(con, "select substr(md5(")
+    warehouse = DuckDBWarehouse(watched, "airflow-x", memory_limit=configured)
     assert warehouse.bucket_counts("t", keys) == expected
     assert sum(expected.values()) == 200000
     after = con.execute("select current_setting('memory_limit')").fetchone()[0]
@@ -269,15 +287,10 @@ def test_duckdb_twice_written_since_runs_under_a_limit_of_its_own(
     and again under the configured limit when that runs out; the count is the same either way."""
     if scan_memory == "too little":
         # 100,000 written keys' hashes in 1 MiB run out of memory
-        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_AT_LEAST", 2**20)
-        monkeypatch.setattr(duckdb_reconcile, "SCAN_MEMORY_PER_THREAD", 1)
+        scans_in_one_mib(monkeypatch)
         monkeypatch.setattr(duckdb_reconcile, "HELD_BYTES_PER_WRITTEN_KEY", 0)
     checked = dt.datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    if configured:
-        con.execute(f"set memory_limit = '{configured}'")
-    expected_limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    con.execute('create schema "airflow-x"')
+    con, _, expected_limit = limited_warehouse(tmp_path, configured)
     # 400,000 rows written before the check, 100,000 since: 7 of them under a key held before
     con.execute(
         'create table "airflow-x".t as select range as id, md5(cast(range as varchar)) as s, '
@@ -289,20 +302,8 @@ def test_duckdb_twice_written_since_runs_under_a_limit_of_its_own(
         'update "airflow-x".t set id = id - 100000, s = md5(cast(id - 100000 as varchar)) '
         "where id between 400000 and 400006"
     )
-    limits_seen = []
-    real_connection = con
-
-    class Watching:
-        """The connection, noting the memory limit each check of the written keys ran under."""
-
-        def execute(self, sql, *args):
-            if sql.startswith("select (select count(*)"):
-                limits_seen.append(
-                    real_connection.execute("select current_setting('memory_limit')").fetchone()[0]
-                )
-            return real_connection.execute(sql, *args)
-
-    warehouse = DuckDBWarehouse(Watching(), "airflow-x", memory_limit=configured)
+    watched, limits_seen = watching(con, "select (select count(*)")
+    warehouse = DuckDBWarehouse(watched, "airflow-x", memory_limit=configured)
     keys = [KeyColumn("id"), KeyColumn("s")]
     assert warehouse.twice_written_since("t", keys, checked) == 7
     assert same_limit(
