@@ -82,11 +82,17 @@ def main() -> int:
         return report.returncode
     print(f"\ndemo: the report is {ROOT / 'output/report/index.html'} (open it in a browser)")
     print(f"\ndemo: done in {time.monotonic() - started:.0f} s; query it with:")
-    print(
-        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{warehouse.relative_to(ROOT)}')"
-        f'.sql(\'from \\"{schema}_marts\\".fct_dag_runs limit 5\').show()"'
-    )
+    print(f"  {query_hint(warehouse.relative_to(ROOT), schema)}")
     return 0
+
+
+def query_hint(warehouse: Path, schema: str) -> str:
+    """The shell command the demo prints to query its marts. The connection is held in a variable:
+    `duckdb.connect(...).sql(...).show()` closes it before `show()` reads (DuckDB 1.4.5)."""
+    return (
+        f".venv/bin/python -c \"import duckdb; con = duckdb.connect('{warehouse}', read_only=True); "
+        f'con.sql(\'from \\"{schema}_marts\\".fct_dag_runs limit 5\').show()"'
+    )
 
 
 def print_summary(warehouse: Path, marts: str) -> None:
