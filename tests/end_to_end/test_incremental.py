@@ -35,6 +35,13 @@ from tests.support.sync import (
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
 
+# The database the kills and the held loader work on: 10,268 task instances (six of the loader's
+# 2,000-row batches, so a kill after the first commit lands mid-table), about 6,000 of them changed
+# by the incremental kill's update (more than 4,000: two batches at least). The kills are
+# triggered by what the run logs, not by time, so a larger database proves nothing more; 40 DAGs
+# over 40 days (51,786 task instances) made these five tests about four times longer.
+KILL_FILL = {"dags": 24, "days": 16}
+
 
 def synced_tables(url: str) -> list[str]:
     present = set(
@@ -284,7 +291,7 @@ def _live_counts(warehouse: Path, schema: str, tables: list[str]) -> dict[str, i
 @pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-audit-duckdb"])
 def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
     name = "kill_" + process.rsplit("/", 1)[-1].replace("-", "_")
-    url = airflow_db("2.10.5", name, dags=40, days=40)
+    url = airflow_db("2.10.5", name, **KILL_FILL)
     warehouse, slug = tmp_path / "wh.duckdb", "kill"
     schema = f"airflow-{slug}"
     # the tap while it reads task_instance; the loader once it committed a batch of it
@@ -309,7 +316,7 @@ def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path, h
     """A run that already has a bookmark, killed while the loader writes the changed rows: by
     records, some batches are committed and others not; by file, the table's file is loaded in
     one transaction, so all or none of it.  Either way the rerun makes the warehouse exact."""
-    url = airflow_db("2.10.5", f"kill_incremental_{handoff}", dags=40, days=40)
+    url = airflow_db("2.10.5", f"kill_incremental_{handoff}", **KILL_FILL)
     warehouse, slug = tmp_path / "wh.duckdb", f"killinc-{handoff}"
     schema = f"airflow-{slug}"
     ok(sync(url, warehouse, slug))
@@ -377,7 +384,7 @@ def _wait_for_line(log: Path, text: str, proc: subprocess.Popen, timeout: float 
 def test_concurrent_runs_same_slug_refused_other_slugs_share_the_warehouse(airflow_db, tmp_path):
     """The first run's loader is held inside its transaction (SIGSTOP, by pid, from the run's own
     process tree) while the other runs start, so they overlap by construction, not by timing."""
-    url_a = airflow_db("2.10.5", "conc_a", dags=40, days=40)
+    url_a = airflow_db("2.10.5", "conc_a", **KILL_FILL)
     url_b = airflow_db("3.3.2", "conc_b")
     warehouse = tmp_path / "wh.duckdb"
 
