@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,14 @@ from tests.support import ROOT, dbt_renders
 
 # Meltano and dbt: not in `make test-unit`.
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    """One DuckDB file for the four renders: dbt's profile then stays the same (threads are not part
+    of what dbt compares), so the three after the first reuse its parse instead of parsing the
+    project again."""
+    return tmp_path_factory.mktemp("threads") / "threads.duckdb"
 
 
 @pytest.mark.parametrize(
@@ -25,12 +34,12 @@ pytestmark = pytest.mark.integration
         ({"AIRFLOW_AUDIT_DBT_THREADS": "2"}, 2),
     ],
 )
-def test_dbt_builds_one_model_at_a_time_under_a_duckdb_memory_limit(tmp_path, env, threads):
+def test_dbt_builds_one_model_at_a_time_under_a_duckdb_memory_limit(warehouse, env, threads):
     env = {
         "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": "",
         "AIRFLOW_AUDIT_DBT_THREADS": "",
         **env,
-        "AIRFLOW_AUDIT_DUCKDB_PATH": str(tmp_path / "threads.duckdb"),
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
     }
     assert int(dbt_renders("{{ target.threads }}", env)) == threads
 
