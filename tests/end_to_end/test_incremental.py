@@ -38,8 +38,8 @@ pytestmark = pytest.mark.integration
 # The database the kills and the held loader work on: 10,268 task instances (six of the loader's
 # 2,000-row batches, so a kill after the first commit lands mid-table), about 6,000 of them changed
 # by the incremental kill's update (more than 4,000: two batches at least). The kills are
-# triggered by what the run logs, not by time, so a larger database proves nothing more; 40 DAGs
-# over 40 days (51,786 task instances) made these five tests about four times longer.
+# triggered by what the run logs, not by time, so a larger database (these tests used 40 DAGs over
+# 40 days, 51,786 task instances) proves nothing more and costs each sync its size.
 KILL_FILL = {"dags": 24, "days": 16}
 
 
