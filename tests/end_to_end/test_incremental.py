@@ -113,11 +113,28 @@ def test_incremental_syncs_are_exact_after_airflow_changes(airflow_db, tmp_path,
     assert comparisons(warehouse, schema)["log"] == "counts"
     assert_warehouse_equals_source(url, warehouse, schema, tables)
 
-    # ... with every key once: a row held twice and another lost balance the counts; the distinct
-    # keys send the check to the keys, which find both.
+    # ... with every key once: a row held twice and another lost balance the counts; the keys of
+    # the rows written since the last check send it to the keys, which find both. The duplicate
+    # as a loader would write it on a host whose clock is 10 minutes behind the checker's (the
+    # stamps and the check's `written_through` moved back): stamped just after `written_through`,
+    # which finds it where "stamped since the check ended, less 2 minutes" would not.
     with duckdb.connect(str(warehouse)) as con:
-        log = f'"{schema}".log'
-        con.execute(f"insert into {log} select * from {log} where id = (select max(id) from {log})")
+        log, audit = f'"{schema}".log', f'"{schema}"._sync_audit'
+        (through,) = con.execute(
+            f"select written_through = (select max(_sdc_batched_at) from {log}) from {audit} "
+            "where table_name = 'log' order by ended_at desc limit 1"
+        ).fetchone()
+        assert through, "the check did not record the latest stamp it saw"
+        con.execute(f"update {log} set _sdc_batched_at = _sdc_batched_at - interval 10 minutes")
+        con.execute(
+            f"update {audit} set written_through = written_through - interval 10 minutes "
+            "where table_name = 'log'"
+        )
+        con.execute(
+            f"insert into {log} select * replace ((select max(_sdc_batched_at) from {log}) + "
+            f"interval 1 microsecond as _sdc_batched_at) from {log} "
+            f"where id = (select max(id) from {log})"
+        )
         con.execute(f"delete from {log} where id = (select min(id) from {log})")
     execute(url, cli_log % 1)
     done = sync(url, warehouse, slug)

@@ -7,6 +7,7 @@ after a complete full-table read, and passes STATE on only once the rows before 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -210,6 +211,38 @@ def test_a_changed_row_moves_to_the_end_and_a_dropped_column_is_emptied(tmp_path
     }
     # the rows not sent keep their note
     assert now[0][3] == "run 1"
+
+
+def test_a_write_is_stamped_after_every_row_before_it_whatever_the_clock(tmp_path):
+    """`_sdc_batched_at` orders writes even when the host that writes has a clock behind the one
+    that wrote last (here: the stored rows stamped an hour ahead of this host): the changed and
+    the new rows are stamped after them, not at this host's now, so the marts' "loaded after the
+    last build" and reconciliation's "written after the last check" still find them."""
+    run_target([SCHEMA, *(record(i) for i in range(1, 6))], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        (ahead,) = con.execute(
+            'update "airflow-local".dag_run set _sdc_batched_at = now() + interval 1 hour '
+            "returning _sdc_batched_at"
+        ).fetchone()
+    run_target([SCHEMA, record(2, state="queued"), record(6)], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        stamps = dict(
+            con.execute('select id, _sdc_batched_at from "airflow-local".dag_run').fetchall()
+        )
+    assert {i: stamps[i] for i in (1, 3, 4, 5)} == dict.fromkeys((1, 3, 4, 5), ahead)
+    assert stamps[2] == stamps[6] == ahead + dt.timedelta(microseconds=1)
+    # and on this host's clock once it is ahead of the latest stamp
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute(
+            'update "airflow-local".dag_run set _sdc_batched_at = _sdc_batched_at - interval 2 hours'
+        )
+    before = dt.datetime.now(dt.timezone.utc)
+    run_target([SCHEMA, record(7)], tmp_path)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        (stamp,) = con.execute(
+            'select _sdc_batched_at from "airflow-local".dag_run where id = 7'
+        ).fetchone()
+    assert before <= stamp <= dt.datetime.now(dt.timezone.utc)
 
 
 def test_full_table_deletes_only_after_the_read_completes(tmp_path):

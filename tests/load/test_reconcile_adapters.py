@@ -381,8 +381,8 @@ def test_deletes_hit_exactly_the_given_keys(kind, mode):
 @pytest.mark.parametrize("kind", ["snowflake", "bigquery"])
 def test_the_audit_table_takes_an_outcome(kind, earlier_release):
     """_sync_audit is created, or an earlier release's (without `extraction`, `snapshot_xmin`,
-    `comparison`) gains the columns; either way a row lands in the named columns, and the latest
-    check per table reads back."""
+    `comparison`, `written_through`) gains the columns; either way a row lands in the named
+    columns, and the latest check per table reads back."""
     warehouse, runner = adapter(kind)
     table = f"{runner.where}._SYNC_AUDIT" if kind == "snowflake" else f"{runner.where}._sync_audit"
     if earlier_release:
@@ -411,16 +411,20 @@ def test_the_audit_table_takes_an_outcome(kind, earlier_release):
         "incremental: it's changed",
         812,
         "counts",
+        None,
     ]
     warehouse.record(row)
     (got,) = runner.con.execute(f"select * from {table}").fetchall()
     assert list(got) == row
     later = now + dt.timedelta(hours=1)
-    warehouse.record([*row[:9], later, later, "mismatch", None, 813, "keys"])
-    warehouse.record(["log", "mirror", 1, 1, 0, 0, 0, 0, 0, now, later, "ok", None, 9, "keys"])
+    through = now - dt.timedelta(microseconds=5)
+    warehouse.record([*row[:9], later, later, "mismatch", None, 813, "keys", None])
+    warehouse.record(
+        ["log", "mirror", 1, 1, 0, 0, 0, 0, 0, now, later, "ok", None, 9, "keys", through]
+    )
     assert warehouse.last_checks() == {
         "dag_run": LastCheck("mismatch", 813, None, later),
-        "log": LastCheck("ok", 9, later, later),
+        "log": LastCheck("ok", 9, later, later, through),
     }
 
 

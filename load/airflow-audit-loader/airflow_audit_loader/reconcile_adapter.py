@@ -40,10 +40,25 @@ SYNC_AUDIT_COLUMNS = (
     "snapshot_xmin",
     # how: `keys` (bucket by bucket) or `counts` (the sync read nothing; see compare.py)
     "comparison",
+    # the latest `_sdc_batched_at` the table held when checked, where the loader stamps each write
+    # after it (DuckDB; null elsewhere): the next check counts the keys of the rows written after it
+    "written_through",
 )
 EXTRACTION_COLUMN = "extraction"
-# Columns later releases added to _sync_audit, with their type: (name, text or bigint).
-ADDED_AUDIT_COLUMNS = (("extraction", "text"), ("snapshot_xmin", "bigint"), ("comparison", "text"))
+# Columns later releases added to _sync_audit, with their type: (name, text, bigint or timestamp).
+ADDED_AUDIT_COLUMNS = (
+    ("extraction", "text"),
+    ("snapshot_xmin", "bigint"),
+    ("comparison", "text"),
+    ("written_through", "timestamp"),
+)
+
+
+def added_column_type(
+    kind: str, text: str, bigint: str = "bigint", timestamp: str = "timestamptz"
+) -> str:
+    """An ADDED_AUDIT_COLUMNS kind -> the warehouse's type for it."""
+    return {"text": text, "bigint": bigint, "timestamp": timestamp}[kind]
 
 
 class Extract(NamedTuple):
@@ -84,22 +99,24 @@ def extract_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Ex
 
 
 class LastCheck(NamedTuple):
-    """A table's latest _sync_audit row (outcome, the snapshot it checked, when it ended) and
-    when its keys were last compared with an `ok` outcome (None: never)."""
+    """A table's latest _sync_audit row (outcome, the snapshot it checked, when it ended, the
+    latest `_sdc_batched_at` then, where recorded) and when its keys were last compared with an
+    `ok` outcome (None: never)."""
 
     outcome: str
     snapshot_xmin: int | None
     keys_checked_at: dt.datetime | None
     checked_at: dt.datetime | None = None
+    written_through: dt.datetime | None = None
 
 
 def last_checks_sql(audit_table: str, column: Any = quote) -> str:
     """Per table: the latest _sync_audit rows (more than one only if they ended at the same
-    instant) with outcome and snapshot_xmin, and when its keys last compared ok."""
+    instant) with outcome, snapshot_xmin and written_through, and when its keys last compared ok."""
     name, ended, how = column("table_name"), column("ended_at"), column("comparison")
     return (
         f"select a.{name}, a.{column('outcome')}, a.{column('snapshot_xmin')}, k.keys_at, "
-        f"a.{ended} "
+        f"a.{ended}, a.{column('written_through')} "
         f"from {audit_table} as a inner join (select {name}, max({ended}) as last_ended "
         f"from {audit_table} group by {name}) as l on a.{name} = l.{name} "
         f"and a.{ended} = l.last_ended left join (select {name}, max({ended}) as keys_at "
@@ -118,9 +135,11 @@ def last_checks(rows: Sequence[Sequence[Any]]) -> dict[str, LastCheck]:
             return value.replace(tzinfo=dt.timezone.utc)
         return value
 
-    for table, outcome, xmin, keys_at, ended in rows:
-        keys_at, ended = utc(keys_at), utc(ended)
-        check = LastCheck(str(outcome), None if xmin is None else int(xmin), keys_at, ended)
+    for table, outcome, xmin, keys_at, ended, through in rows:
+        keys_at, ended, through = utc(keys_at), utc(ended), utc(through)
+        check = LastCheck(
+            str(outcome), None if xmin is None else int(xmin), keys_at, ended, through
+        )
         if str(table) in out and out[str(table)] != check:
             check = LastCheck("conflicting", None, keys_at, ended)
         out[str(table)] = check
@@ -226,6 +245,12 @@ class Warehouse:
         when it equals the live rows."""
         return None
 
+    def written_through(self, table: str) -> dt.datetime | None:
+        """The latest `_sdc_batched_at` of the table's rows, where this warehouse's loader stamps
+        each write after the latest stamp its table holds (so every row written after a check is
+        stamped after what this returned then, whatever the hosts' clocks); None elsewhere."""
+        return None
+
     def twice_written_since(
         self, table: str, keys: Sequence[KeyColumn], since: dt.datetime
     ) -> int | None:
@@ -291,6 +316,7 @@ class KeyTextWarehouse(Warehouse):
     page_keys = 1000
     text_type = "varchar"
     bigint_type = "bigint"
+    timestamp_type = "timestamptz"
     extracts_table = EXTRACTS_STREAM
     columns_upper = False
 
@@ -406,8 +432,8 @@ class KeyTextWarehouse(Warehouse):
         self._run(sync_audit_table(self.table(SYNC_AUDIT), self.text_type))
         for name, kind in ADDED_AUDIT_COLUMNS:
             self._run(
-                f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
-                f"{self.column(name)} {self.text_type if kind == 'text' else self.bigint_type}"
+                f"alter table {self.table(SYNC_AUDIT)} add column if not exists {self.column(name)} "
+                f"{added_column_type(kind, self.text_type, self.bigint_type, self.timestamp_type)}"
             )
 
     def record(self, row: list[Any]) -> None:
@@ -436,7 +462,8 @@ def sync_audit_table(schema_table: str, text: str, bounded_text: str = "") -> st
         deleted_at_source bigint, arrived_after_extract bigint,
         missing_in_warehouse bigint, duplicated_in_warehouse bigint,
         buckets_compared bigint, started_at timestamptz, ended_at timestamptz,
-        outcome {short}, extraction {text}, snapshot_xmin bigint, comparison {short})"""
+        outcome {short}, extraction {text}, snapshot_xmin bigint, comparison {short},
+        written_through timestamptz)"""
 
 
 __all__ = [
@@ -452,6 +479,7 @@ __all__ = [
     "KeyTextWarehouse",
     "LastCheck",
     "Warehouse",
+    "added_column_type",
     "extract_rows",
     "joined_key_text",
     "key_value_text",

@@ -22,8 +22,11 @@ table), and more only by the rows deleted since.  Equal counts therefore mean no
 deleted, and nothing is to do, provided each key is there once: when the sync wrote rows, the
 warehouse must hold each key once too (a duplicate written and a row lost would balance
 otherwise).  The last check proved that for the rows then, so only the keys of the rows written
-since need counting, where the warehouse can find them (DuckDB, by `_sdc_batched_at`); elsewhere
-every distinct key is counted, and a warehouse that cannot count them compares keys.  Any
+since need counting, where the warehouse can find them (DuckDB: its loader stamps each write
+after the latest `_sdc_batched_at` the table holds, and each check records that latest stamp,
+`written_through`, so the rows written since are those stamped after it, whatever the hosts'
+clocks); elsewhere every distinct key is counted, and a warehouse that cannot count them
+compares keys.  Any
 difference, or any condition unmet, falls back to the keys.  Rows deleted after the sync's
 snapshot are found by the next sync.  The proof assumes nothing else writes to the warehouse
 table: a hand edit that removed as many rows as the source deleted, or copied an old row, would
@@ -61,12 +64,15 @@ from airflow_audit_loader.reconcile_adapter import (
 from tap_airflow_metadb.policy import archived_table
 
 KEYS_AT_LEAST_EVERY = dt.timedelta(hours=24)
-# How far the clock of the host that loads may lag the clock of the host that last reconciled
+# For a last check that recorded no `written_through` (an earlier release wrote it): how far the
+# clock of the host that loads may lag the clock of the host that last reconciled
 # (`_sdc_batched_at` against _sync_audit's `ended_at`) without a row written being missed: far more
 # than NTP lets hosts drift, and short enough that a job run minutes after a first sync does not
 # count the first sync's rows as written since (at 10M task instances, `make bench` at f8083fb
 # with 10 minutes: the hourly run's reconciliation 2.3 s and 574 MB, every distinct key counted).
 WRITERS_CLOCKS_APART = dt.timedelta(minutes=2)
+# `_sdc_batched_at`'s precision (microseconds on every warehouse): the first stamp after another.
+STAMP_STEP = dt.timedelta(microseconds=1)
 
 
 @dataclass
@@ -88,6 +94,8 @@ class Outcome:
     # The snapshot of the sync checked, and how: `keys` (by bucket) or `counts` (see above).
     snapshot_xmin: int | None = None
     comparison: str = "keys"
+    # The latest `_sdc_batched_at` of the table when checked, where the warehouse says (see above).
+    written_through: dt.datetime | None = None
 
     @property
     def outcome(self) -> str:
@@ -149,6 +157,7 @@ class Reconciler:
                 )
                 outcome.extraction = extract.extraction
                 outcome.snapshot_xmin = int(extract.snapshot_xmin)
+                outcome.written_through = self.warehouse.written_through(table)
             self._record(outcome)
             outcomes.append(outcome)
         return outcomes
@@ -222,10 +231,15 @@ class Reconciler:
         """Whether the table's live rows hold every key once.  The last check held it for the
         rows then (compared keys find a key twice; a check by counts held it the same way), so a
         key held twice since involves a row written since: where the warehouse can count the
-        keys of the rows written since that check ended (less WRITERS_CLOCKS_APART), those alone
-        are counted; otherwise every distinct key."""
-        if last.checked_at is not None:
+        keys of the rows written since, those alone are counted (the rows stamped after the
+        check's `written_through`; for a check that recorded none, since it ended less
+        WRITERS_CLOCKS_APART); otherwise every distinct key."""
+        since = None
+        if last.written_through is not None:
+            since = last.written_through + STAMP_STEP
+        elif last.checked_at is not None:
             since = last.checked_at - WRITERS_CLOCKS_APART
+        if since is not None:
             twice = self.warehouse.twice_written_since(table, keys, since)
             if twice is not None:
                 return twice == 0
@@ -330,5 +344,6 @@ class Reconciler:
                 o.extraction,
                 o.snapshot_xmin,
                 o.comparison,
+                o.written_through,
             ]
         )

@@ -24,6 +24,7 @@ from airflow_audit_loader.reconcile_adapter import (
     SYNC_AUDIT,
     KeyColumn,
     KeyTextWarehouse,
+    added_column_type,
 )
 from airflow_audit_loader.registry import login_config
 
@@ -101,12 +102,13 @@ class BigQueryWarehouse(KeyTextWarehouse):
             deleted_at_source int64, arrived_after_extract int64,
             missing_in_warehouse int64, duplicated_in_warehouse int64,
             buckets_compared int64, started_at timestamp, ended_at timestamp,
-            outcome string, extraction string, snapshot_xmin int64, comparison string)"""
+            outcome string, extraction string, snapshot_xmin int64, comparison string,
+            written_through timestamp)"""
         )
         for name, kind in ADDED_AUDIT_COLUMNS:
             self._run(
                 f"alter table {self.table(SYNC_AUDIT)} add column if not exists {name} "
-                f"{'string' if kind == 'text' else 'int64'}"
+                f"{added_column_type(kind, 'string', 'int64', 'timestamp')}"
             )
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from airflow_audit_loader.reconcile_adapter import (
     Extract,
     KeyColumn,
     Warehouse,
+    added_column_type,
     extract_rows,
     sync_audit_table,
 )
@@ -160,6 +161,14 @@ class DuckDBWarehouse(Warehouse):
             for number in range(passes)
         )
 
+    def written_through(self, table: str) -> dt.datetime | None:
+        """The loader stamps each write after the latest `_sdc_batched_at` its table holds
+        (duckdb/target.py, `upsert`), so this is a bound no later write falls under."""
+        (latest,) = self.con.execute(
+            f"select max(_sdc_batched_at) from {self.table(table)}"
+        ).fetchone()
+        return latest
+
     def twice_written_since(
         self, table: str, keys: Sequence[KeyColumn], since: dt.datetime
     ) -> int | None:
@@ -239,7 +248,7 @@ class DuckDBWarehouse(Warehouse):
         for name, kind in ADDED_AUDIT_COLUMNS:
             self.con.execute(
                 f"alter table {self.table(SYNC_AUDIT)} add column if not exists "
-                f"{name} {'varchar' if kind == 'text' else 'bigint'}"
+                f"{name} {added_column_type(kind, 'varchar')}"
             )
 
     def record(self, row: list[Any]) -> None:

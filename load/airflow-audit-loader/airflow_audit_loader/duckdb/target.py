@@ -62,6 +62,7 @@ DUCKDB_TYPES = {
     "string": "VARCHAR",
     "json": "JSON",
 }
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def duckdb_type(schema: dict[str, Any]) -> str:
@@ -263,11 +264,11 @@ class DuckDBTarget(SingerLoader):
         keys = [quote(k) for k in table.key_properties]
         target = f"{quote(self.schema)}.{quote(table.table)}"
         columns = [quote(c) for c in (columns if columns is not None else table.columns)]
-        batched_at = dt.datetime.now(dt.timezone.utc)
         on_key = " AND ".join(f"t.{k} = b.{k}" for k in keys)
         same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM b.{c}" for c in columns)
         self.con.execute("BEGIN TRANSACTION")
         try:
+            batched_at = self.stamp(target)
             if self.is_empty(target):
                 # A first sync: nothing to compare or replace, straight in.
                 (inserted,) = self.con.execute(
@@ -349,6 +350,22 @@ class DuckDBTarget(SingerLoader):
             self.con.execute("ROLLBACK")
             raise
         return int(inserted) + int(confirmed)
+
+    def stamp(self, target: str) -> dt.datetime:
+        """The `_sdc_batched_at` of the rows this write stores: now, or the microsecond after the
+        latest stamp the table holds when that is not earlier (a host whose clock is behind the
+        one that wrote last).  Each write is stamped after every row before it, whatever the
+        hosts' clocks, so "stamped after X" is "written after the rows stamped X": what the
+        incremental marts (rows loaded after the last build's latest) and reconciliation (the
+        keys of the rows written after its last check's `written_through`) read."""
+        now = dt.datetime.now(dt.timezone.utc)
+        # as microseconds since the epoch: a TIMESTAMPTZ reaches Python only through pytz
+        (latest,) = self.con.execute(
+            f"SELECT epoch_us(max(_sdc_batched_at)) FROM {target}"
+        ).fetchone()
+        if latest is None:
+            return now
+        return max(now, EPOCH + dt.timedelta(microseconds=latest + 1))
 
     def is_empty(self, target: str) -> bool:
         return self.con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()[0]

@@ -22,6 +22,7 @@ from airflow_audit_loader.reconcile_adapter import (
     Extract,
     KeyColumn,
     Warehouse,
+    added_column_type,
     extract_rows,
     joined_key_text,
     sync_audit_table,
@@ -192,7 +193,7 @@ class RedshiftWarehouse(Warehouse):
             if name not in present:
                 self._run(
                     f"alter table {self.table(SYNC_AUDIT)} add column {name} "
-                    f"{'varchar(1024)' if kind == 'text' else 'bigint'}",
+                    f"{added_column_type(kind, 'varchar(1024)')}",
                     fetch=False,
                 )
 
