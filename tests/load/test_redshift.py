@@ -339,9 +339,21 @@ def insert_story(airflow_db, postgres, tmp_path_factory) -> Iterator[dict]:
     )
     story["difference"] = difference(lambda: assert_warehouse_equals_source(url, warehouse))
 
+    # `dag` (read in full at every sync, every row written again) stamped an hour ahead, as a
+    # loader on a host whose clock is ahead would stamp it: the next sync stamps what it writes
+    # after that, not at this host's now.
+    ((ahead,), *_) = warehouse_query(
+        warehouse,
+        f"""update "{RAW}".dag set _sdc_batched_at = now() + interval '1 hour' """
+        "returning _sdc_batched_at",
+    )
     second = meltano("run", "tap-airflow-metadb", "target-airflow-audit-redshift", env=env)
     assert second.returncode == 0, second.stderr[-4000:]
     story["second"] = (counts(warehouse), source_counts(url), duplicated_keys(warehouse))
+    story["stamped_after"] = (
+        ahead,
+        warehouse_query(warehouse, f'select min(_sdc_batched_at) from "{RAW}".dag')[0][0],
+    )
 
     # The loader as Meltano configures it, fed a tap that stops before closing dag_run's full read.
     printed = meltano("config", "--unsafe", "print", "target-airflow-audit-redshift", env=env)
@@ -428,6 +440,11 @@ def test_insert_rerun_duplicates_nothing(insert_story):
     warehouse, source, duplicated = insert_story["second"]
     assert warehouse == source
     assert duplicated == {}
+
+
+def test_insert_stamps_a_write_after_every_row_before_it(insert_story):
+    ahead, earliest_after = insert_story["stamped_after"]
+    assert earliest_after > ahead
 
 
 def test_insert_an_interrupted_full_read_deletes_nothing(insert_story):

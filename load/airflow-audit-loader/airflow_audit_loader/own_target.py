@@ -5,6 +5,7 @@ What every one of them does the same way, whatever the warehouse:
 * one table per stream, named after the source table (`public-dag_run` -> `dag_run`), with
   the source's columns plus `_sdc_extracted_at`, `_sdc_batched_at`, `_sdc_deleted_at` and
   `_sdc_table_version`;
+* each write is stamped (`_sdc_batched_at`) after every row its table holds (`stamp_after`);
 * RECORD lines are spooled, as they came, to one file per stream; a batch is loaded when a
   stream reaches `batch_size_rows`, and then every stream is loaded, so that
 * STATE is passed on only once every record before it is committed;
@@ -24,6 +25,7 @@ created or widened, how one batch is upserted, and runs the full-read SQL.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -54,6 +56,19 @@ METADATA_COLUMNS = {
     "_sdc_table_version": "integer",
 }
 _RECORD_PREFIX = b'{"type":"RECORD","stream":"'
+# `_sdc_batched_at`'s precision: the first stamp after another.
+STAMP_STEP = dt.timedelta(microseconds=1)
+
+
+def stamp_after(latest: dt.datetime | None) -> dt.datetime:
+    """The `_sdc_batched_at` of a write into a table whose latest stamp is `latest`: now, or the
+    microsecond after `latest` when this host's clock is behind the one that wrote it.  Each write
+    is then stamped after every row before it, whatever the hosts' clocks, so "stamped after X" is
+    "written after the rows stamped X": what the incremental marts (rows loaded after the last
+    build's latest) and reconciliation (the keys of the rows written after its last check's
+    `written_through`) read."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now if latest is None else max(now, latest + STAMP_STEP)
 
 
 def table_name_for(stream: str) -> str:

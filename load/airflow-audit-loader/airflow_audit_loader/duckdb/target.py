@@ -45,6 +45,7 @@ from airflow_audit_loader.own_target import (
     StreamTable,
     command_line,
     property_kind,
+    stamp_after,
 )
 
 PROG = "target-airflow-audit-duckdb"
@@ -352,20 +353,12 @@ class DuckDBTarget(SingerLoader):
         return int(inserted) + int(confirmed)
 
     def stamp(self, target: str) -> dt.datetime:
-        """The `_sdc_batched_at` of the rows this write stores: now, or the microsecond after the
-        latest stamp the table holds when that is not earlier (a host whose clock is behind the
-        one that wrote last).  Each write is stamped after every row before it, whatever the
-        hosts' clocks, so "stamped after X" is "written after the rows stamped X": what the
-        incremental marts (rows loaded after the last build's latest) and reconciliation (the
-        keys of the rows written after its last check's `written_through`) read."""
-        now = dt.datetime.now(dt.timezone.utc)
+        """The `_sdc_batched_at` of the rows this write stores (own_target.stamp_after)."""
         # as microseconds since the epoch: a TIMESTAMPTZ reaches Python only through pytz
         (latest,) = self.con.execute(
             f"SELECT epoch_us(max(_sdc_batched_at)) FROM {target}"
         ).fetchone()
-        if latest is None:
-            return now
-        return max(now, EPOCH + dt.timedelta(microseconds=latest + 1))
+        return stamp_after(None if latest is None else EPOCH + dt.timedelta(microseconds=latest))
 
     def is_empty(self, target: str) -> bool:
         return self.con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()[0]

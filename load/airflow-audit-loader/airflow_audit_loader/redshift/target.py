@@ -43,6 +43,7 @@ from airflow_audit_loader.own_target import (
     StreamTable,
     command_line,
     property_kind,
+    stamp_after,
 )
 from airflow_audit_loader.redshift.settings import target_config as redshift_target_config
 
@@ -548,7 +549,7 @@ class RedshiftTarget(SingerLoader):
 
         # Converted and checked before anything is written: a value too long for Redshift
         # ends the run here, with the warehouse as it was.
-        batch = Batch(self, table, dt.datetime.now(dt.timezone.utc))
+        batch = Batch(self, table, self.stamp(table))
         stage = quote(f"stage_{table.table}")
         key = None
         if self.method == "copy":
@@ -576,6 +577,15 @@ class RedshiftTarget(SingerLoader):
         finally:
             if key is not None:
                 self.remove(key)
+
+    def stamp(self, table: StreamTable) -> dt.datetime:
+        """The `_sdc_batched_at` of this batch's rows (own_target.stamp_after), read in the
+        transaction that writes them."""
+        assert self.conn is not None
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT max(_sdc_batched_at) FROM {self.target(table)}")
+            (latest,) = cur.fetchone()
+        return stamp_after(latest)
 
     def merge(self, cur, stage: str, table: StreamTable, batch: Batch) -> None:
         """The upsert: target rows whose key is in the stage go, then the stage goes in."""
