@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import orjson
 
-from airflow_audit_core.contract import NATURAL_KEY_KEYWORD
+from airflow_audit_core.contract import NATURAL_KEY_KEYWORD, STAMP_STEP_MICROSECONDS
 from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
 from airflow_audit_core.settings import read_config
@@ -56,8 +56,7 @@ METADATA_COLUMNS = {
     "_sdc_table_version": "integer",
 }
 _RECORD_PREFIX = b'{"type":"RECORD","stream":"'
-# `_sdc_batched_at`'s precision: the first stamp after another.
-STAMP_STEP = dt.timedelta(microseconds=1)
+STAMP_STEP = dt.timedelta(microseconds=STAMP_STEP_MICROSECONDS)
 
 
 def stamp_after(latest: dt.datetime | None) -> dt.datetime:

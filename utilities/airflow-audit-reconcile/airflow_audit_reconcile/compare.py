@@ -26,15 +26,14 @@ since need counting, where the warehouse can find them (DuckDB: its loader stamp
 after the latest `_sdc_batched_at` the table holds, and each check records that latest stamp,
 `written_through`, so the rows written since are those stamped after it, whatever the hosts'
 clocks); elsewhere every distinct key is counted, and a warehouse that cannot count them
-compares keys.  Any
-difference, or any condition unmet, falls back to the keys.  Rows deleted after the sync's
-snapshot are found by the next sync.  The proof assumes nothing else writes to the warehouse
-table: a hand edit that removed as many rows as the source deleted, or copied an old row, would
-balance, so keys are compared anyway when the table's last `ok` comparison of keys is more than
-KEYS_AT_LEAST_EVERY old.
+compares keys.  Any difference, or any condition unmet, falls back to the keys.  Rows deleted
+after the sync's snapshot are found by the next sync.  The proof assumes nothing else writes to
+the warehouse table: a hand edit that removed as many rows as the source deleted, or copied an
+old row, would balance, so keys are compared anyway when the table's last `ok` comparison of
+keys is more than KEYS_AT_LEAST_EVERY old.
 
 Each table's outcome is appended to `_sync_audit` in the destination schema, with the snapshot
-it checked and how (`keys` or `counts`).
+it checked, how (`keys` or `counts`) and, where the warehouse says, `written_through`.
 
 The warehouse side is an adapter, one per warehouse, in the warehouse's own folder
 (load/airflow-audit-loader/airflow_audit_loader/<warehouse>/reconcile.py, the contract in
@@ -52,6 +51,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from airflow_audit_core.contract import STAMP_STEP_MICROSECONDS
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.quoting import quote
 from airflow_audit_loader.reconcile_adapter import (
@@ -71,8 +71,7 @@ KEYS_AT_LEAST_EVERY = dt.timedelta(hours=24)
 # count the first sync's rows as written since (at 10M task instances, `make bench` at f8083fb
 # with 10 minutes: the hourly run's reconciliation 2.3 s and 574 MB, every distinct key counted).
 WRITERS_CLOCKS_APART = dt.timedelta(minutes=2)
-# `_sdc_batched_at`'s precision (microseconds on every warehouse): the first stamp after another.
-STAMP_STEP = dt.timedelta(microseconds=1)
+STAMP_STEP = dt.timedelta(microseconds=STAMP_STEP_MICROSECONDS)
 
 
 @dataclass

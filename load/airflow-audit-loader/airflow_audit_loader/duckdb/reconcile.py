@@ -163,7 +163,7 @@ class DuckDBWarehouse(Warehouse):
 
     def written_through(self, table: str) -> dt.datetime | None:
         """The loader stamps each write after the latest `_sdc_batched_at` its table holds
-        (duckdb/target.py, `upsert`), so this is a bound no later write falls under."""
+        (own_target.stamp_after), so no later write is stamped at or before this."""
         (latest,) = self.con.execute(
             f"select max(_sdc_batched_at) from {self.table(table)}"
         ).fetchone()
