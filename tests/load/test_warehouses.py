@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
+from airflow_audit_loader.bigquery.target import latest_stamp_sql
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.support import BIN, ROOT, encoded_forms, meltano, source_query
 from tests.support.sync import until_second_activate_version
@@ -1077,7 +1079,7 @@ import json
 from airflow_audit_loader.bigquery.target import full_read_statements, target_class
 Target = target_class()
 print(json.dumps({
-    "methods": [m for m in ("_process_endofpipe", "_process_schema_message",
+    "methods": [m for m in ("_process_endofpipe", "_process_schema_message", "get_sink_class",
                             "_process_record_message", "_process_activate_version_message")
                 if any(m in vars(c) for c in Target.__mro__[2:])],
     "statements": full_read_statements("acme", "airflow_qwe123", {"dag_run": 7, "dag": 7}, "archive"),
@@ -1088,11 +1090,74 @@ print(json.dumps({
 def test_bigquery_shim_fits_the_real_target():
     probe = run_probe("bigquery", BIGQUERY_PROBE)
     # The hooks the shim overrides exist in z3-target-bigquery's SDK.
-    assert len(probe["methods"]) == 4
+    assert len(probe["methods"]) == 5
     for sql, version in probe["statements"]:
         assert version == 7
         assert sql.startswith("UPDATE `acme.airflow_qwe123.dag")
         assert portability_problems(sql.replace("@", ""), "bigquery") == []
+
+
+# In New York's time zone, where the SDK z3-target-bigquery pins stamps local time without a zone
+# (BigQuery reads it as UTC: five hours behind).  The batches go through the SDK's own path
+# (BatchSink._get_context, start_batch, _add_sdc_metadata_to_record) on the shim's sink class;
+# only the table's latest stamp, a query to BigQuery, is given.
+BIGQUERY_STAMP_PROBE = r"""
+import datetime as dt, json, sys
+from target_bigquery.batch_job import BigQueryBatchJobDenormalizedSink
+from airflow_audit_loader.bigquery.target import stamped_sink_class
+cls = stamped_sink_class(BigQueryBatchJobDenormalizedSink)
+def batches(latest, n):
+    sink = object.__new__(cls)
+    sink.latest_stamp = lambda: latest
+    out = []
+    for _ in range(n):
+        sink._pending_batch = None
+        record = {}
+        sink._add_sdc_metadata_to_record(record, {}, sink._get_context(record))
+        out.append(record)
+    return out
+utc = dt.timezone.utc
+before = dt.datetime.now(utc)
+ahead = before + dt.timedelta(hours=1)
+print(json.dumps({
+    "same_class": stamped_sink_class(BigQueryBatchJobDenormalizedSink) is cls,
+    "before": before.isoformat(),
+    "behind": batches(ahead, 2),
+    "fresh": batches(None, 1),
+    "after": dt.datetime.now(utc).isoformat(),
+    "ahead": ahead.isoformat(),
+}))
+"""
+
+
+def test_bigquery_batches_are_stamped_in_utc_after_the_tables_latest_stamp():
+    python = plugin_bin("loaders", "target-airflow-audit-bigquery", "python")
+    result = subprocess.run(
+        [str(python), "-c", BIGQUERY_STAMP_PROBE],
+        env=clean_env(TZ="America/New_York"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    at = datetime.fromisoformat
+    assert probe["same_class"]
+    before, after, ahead = at(probe["before"]), at(probe["after"]), at(probe["ahead"])
+    # a table whose rows a host an hour ahead stamped: each batch a microsecond after the last
+    step = timedelta(microseconds=1)
+    assert [at(r["_sdc_batched_at"]) for r in probe["behind"]] == [ahead + step, ahead + 2 * step]
+    # a table without rows: now, in UTC; received now, in UTC, whatever the host's zone
+    (fresh,) = probe["fresh"]
+    assert before <= at(fresh["_sdc_batched_at"]) <= after
+    for record in probe["behind"] + probe["fresh"]:
+        assert before <= at(record["_sdc_received_at"]) <= after
+
+
+def test_the_bigquery_latest_stamp_query_is_bigquerys_sql():
+    sql = latest_stamp_sql("`acme`.`airflow_qwe123`.`dag_run`")
+    assert portability_problems(sql, "bigquery") == []
 
 
 REDSHIFT_AUTH = {

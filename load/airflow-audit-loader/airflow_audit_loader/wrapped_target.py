@@ -12,12 +12,16 @@ the real target.  Meltano runs it with `--config <file>`; it:
 
 Running in-process (not as a child process) is what lets the mixin drain before deleting, and
 lets tests run the real target against an emulator that patches the driver in-process.
+
+Each warehouse's sink class also takes StampedBatches: the SDK stamps a batch with its host's
+time, the project stamps it after every row its table holds, as the project's own loaders do.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
 import json
 import logging
 import sys
@@ -34,7 +38,7 @@ from airflow_audit_loader.batch_files import (
 )
 from airflow_audit_loader.full_read import FullReadGate
 from airflow_audit_loader.input_drain import keep_input_open_after_exit
-from airflow_audit_loader.own_target import property_kind
+from airflow_audit_loader.own_target import property_kind, stamp_after
 
 LOG = logging.getLogger("airflow_audit_loader")
 
@@ -58,6 +62,36 @@ def json_as_text(message: dict, columns: list[str]) -> dict:
         if value is not None:
             record[column] = json.dumps(value, ensure_ascii=False)
     return message
+
+
+class StampedBatches:
+    """Mixed in before a singer_sdk BatchSink class: each batch is stamped (`_sdc_batched_at`) in
+    UTC, after every row its table held when the run began and after the batch before it
+    (own_target.stamp_after), as the project's own loaders stamp each write.
+
+    The SDK stamps the host's time: a host whose clock is behind the last writer's would stamp
+    rows before ones the incremental marts have already read, and they would skip them; the SDK
+    that z3-target-bigquery pins (0.22) even stamps local time without a zone, which BigQuery
+    reads as UTC.  The table's latest stamp is read once per run, at the stream's first batch:
+    one job writes a schema at a time (Meltano refuses a second run of the same job)."""
+
+    _airflow_audit_stamp: dt.datetime | None = None
+    _airflow_audit_stamp_read = False
+
+    def latest_stamp(self) -> dt.datetime | None:
+        """The latest `_sdc_batched_at` the sink's table holds; None when it holds no row."""
+        raise NotImplementedError
+
+    def start_batch(self, context: dict) -> None:
+        if not self._airflow_audit_stamp_read:
+            latest = self.latest_stamp()
+            if latest is not None and latest.tzinfo is None:
+                latest = latest.replace(tzinfo=dt.timezone.utc)
+            self._airflow_audit_stamp = latest
+            self._airflow_audit_stamp_read = True
+        self._airflow_audit_stamp = stamp_after(self._airflow_audit_stamp)
+        context["batch_start_time"] = self._airflow_audit_stamp
+        super().start_batch(context)  # type: ignore[misc]
 
 
 class FullReadMixin:

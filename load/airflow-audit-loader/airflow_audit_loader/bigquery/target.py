@@ -9,12 +9,15 @@ the end of the run.  It ignores ACTIVATE_VERSION and names tables after the whol
   the DELETE (mirror) or UPDATE of `_sdc_deleted_at` (archive) for rows of other versions,
   after deleting the rows stored under a key Airflow 3 replaced that the full read brought
   back under the new one;
-* loads into dataset `airflow_<slug>`, with real columns (`denormalized`), JSON as JSON text.
+* loads into dataset `airflow_<slug>`, with real columns (`denormalized`), JSON as JSON text;
+* stamps each batch in UTC after every row its table holds (wrapped_target.StampedBatches), and
+  `_sdc_received_at` in UTC: the SDK the target pins stamps both in local time without a zone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 
 from airflow_audit_core.contract import NATURAL_KEY_KEYWORD
@@ -61,6 +64,35 @@ def full_read_statements(
     return statements
 
 
+def latest_stamp_sql(escaped_table: str) -> str:
+    """The latest stamp of a table the target writes (its merge target under upsert)."""
+    return f"SELECT MAX(_sdc_batched_at) FROM {escaped_table}"
+
+
+@functools.cache
+def stamped_sink_class(sink_class: type) -> type:
+    """z3-target-bigquery's sink class for a stream, its batches stamped as the project stamps
+    them (one class per base, so the target sees the same class for every stream)."""
+
+    class StampedBigQuerySink(wrapped_target.StampedBatches, sink_class):
+        def latest_stamp(self) -> dt.datetime | None:
+            # Under upsert, `table` is the run's scratch table and `merge_target` the real one.
+            table = self.merge_target or self.overwrite_target or self.table
+            rows = self.client.query(
+                latest_stamp_sql(table.get_escaped_name()), location=self.config["location"]
+            ).result()
+            return next(iter(rows))[0]
+
+        def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
+            super()._add_sdc_metadata_to_record(record, message, context)
+            record["_sdc_received_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+
+    StampedBigQuerySink.__name__ = StampedBigQuerySink.__qualname__ = (
+        f"Stamped{sink_class.__name__}"
+    )
+    return StampedBigQuerySink
+
+
 def target_class() -> type:
     from google.cloud import bigquery
     from target_bigquery.core import bigquery_client_factory
@@ -68,6 +100,9 @@ def target_class() -> type:
 
     class AirflowAuditTargetBigQuery(wrapped_target.FullReadMixin, TargetBigQuery):
         table_name_only = True
+
+        def get_sink_class(self, stream_name: str | None = None) -> type:
+            return stamped_sink_class(super().get_sink_class(stream_name))
 
         def complete_full_read(self, message_dict: dict) -> None:
             # Rows are merged into the table only at the end of the run: act after that.

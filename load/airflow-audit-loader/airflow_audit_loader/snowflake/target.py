@@ -3,7 +3,8 @@
 Installed with `meltanolabs-target-snowflake` in one venv (load/snowflake.meltano.yml).  What
 it adds to the real target: the raw schema AIRFLOW_<SLUG> (warehouses.raw_schema), mirror or
 archive applied only after a complete full read (singer_shim, full_read), zoned timestamps
-(TIMESTAMP_TZ) and UUIDs kept as written, and tables Airflow 3 re-keyed followed in place (rekey.py).
+(TIMESTAMP_TZ) and UUIDs kept as written, tables Airflow 3 re-keyed followed in place (rekey.py),
+and each batch stamped after every row its table holds (wrapped_target.StampedBatches).
 """
 
 from __future__ import annotations
@@ -62,8 +63,14 @@ def target_class() -> type:
                 row = conn.execute(merge, **kwargs).fetchone()
             return sum(row) if row is not None else 0
 
-    class AirflowAuditSnowflakeSink(SnowflakeSink):
+    class AirflowAuditSnowflakeSink(wrapped_target.StampedBatches, SnowflakeSink):
         connector_class = AirflowAuditSnowflakeConnector
+
+        def latest_stamp(self):
+            # Created unquoted, so upper-case; the target's setup created the table if it was not.
+            sql = f"select max(_sdc_batched_at) from {self.full_table_name}"
+            with self.connector._connect() as conn:
+                return conn.execute(sa.text(sql)).scalar()
 
         def setup(self) -> None:
             existed = bool(rekey.natural_key(self.schema)) and self.connector.table_exists(
