@@ -359,6 +359,69 @@ def test_duckdb_counts_twice_held_keys_among_the_rows_written_since(monkeypatch)
     assert warehouse.twice_written_since("t", KEYS, checked) is None
 
 
+@pytest.mark.integration
+def test_redshift_counts_keys_and_twice_held_keys_among_the_rows_written_since(postgres):
+    """The same proof on Redshift, its SQL run by PostgreSQL (the stand-in of
+    tests/load/test_redshift.py): every distinct live key, the latest stamp, and the keys of the
+    rows written since the last check held twice, with the written rows with a null key part."""
+    import psycopg2
+
+    from airflow_audit_loader.redshift.reconcile import RedshiftWarehouse
+
+    checked = dt.datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+    before, after = checked - dt.timedelta(days=1), checked + dt.timedelta(minutes=30)
+    conn = psycopg2.connect(postgres.create_database("reconcile_redshift_written_since"))
+    with conn.cursor() as cur:
+        cur.execute("set timezone to 'Asia/Kolkata'")  # not UTC: times are compared as instants
+        cur.execute('create schema "airflow-x"')
+        cur.execute(
+            'create table "airflow-x".t (id bigint, ts timestamptz, d date, b boolean, '
+            "s varchar, _sdc_batched_at timestamptz, _sdc_deleted_at timestamptz)"
+        )
+        cur.executemany(
+            'insert into "airflow-x".t values (%s, %s, %s, %s, %s, %s, null)',
+            [[*r, before] for r in ROWS],
+        )
+    conn.commit()
+
+    def run(sql: str, params: list | None = None) -> None:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+        conn.commit()
+
+    warehouse = RedshiftWarehouse(conn, "airflow-x", "PostgreSQL")
+    try:
+        assert warehouse.written_through("t") == before
+        assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)
+        assert warehouse.twice_written_since("t", KEYS, checked) == 0
+        # a row written since with a new key (null key parts), another that replaced its key's row
+        run("""insert into "airflow-x".t values (5, null, null, null, 'n', %s, null)""", [after])
+        run('delete from "airflow-x".t where id = 20')
+        run('insert into "airflow-x".t values (%s, %s, %s, %s, %s, %s, null)', [*ROWS[1], after])
+        assert warehouse.written_through("t") == after
+        assert warehouse.twice_written_since("t", KEYS, checked) == 1  # id 5's null key parts
+        assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)  # id 5's not counted
+        run('delete from "airflow-x".t where id = 5')
+        assert warehouse.twice_written_since("t", KEYS, checked) == 0
+        # a row written since under a key an old row holds: twice; the old row marked deleted: once
+        run('insert into "airflow-x".t values (%s, %s, %s, %s, %s, %s, null)', [*ROWS[2], after])
+        assert warehouse.twice_written_since("t", KEYS, checked) == 1
+        assert warehouse.distinct_live_keys("t", KEYS) == len(ROWS)
+        assert warehouse.live_rows("t") == len(ROWS) + 1
+        assert warehouse.twice_written_since("t", KEYS, after + dt.timedelta(microseconds=1)) == 0
+        run(
+            'update "airflow-x".t set _sdc_deleted_at = %s where id = 300 and _sdc_batched_at = %s',
+            [after, before],
+        )
+        assert warehouse.twice_written_since("t", KEYS, checked) == 0
+        # an old key held twice by rows written before the check: not the written rows' doing
+        run('insert into "airflow-x".t select * from "airflow-x".t where id = 4000')
+        assert warehouse.twice_written_since("t", KEYS, checked) == 0
+        assert warehouse.twice_written_since("t", KEYS, before) == 1
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize(
     ("kind", "mode"), [(k, m) for k in ("snowflake", "bigquery") for m in ("mirror", "archive")]
 )

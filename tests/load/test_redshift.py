@@ -53,7 +53,12 @@ from airflow_audit_loader.redshift.target import (
 from tap_airflow_metadb import policy
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.support import BIN, ROOT, assert_rows_equal, encoded_forms, meltano, source_query
-from tests.support.sync import FINGERPRINT_SOURCES, FLAG_SOURCES, until_second_activate_version
+from tests.support.sync import (
+    FINGERPRINT_SOURCES,
+    FLAG_SOURCES,
+    execute,
+    until_second_activate_version,
+)
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
 pytestmark = pytest.mark.integration
@@ -847,6 +852,22 @@ def latest_audit(url: str, raw: str) -> dict[str, dict[str, Any]]:
     return {row["table_name"]: row for row in audit_rows(url, raw)}
 
 
+def comparisons(url: str, raw: str) -> dict[str, tuple[str, str]]:
+    """table -> (outcome, how its last reconciliation compared it: `keys` or `counts`)."""
+    rows = warehouse_query(
+        url, f'select table_name, outcome, comparison from "{raw}"._sync_audit order by ended_at'
+    )
+    return {table: (outcome, how) for table, outcome, how in rows}
+
+
+# Rows as Airflow's CLI logs a command: its event, the OS user, the command line in `extra`.
+CLI_LOG = (
+    "insert into log (dttm, event, owner, extra) select now(), 'cli_dags_list', 'airflow', "
+    "'{\"host_name\": \"worker\", \"full_command\": \"[''airflow'', ''dags'', ''list'']\"}' "
+    "from generate_series(1, %d)"
+)
+
+
 def extracts_read(url: str, raw: str) -> dict[str, bool]:
     """table -> whether the tap's last read of it was a full read."""
     return dict(
@@ -927,6 +948,47 @@ def reconcile_story(airflow_db, postgres) -> Iterator[dict]:
         }
     story["mirror"]["difference"] = difference(
         lambda: assert_warehouse_equals_source(url, warehouse, raws["mirror"], RECONCILED)
+    )
+
+    # Rows added and none deleted: equal counts prove the table exact, with every key once. The
+    # keys of the rows written since the last check are counted on Redshift (the loader stamps
+    # them after `written_through`, the latest stamp the check saw); the source is not scanned.
+    raw, env = raws["mirror"], envs["mirror"]
+    assert execute(url, CLI_LOG % 4) == 4
+    added = meltano(*RECONCILE_SYNC, env=env)
+    assert added.returncode == 0, added.stderr[-4000:]
+    story["added"] = comparisons(warehouse, raw)
+    story["added_through"] = warehouse_query(
+        warehouse,
+        f'select written_through = (select max(_sdc_batched_at) from "{raw}".log) '
+        f"from \"{raw}\"._sync_audit where table_name = 'log' order by ended_at desc limit 1",
+    )
+    # ... a row held twice and another lost balance the counts: the duplicate as a loader on a
+    # host whose clock is 10 minutes behind the checker's would write it (stamps and the check's
+    # `written_through` moved back), stamped just after `written_through`.
+    with psycopg2.connect(warehouse) as conn, conn.cursor() as cur:
+        log, audit = f'"{raw}".log', f'"{raw}"._sync_audit'
+        cur.execute(f"update {log} set _sdc_batched_at = _sdc_batched_at - interval '10 minutes'")
+        cur.execute(
+            f"update {audit} set written_through = written_through - interval '10 minutes' "
+            "where table_name = 'log'"
+        )
+        cur.execute(f"alter table {log} drop constraint log_pkey")
+        cur.execute(f"create temp table twice as select * from {log} order by id desc limit 1")
+        cur.execute(
+            f"update twice set _sdc_batched_at = (select max(_sdc_batched_at) from {log}) "
+            "+ interval '1 microsecond'"
+        )
+        cur.execute(f"insert into {log} select * from twice")
+        cur.execute(f"delete from {log} where id = (select min(id) from {log})")
+    conn.close()
+    assert execute(url, CLI_LOG % 1) == 1
+    story["balanced"] = meltano(*RECONCILE_SYNC, env=env)
+    story["balanced_comparisons"] = comparisons(warehouse, raw)
+    reloaded = meltano(*RECONCILE_SYNC, env={**env, "AIRFLOW_AUDIT_FULL_REFRESH": "log"})
+    assert reloaded.returncode == 0, reloaded.stderr[-4000:]
+    story["reloaded"] = difference(
+        lambda: assert_warehouse_equals_source(url, warehouse, raw, RECONCILED)
     )
 
     # The warehouse loses 3 task instances (mirror), and holds a run twice (archive; PostgreSQL
@@ -1051,6 +1113,19 @@ def test_reconcile_archive_marks_exactly_what_db_clean_deleted(reconcile_story):
         row = archive["audit"][table]
         assert (row["mode"], row["outcome"]) == ("archive", "ok"), row
         assert row["deleted_at_source"] == len(deleted[table]), row
+
+
+def test_reconcile_proves_rows_added_by_counts_without_scanning_the_source(reconcile_story):
+    assert reconcile_story["added"]["log"] == ("ok", "counts")
+    assert reconcile_story["added_through"] == [(True,)], "the latest stamp was not recorded"
+
+
+def test_reconcile_finds_a_duplicate_that_a_lost_row_balances(reconcile_story):
+    result = reconcile_story["balanced"]
+    assert result.returncode != 0, "a duplicate and a lost row passed as equal counts"
+    assert reconcile_story["balanced_comparisons"]["log"] == ("mismatch", "keys")
+    assert "Traceback" not in result.stderr
+    assert reconcile_story["reloaded"] is None
 
 
 def test_reconcile_fails_in_one_sentence_when_the_warehouse_lost_rows(reconcile_story):

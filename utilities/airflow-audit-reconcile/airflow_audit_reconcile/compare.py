@@ -22,10 +22,10 @@ table), and more only by the rows deleted since.  Equal counts therefore mean no
 deleted, and nothing is to do, provided each key is there once: when the sync wrote rows, the
 warehouse must hold each key once too (a duplicate written and a row lost would balance
 otherwise).  The last check proved that for the rows then, so only the keys of the rows written
-since need counting, where the warehouse can find them (DuckDB: its loader stamps each write
-after the latest `_sdc_batched_at` the table holds, and each check records that latest stamp,
-`written_through`, so the rows written since are those stamped after it, whatever the hosts'
-clocks); elsewhere every distinct key is counted, and a warehouse that cannot count them
+since need counting, where the warehouse can find them (DuckDB and Redshift: their loaders
+stamp each write after the latest `_sdc_batched_at` the table holds, and each check records that
+latest stamp, `written_through`, so the rows written since are those stamped after it, whatever
+the hosts' clocks); elsewhere every distinct key is counted, and a warehouse that cannot count them
 compares keys.  Any difference, or any condition unmet, falls back to the keys.  Rows deleted
 after the sync's snapshot are found by the next sync.  The proof assumes nothing else writes to
 the warehouse table: a hand edit that removed as many rows as the source deleted, or copied an

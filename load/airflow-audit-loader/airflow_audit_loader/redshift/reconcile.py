@@ -129,6 +129,45 @@ class RedshiftWarehouse(Warehouse):
             ]
         )
 
+    def distinct_live_keys(self, table: str, keys: Sequence[KeyColumn]) -> int | None:
+        """The live rows' distinct keys (a key with a null part not counted), counted on
+        Redshift's nodes: the check by counts then costs the source nothing."""
+        cols = ", ".join(quote(k.name) for k in keys)
+        whole = "".join(f" and {quote(k.name)} is not null" for k in keys)
+        return int(
+            self._run(
+                f"select count(*) from (select distinct {cols} from {self.table(table)} "
+                f"where _sdc_deleted_at is null{whole}) as k"
+            )[0][0]
+        )
+
+    def written_through(self, table: str) -> dt.datetime | None:
+        """The loader stamps each write after the latest `_sdc_batched_at` its table holds
+        (own_target.stamp_after), so no later write is stamped at or before this."""
+        return self._run(f"select max(_sdc_batched_at) from {self.table(table)}")[0][0]
+
+    def twice_written_since(
+        self, table: str, keys: Sequence[KeyColumn], since: dt.datetime
+    ) -> int | None:
+        """The keys of the live rows written since `since` held more than once by the live
+        rows, plus the written rows with a null key part: two scans of the key columns (Redshift
+        reads the written rows' blocks by their zone maps), not one of every distinct key."""
+        target = self.table(table)
+        names = [quote(k.name) for k in keys]
+        written = f"from {target} where _sdc_deleted_at is null and _sdc_batched_at >= %s"
+        at = [redshift_value(since)]
+        null_part = " or ".join(f"{n} is null" for n in names)
+        (with_null,) = self._run(f"select count(*) {written} and ({null_part})", at)[0]
+        held = ", ".join(f"t.{n}" for n in names)
+        match = " and ".join(f"t.{n} = w.{n}" for n in names)
+        (twice,) = self._run(
+            f"select count(*) from (select {held} from {target} as t inner join "
+            f"(select distinct {', '.join(names)} {written}) as w on {match} "
+            f"where t._sdc_deleted_at is null group by {held} having count(*) > 1) as d",
+            at,
+        )[0]
+        return int(with_null) + int(twice)
+
     def apply_deletes(
         self, table: str, keys: Sequence[KeyColumn], deleted: list[tuple], mode: str
     ) -> None:
