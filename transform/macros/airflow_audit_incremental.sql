@@ -75,7 +75,8 @@
     whenever a later process reads that part of the table. After a 1% change at 10M task instances,
     counting fct_task_attempts in a process of its own took 200 MB when the build had deleted and
     inserted its touched partitions, 63 MB when it had updated them; the model took 12.1 s against 6.6 s
-    (an update rewrites every column of a changed row).
+    (an update rewrites every column it sets: it sets only those some pair changed,
+    airflow_audit_changed_columns).
     DuckDB holds an update in memory until the transaction ends, outside what it can spill: updating
     880,000 rows of fct_task_attempts ran out of 384MB, 264,000 did not. When the touched partitions
     hold more than airflow_audit_in_place_limit() rows, they are deleted and the body appended. -#}
@@ -112,10 +113,13 @@
 
         drop table {{ old_rows }}
     {%- else -%}
+        {%- set find_new_rows -%}
         create or replace temporary table {{ new_rows }} as
         select *, row_number() over (partition by {{ key }}) as airflow_audit_pair
-        from {{ body }};
-
+        from {{ body }}
+        {%- endset -%}
+        {%- do run_query(find_new_rows) -%}
+        {%- set changed = airflow_audit_changed_columns(mart, names, old_rows, pairs) -%}
         delete from {{ mart }}
         where rowid in (
             select old_rows.airflow_audit_rowid from {{ old_rows }} as old_rows
@@ -125,12 +129,15 @@
             )
         );
 
+        {%- if changed %}
+
         update {{ mart }} as mart set
-            {%- for name in names %}
+            {%- for name in changed %}
             {{ adapter.quote(name) }} = replacing.{{ adapter.quote(name) }}{{ ',' if not loop.last }}
             {%- endfor %}
         from (select old_rows.airflow_audit_rowid, new_rows.* from {{ pairs }}) as replacing
         where mart.rowid = replacing.airflow_audit_rowid;
+        {%- endif %}
 
         insert into {{ mart }} ({{ get_quoted_csv(names) }})
         select {{ get_quoted_csv(names) }} from {{ new_rows }} as new_rows
@@ -142,6 +149,34 @@
         drop table {{ new_rows }};
         drop table {{ old_rows }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- Of `names`, the columns in which some pair (`pairs`, old_rows with the body's new_rows) holds different
+    values, in the mart's order: the in-place update sets those alone. DuckDB rewrites every column an update
+    sets, whether or not its value changed: after 1% changed across the history at 10M task instances, the
+    87,296 pairs of fct_task_attempts differed in 3 of its 30 columns, and setting those alone took 0.7 s
+    instead of 4.0 to 4.3 s, plus 1.1 s to find them. They are read from the mart by row id, so from the
+    parts of it the touched rows lie in. -#}
+{% macro airflow_audit_changed_columns(mart, names, old_rows, pairs) -%}
+    {%- set differing -%}
+        select
+            {%- for name in names %}
+            bool_or(held.{{ adapter.quote(name) }} is distinct from new_rows.{{ adapter.quote(name) }})
+                as {{ adapter.quote(name) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from {{ pairs }}
+        inner join (
+            select rowid as airflow_audit_rowid, * from {{ mart }}
+            where rowid in (select unnest(list(airflow_audit_rowid)) from {{ old_rows }})
+        ) as held on held.airflow_audit_rowid = old_rows.airflow_audit_rowid
+    {%- endset -%}
+    {%- set flags = run_query(differing).rows[0] -%}
+    {%- set changed = [] -%}
+    {%- for index in range(names | length) if flags[index] -%}
+        {%- do changed.append(names[index]) -%}
+    {%- endfor -%}
+    {{- return(changed) -}}
 {%- endmacro %}
 
 
