@@ -162,8 +162,8 @@
     {%- set differing -%}
         select
             {%- for name in names %}
-            bool_or(held.{{ adapter.quote(name) }} is distinct from new_rows.{{ adapter.quote(name) }})
-                as {{ adapter.quote(name) }}{{ ',' if not loop.last }}
+            max(case when held.{{ adapter.quote(name) }} is distinct from new_rows.{{ adapter.quote(name) }}
+                then 1 else 0 end) as {{ adapter.quote(name) }}{{ ',' if not loop.last }}
             {%- endfor %}
         from {{ pairs }}
         inner join (
