@@ -6,4 +6,5 @@
 * `naming`: the raw schema's name (`airflow-<slug>`), made legal for each warehouse.
 * `quoting`: identifiers and string literals in SQL.
 * `settings`: the JSON configuration files Meltano passes with `--config`.
+* `private_dirs`: the directories a sync writes Airflow's metadata into on its host.
 """

@@ -157,8 +157,8 @@ def test_an_unwritable_batch_directory_is_one_sentence(airflow_db, tmp_path):
         },
     )
     assert done.returncode != 0
-    assert f"Cannot write the extractor's files to {blocker / 'batches'}" in done.stderr
-    assert "point AIRFLOW_AUDIT_BATCH_DIR at a writable directory" in done.stderr
+    assert f"Cannot write the sync's files to {blocker / 'batches'}" in done.stderr
+    assert "point AIRFLOW_AUDIT_BATCH_DIR at a directory only this user can write to" in done.stderr
     tap_lines = [line for line in done.stderr.splitlines() if "tap-airflow-metadb" in line]
     assert not any("Traceback" in line for line in tap_lines)
 

@@ -121,6 +121,22 @@ def test_bad_slug_is_refused_and_loses_nothing(af2, tmp_path):
     assert tables_in(warehouse) == {"dag"}
 
 
+def test_a_batch_dir_other_users_can_write_to_is_refused_and_loses_nothing(af2, tmp_path):
+    """The extractor's files hold Airflow's metadata: never in a directory where another user
+    could replace them (a shared /data/tmp, say) before the loader reads them."""
+    warehouse = tmp_path / "wh.duckdb"
+    assert run(af2, warehouse, tables="dag").returncode == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = run(af2, warehouse, tables="dag,dag_run", batch_dir=str(shared))
+    assert done.returncode != 0
+    line = one_sentence(done.stderr, r"Will not write the sync's files")
+    assert "which other users can write to" in line and "AIRFLOW_AUDIT_BATCH_DIR" in line
+    assert list(shared.iterdir()) == []
+    assert tables_in(warehouse) == {"dag"}
+
+
 @pytest.mark.parametrize(
     ("mangle", "pattern"),
     [

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
@@ -424,3 +427,46 @@ def test_a_wrapped_loader_that_stops_early_keeps_reading_too(tmp_path, warehouse
     assert f"{name}: " in stderr
     assert "AIRFLOW_AUDIT_" in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_loader_keeps_what_it_committed_and_leaves_no_records_behind(tmp_path, stop):
+    """Airflow stops a task that timed out by SIGTERM, a terminal by SIGINT. The loader ends in
+    one sentence: the batch it committed stays, the records it was holding are neither loaded
+    nor left on the host. A run killed outright (SIGKILL) leaves its records, which the next run
+    removes a day later, and only those."""
+    temp = tmp_path / "tmp"
+    spool_root = temp / f"airflow-audit-spool-{os.geteuid()}"
+    killed, running = spool_root / "airflow-audit-run-killed", spool_root / "airflow-audit-run-on"
+    for left in (killed, running):
+        left.mkdir(parents=True)
+        (left / "0.jsonl").write_text(json.dumps(record(99)) + "\n")
+    day_ago = time.time() - 25 * 3600
+    os.utime(killed, (day_ago, day_ago))
+    config_file = tmp_path / "target-config.json"
+    config_file.write_text(json.dumps({"path": str(tmp_path / "wh.duckdb"), "batch_size_rows": 7}))
+    state = {"type": "STATE", "value": {"bookmarks": {STREAM: {"replication_key_value": 7}}}}
+    loader = subprocess.Popen(
+        [str(TARGET), "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    first = [SCHEMA, *(record(i) for i in range(1, 8)), state, *(record(i) for i in range(8, 11))]
+    loader.stdin.write("".join(json.dumps(m) + "\n" for m in first).encode())
+    loader.stdin.flush()
+    # the first 7 rows committed: the state after them is passed on
+    assert json.loads(loader.stdout.readline()) == state["value"]
+    spooled = [
+        p for p in spool_root.glob("airflow-audit-run-*/0.jsonl") if running not in p.parents
+    ]
+    assert len(spooled) == 1, "rows 8 to 10 wait in the loader's own spool"
+    assert not killed.exists(), "a spool left a day ago by a killed run is removed"
+    loader.send_signal(stop)
+    assert loader.wait(timeout=60) == 128 + stop
+    stderr = loader.stderr.read().decode()
+    assert "Traceback" not in stderr
+    assert f"stopped by {stop.name} before it finished loading;" in stderr.splitlines()[-1]
+    assert sorted(spool_root.iterdir()) == [running], "its own spool removed, another run's kept"
+    assert [r[0] for r in rows(tmp_path)] == list(range(1, 8))

@@ -10,17 +10,15 @@ flags), each in the text form the records path would send:
 * everything else in PostgreSQL's own text form (the session's TimeZone is UTC, its client
   encoding UTF-8).
 
-Files go to a private directory per run under AIRFLOW_AUDIT_BATCH_DIR (the system's temporary
-directory by default); the loader removes each file once its rows are committed, and a run's
-directory left by an interrupted run is removed by the next run a day later.
+Files go to a private directory per run under AIRFLOW_AUDIT_BATCH_DIR (a directory of this
+user's own in the system's temporary directory by default; airflow_audit_core.private_dirs); the
+loader removes each file once its rows are committed, and a run's directory left by a killed run
+is removed by the next run a day later.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,38 +26,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from airflow_audit_core import private_dirs
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.pg_csv import format_record, read_records
 from tap_airflow_metadb.progress import CountingWriter, Progress
 
-STALE_AFTER_SECONDS = 24 * 3600
-RUN_PREFIX = "run-"
+BATCH_DIR_ADVICE = (
+    "point AIRFLOW_AUDIT_BATCH_DIR at a directory only this user can write to, with room for the "
+    "largest table; nothing was read"
+)
 
 
 def batch_root(configured: str | None) -> Path:
-    root = Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-audit-batches"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(
-            f"Cannot write the extractor's files to {root} ({exc.strerror}): point "
-            "AIRFLOW_AUDIT_BATCH_DIR at a writable directory with room for the largest table; "
-            "nothing was read."
-        ) from None
-    return root
+    """Where each run's private directory goes (private_dirs): AIRFLOW_AUDIT_BATCH_DIR, or one
+    of this user's own in the system's temporary directory."""
+    root = Path(configured) if configured else private_dirs.default_root("batches")
+    return private_dirs.private_root(root, advice=BATCH_DIR_ADVICE)
 
 
 def new_run_dir(root: Path) -> Path:
-    """A directory only this user can read (the files hold Airflow's metadata), after removing
-    the directories of runs interrupted more than a day ago."""
-    now = time.time()
-    for old in root.glob(f"{RUN_PREFIX}*"):
-        try:
-            if now - old.stat().st_mtime > STALE_AFTER_SECONDS:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            continue
-    return Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=root))
+    """This run's directory, after removing those of runs interrupted more than a day ago."""
+    return private_dirs.new_run_dir(root, advice=BATCH_DIR_ADVICE)
 
 
 def text_form(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -27,14 +27,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import signal
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from airflow_audit_core import private_dirs
 from airflow_audit_core.contract import NATURAL_KEY_KEYWORD, STAMP_STEP_MICROSECONDS
 from airflow_audit_core.errors import UserError, exit_on_user_error
 from airflow_audit_core.modes import parse_mode
@@ -57,6 +58,9 @@ METADATA_COLUMNS = {
 }
 _RECORD_PREFIX = b'{"type":"RECORD","stream":"'
 STAMP_STEP = dt.timedelta(microseconds=STAMP_STEP_MICROSECONDS)
+SPOOL_ADVICE = "point TMPDIR at a directory only this user can write to; nothing was loaded"
+# Airflow stops a task that timed out or was marked failed by SIGTERM; a terminal by SIGINT.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def stamp_after(latest: dt.datetime | None) -> dt.datetime:
@@ -152,7 +156,12 @@ class SingerLoader:
         self.gate = FullReadGate()
         self.pending_state: bytes | None = None
         self.handed_over: list[Path] = []  # the extractor's files loaded (and removed)
-        self.spool_dir = Path(tempfile.mkdtemp(prefix=f"{self.prog}-"))
+        # RECORD lines wait here until their batch is loaded (private_dirs: this user's alone,
+        # removed at the end, or by a run a day later when this one is killed).
+        self.spool_dir = private_dirs.new_run_dir(
+            private_dirs.private_root(private_dirs.default_root("spool"), advice=SPOOL_ADVICE),
+            advice=SPOOL_ADVICE,
+        )
 
     # -- what a warehouse provides ------------------------------------------------------
 
@@ -335,6 +344,17 @@ class SingerLoader:
             shutil.rmtree(self.spool_dir, ignore_errors=True)
 
 
+class Stopped(BaseException):
+    """A stop signal arrived (STOP_SIGNALS); a BaseException, as KeyboardInterrupt is, so that no
+    handler of ordinary errors takes it for a warehouse's error."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    for stop in STOP_SIGNALS:  # the clean-up below runs to its end
+        signal.signal(stop, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
 def command_line(
     target_class: type[SingerLoader],
     prog: str,
@@ -345,7 +365,8 @@ def command_line(
 ) -> None:
     """`<prog> --config FILE... [--about] [--check]`: Singer messages on stdin, STATE on stdout;
     a UserError ends in one sentence and exit code 2 (standard input kept open: input_drain),
-    the target closed either way."""
+    SIGTERM or SIGINT in one sentence and 128 + the signal's number, the target closed (its open
+    transaction rolled back, its spool removed) every way."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", action="append", default=[])
     parser.add_argument("--about", action="store_true")
@@ -365,12 +386,25 @@ def command_line(
         for target in opened:
             target.close()
 
-    with exit_on_user_error(prog, cleanup=close, on_error=keep_input_open_after_exit):
-        target = target_class(read_config(args.config), sys.stdout.buffer)
-        opened.append(target)
-        if getattr(args, "check", False):
-            for line in target.check():
-                print(f"{prog}: {line}", file=sys.stderr)
-            print(f"{prog}: ready to load.", file=sys.stderr)
-            return
-        target.run(sys.stdin.buffer)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _stop)
+    try:
+        with exit_on_user_error(prog, cleanup=close, on_error=keep_input_open_after_exit):
+            target = target_class(read_config(args.config), sys.stdout.buffer)
+            opened.append(target)
+            if getattr(args, "check", False):
+                for line in target.check():
+                    print(f"{prog}: {line}", file=sys.stderr)
+                print(f"{prog}: ready to load.", file=sys.stderr)
+                return
+            target.run(sys.stdin.buffer)
+    except Stopped as stopped:
+        signum = stopped.args[0]
+        print(
+            f"{prog}: stopped by {signal.Signals(signum).name} before it finished loading; "
+            "what it committed stays, and the next run loads again from the last state it "
+            "passed on, without duplicating a row.",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(128 + signum)
