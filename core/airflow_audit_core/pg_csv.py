@@ -8,6 +8,7 @@ loaders that turn files back into records for a target that cannot read them.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable, Iterator
 
@@ -44,6 +45,34 @@ def read_records(lines: Iterable[str]) -> Iterator[list[str | None]]:
         pending = ""
     if pending:
         raise ValueError("the file ends inside a quoted value: it was cut short")
+
+
+class RecordStream:
+    """`read_records` for bytes that arrive in pieces, as a COPY writes them into a file object:
+    `feed` takes the next piece and returns the records it completed (a record ends at a line
+    end outside quotes); `close` refuses data that ended inside a record."""
+
+    __slots__ = ("_decode", "_pending")
+
+    def __init__(self) -> None:
+        self._decode = codecs.getincrementaldecoder("utf-8")().decode
+        self._pending = ""
+
+    def feed(self, data: bytes) -> list[list[str | None]]:
+        text = self._pending + self._decode(data)
+        records = []
+        start, end = 0, text.find("\n")
+        while end != -1:
+            if not text.count('"', start, end) % 2:
+                records.append(parse_record(text[start:end]))
+                start = end + 1
+            end = text.find("\n", end + 1)
+        self._pending = text[start:]
+        return records
+
+    def close(self) -> None:
+        if self._pending or self._decode(b"", final=True):
+            raise ValueError("the data ends inside a record: it was cut short")
 
 
 def format_record(values: Iterable[str | None]) -> str:

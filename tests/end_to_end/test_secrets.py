@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -151,18 +152,28 @@ def raw_columns(warehouse: Path, table: str) -> list[str]:
         return [c for c in warehouse_columns(con, RAW, table) if not c.startswith("_sdc_")]
 
 
+# Every write of every process (files, pipes, sockets), each written buffer in full.
+WRITES = "write,writev,pwrite64,pwritev,pwritev2,sendto,sendmsg"
+
+
 @pytest.fixture(scope="module")
 def every_table(source, tmp_path_factory) -> dict:
-    """`meltano run tap-airflow-metadb target-airflow-audit-duckdb` with AIRFLOW_AUDIT_TABLES='[]'."""
-    warehouse = tmp_path_factory.mktemp("secrets-every") / "w.duckdb"
+    """`meltano run tap-airflow-metadb target-airflow-audit-duckdb` with AIRFLOW_AUDIT_TABLES='[]',
+    under strace where it is installed: what each of its processes wrote, wherever it wrote it."""
+    folder = tmp_path_factory.mktemp("secrets-every")
+    warehouse, trace = folder / "w.duckdb", folder / "writes.strace"
+    strace = shutil.which("strace")
+    options = ("-f", "-qq", "--seccomp-bpf", "-e", f"trace={WRITES}", "-e", "signal=none")
+    under = (strace, *options, "-s", str(1 << 24), "-o", str(trace)) if strace else ()
     done = meltano(
         "run",
         "tap-airflow-metadb",
         "target-airflow-audit-duckdb",
         env=env_for(source["url"], warehouse, tables="[]"),
+        under=under,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return {"warehouse": warehouse, "log": done.stderr}
+    return {"warehouse": warehouse, "log": done.stderr, "trace": trace if strace else None}
 
 
 def test_the_source_holds_what_the_hunt_looks_for(source):
@@ -204,6 +215,20 @@ def test_every_table_means_every_airflow_table(every_table, source):
 
 def test_no_planted_secret_reaches_the_warehouse(every_table):
     assert hunt(every_table["warehouse"]) == {}
+
+
+def test_no_process_of_the_sync_writes_a_planted_secret_anywhere(every_table):
+    """Not into the warehouse, nor anywhere on the way: the extractor masks a value on its way
+    into the file it hands over, never after it, so no unmasked value is written to the host's
+    disk even for a moment (a killed run would leave it there), nor to a pipe, a log or a socket.
+    Every write of every process of the run, as strace saw it."""
+    if every_table["trace"] is None:
+        pytest.skip("strace is not installed (apt-get install strace)")
+    written = every_table["trace"].read_text(errors="replace")
+    # the trace holds what was written: the rows' non-secret parts, in the extractor's files
+    assert {m for m in NON_SECRET_MARKERS if m in written} == set(NON_SECRET_MARKERS)
+    assert "log.csv" in written and "import_error.csv" in written
+    assert {needle for needle in needles() if needle in written} == set()
 
 
 def test_the_non_secret_parts_of_the_same_rows_arrive(every_table):

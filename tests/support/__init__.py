@@ -21,8 +21,11 @@ TEST_FILL = {"dags": 8, "days": 4, "seed": 7}
 TEST_FINGERPRINT_KEY = "test-fingerprint-key-0123456789abcdef"
 
 
-def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the project's meltano with `env` on top of a clean AIRFLOW_AUDIT_* environment."""
+def meltano(
+    *args: str, env: dict[str, str], timeout: int = 900, under: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run the project's meltano with `env` on top of a clean AIRFLOW_AUDIT_* environment
+    (`under`: a command it runs under, as strace)."""
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))
     }
@@ -30,7 +33,7 @@ def meltano(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.C
     base["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     base["AIRFLOW_AUDIT_FINGERPRINT_KEY"] = TEST_FINGERPRINT_KEY
     return subprocess.run(
-        [str(BIN / "meltano"), *args],
+        [*under, str(BIN / "meltano"), *args],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,

@@ -2,8 +2,9 @@
 
 The fast path (contract.BATCH_FORMAT): one `COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)` per
 read, in the read's own snapshot, written straight to a file; no row passes through Python
-unless the table has a column to mask (policy.REDACTED_COLUMNS), and then only that column is
-touched.  The SELECT reads exactly the columns the records path reads (the plan's columns and
+unless it holds a value to mask (policy.REDACTED_COLUMNS): those rows are read by a COPY of their
+own and masked on their way to the file (MaskingWriter), so no such value is written to disk as
+it was read.  The SELECT reads exactly the columns the records path reads (the plan's columns and
 flags), each in the text form the records path would send:
 
 * bytea as hex, NaN and infinities as NULL, timestamps without time zone taken as UTC;
@@ -19,7 +20,7 @@ is removed by the next run a day later.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 from airflow_audit_core import private_dirs
 from airflow_audit_core.errors import UserError
-from airflow_audit_core.pg_csv import format_record, read_records
+from airflow_audit_core.pg_csv import RecordStream, format_record
 from tap_airflow_metadb.progress import CountingWriter, Progress
 
 BATCH_DIR_ADVICE = (
@@ -80,14 +81,58 @@ def copy_sql(query: sa.Select) -> str:
     return f"COPY ({_sql(query.with_only_columns(*columns))}) TO STDOUT WITH (FORMAT csv)"
 
 
+def copy_statements(query: sa.Select, masks: Mapping[str, Any]) -> list[str]:
+    """The COPYs that read `query`: one; with columns to mask, the rows where each of them is
+    NULL (nothing to mask), then the rest, which alone go through the masks."""
+    if not masks:
+        return [copy_sql(query)]
+    masked = [query.selected_columns[name] for name in masks]
+    return [
+        copy_sql(query.where(sa.and_(*(c.is_(None) for c in masked)))),
+        copy_sql(query.where(sa.or_(*(c.is_not(None) for c in masked)))),
+    ]
+
+
+class MaskingWriter:
+    """The file object a COPY of rows with values to mask writes into: each record is parsed,
+    its masked columns' values put through their masks, and only then written on, so no value
+    that needs masking is ever written as it was read."""
+
+    __slots__ = ("_positions", "_records", "_write")
+
+    def __init__(self, target, columns: list[str], masks: Mapping[str, Callable[[str], str]]):
+        self._write = target.write
+        self._positions = [(columns.index(name), mask) for name, mask in masks.items()]
+        self._records = RecordStream()
+
+    def write(self, data: bytes) -> int:
+        for values in self._records.feed(data):
+            for position, mask in self._positions:
+                value = values[position]
+                if value is not None:
+                    values[position] = mask(value)
+            self._write(format_record(values).encode())
+        return len(data)
+
+    def close(self) -> None:
+        self._records.close()
+
+
 def copy_to_file(
-    conn: sa.Connection, query: sa.Select, path: Path, progress: Progress | None = None
+    conn: sa.Connection,
+    query: sa.Select,
+    path: Path,
+    progress: Progress | None = None,
+    masks: Mapping[str, Callable[[str], str]] | None = None,
 ) -> int:
     """Run the COPY in `conn`'s transaction (its snapshot) into `path`; the rows written.
-    `progress` is told of the rows as they arrive.
+    `progress` is told of the rows as they arrive.  With `masks` (column -> the mask of its
+    text), the rows with a value to mask are read by a COPY of their own, in the same snapshot,
+    through MaskingWriter (copy_statements): only they pass through Python.
 
     Timestamps in UTC and text in UTF-8, whatever the database's own encoding (the loaders read
     UTF-8); the driver's encoding is set back afterwards, for what the transaction reads next."""
+    columns = [c.name for c in query.selected_columns]
     cursor = conn.connection.cursor()
     try:
         cursor.execute("SHOW client_encoding")
@@ -95,10 +140,15 @@ def copy_to_file(
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
         cursor.execute("SET LOCAL client_encoding = 'UTF8'")
         try:
+            rows = 0
             with path.open("wb") as handle:
                 target = handle if progress is None else CountingWriter(handle, progress)
-                cursor.copy_expert(copy_sql(query), target, size=1 << 20)
-            rows = int(cursor.rowcount)
+                for n, statement in enumerate(copy_statements(query, masks or {})):
+                    writer = MaskingWriter(target, columns, masks) if n else target
+                    cursor.copy_expert(statement, writer, size=1 << 20)
+                    rows += int(cursor.rowcount)
+                    if n:
+                        writer.close()
         finally:
             cursor.execute("SET LOCAL client_encoding = %s", [encoding])
         return rows
@@ -111,21 +161,6 @@ def copy_to_file(
         ) from None
     finally:
         cursor.close()
-
-
-def mask_file(
-    raw: Path, path: Path, columns: list[str], masks: dict[str, Callable[[str], str]]
-) -> None:
-    """`raw` rewritten to `path` with each masked column's values through its mask."""
-    positions = [(columns.index(name), mask) for name, mask in masks.items()]
-    with raw.open(newline="", encoding="utf-8") as lines, path.open("w", encoding="utf-8") as out:
-        for values in read_records(lines):
-            for position, mask in positions:
-                value = values[position]
-                if value is not None:
-                    values[position] = mask(value)
-            out.write(format_record(values))
-    raw.unlink()
 
 
 def json_mask(mask: Callable[[Any], Any]) -> Callable[[str], str]:

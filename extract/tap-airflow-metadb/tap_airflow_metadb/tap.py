@@ -43,7 +43,6 @@ from tap_airflow_metadb.files import (
     copy_to_file,
     file_uri,
     json_mask,
-    mask_file,
     new_run_dir,
 )
 from tap_airflow_metadb.policy import LOG_EXTRA
@@ -379,12 +378,9 @@ class SnapshotStream(PostgresStream):
                 )
             )
             masks = self.file_masks(read.query)
-            raw = directory / f"{self.table}.unmasked.csv" if masks else path
             extracted_at = datetime.now(timezone.utc).isoformat()
-            read.sent = copy_to_file(read.conn, read.query, raw, read.progress)
+            read.sent = copy_to_file(read.conn, read.query, path, read.progress, masks)
             columns = [c.name for c in read.query.selected_columns]
-            if masks:
-                mask_file(raw, path, columns, masks)
         encoding = BatchFileEncoding(
             format=BATCH_FORMAT, columns=columns, extracted_at=extracted_at
         )
@@ -395,6 +391,8 @@ class SnapshotStream(PostgresStream):
         types = {c.name: c.type for c in query.selected_columns}
         masks: dict[str, Any] = {}
         for column, how in self.column_plan["redact"].items():
+            if column not in types:
+                continue  # deselected in Meltano's `select`: not read
             mask = sanitise_log_extra if how == LOG_EXTRA else redact_free_text_or_json
             masks[column] = json_mask(mask) if isinstance(types[column], sa.JSON) else mask
         return masks
