@@ -1,14 +1,32 @@
-"""Errors a user can cause and fix: printed as one sentence, never as a traceback."""
+"""Errors a user can cause and fix, and stops a user or Airflow asks for: printed as one
+sentence, never as a traceback."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+# Airflow stops a task that timed out or was marked failed by SIGTERM; a terminal by SIGINT.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 class UserError(Exception):
     """A problem with the input or configuration, explained in one sentence."""
+
+
+class Stopped(BaseException):
+    """A stop signal arrived (STOP_SIGNALS); a BaseException, as KeyboardInterrupt is, so that no
+    handler of ordinary errors takes it for one."""
+
+
+def raise_stopped(signum: int, _frame: object = None) -> None:
+    """The handler of STOP_SIGNALS: raises Stopped where the program is (once: the clean-up
+    that follows runs to its end)."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    raise Stopped(signum)
 
 
 @contextmanager
@@ -17,9 +35,15 @@ def exit_on_user_error(
     *,
     cleanup: Callable[[], None] | None = None,
     on_error: Callable[[], None] | None = None,
+    stopped: str | None = None,
 ) -> Iterator[None]:
     """Print a UserError as `<prog>: <sentence>`, run `on_error`, and exit 2; run `cleanup`
-    either way."""
+    either way.  With `stopped` (what a stop leaves behind, ending the sentence), SIGTERM and
+    SIGINT raise Stopped where the program is, and end as `<prog>: stopped by SIGTERM <stopped>`
+    and exit code 128 + the signal's number, after the clean-up."""
+    if stopped is not None:
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, raise_stopped)
     try:
         yield
     except UserError as exc:
@@ -27,6 +51,14 @@ def exit_on_user_error(
         if on_error is not None:
             on_error()
         sys.exit(2)
+    except Stopped as stop:
+        signum = stop.args[0]
+        print(
+            f"{prog}: stopped by {signal.Signals(signum).name} {stopped}",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(128 + signum)
     finally:
         if cleanup is not None:
             cleanup()

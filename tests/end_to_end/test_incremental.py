@@ -247,10 +247,12 @@ def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path
     assert_warehouse_equals_source(url, warehouse, schema, synced_tables(url))
 
 
-def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -> int:
-    """Start a sync; SIGKILL `process` (the tap or the target) the moment a line matching the
-    regex `after_line` is logged: the process this sync started, found in its own process tree,
-    never one found by name on the machine."""
+def _run_and_kill(
+    env_settings: dict[str, str], process: str, after_line: str, stop: int = signal.SIGKILL
+) -> tuple[int, str]:
+    """Start a sync; send `stop` (SIGKILL) to `process` (the tap or the target) the moment a line
+    matching the regex `after_line` is logged: the process this sync started, found in its own
+    process tree, never one found by name on the machine. The exit code and the log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))}
     env.update(env_settings)
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
@@ -264,12 +266,14 @@ def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -
     )
     killed = threading.Event()
     trigger = re.compile(after_line)
+    log: list[str] = []
 
     def watch() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
+            log.append(line)
             if not killed.is_set() and trigger.search(line):
-                os.kill(own_process(proc.pid, process), signal.SIGKILL)
+                os.kill(own_process(proc.pid, process), stop)
                 killed.set()
 
     watcher = threading.Thread(target=watch)
@@ -277,7 +281,7 @@ def _run_and_kill(env_settings: dict[str, str], process: str, after_line: str) -
     code = proc.wait(timeout=600)
     watcher.join()
     assert killed.is_set(), f"the run ended before {process} could be killed"
-    return code
+    return code, "".join(log)
 
 
 def _kill_settings(url: str, warehouse: Path, slug: str) -> dict[str, str]:
@@ -305,9 +309,17 @@ def _live_counts(warehouse: Path, schema: str, tables: list[str]) -> dict[str, i
         }
 
 
-@pytest.mark.parametrize("process", ["bin/tap-airflow-metadb", "bin/target-airflow-audit-duckdb"])
-def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
-    name = "kill_" + process.rsplit("/", 1)[-1].replace("-", "_")
+@pytest.mark.parametrize(
+    ("process", "stop"),
+    [
+        ("bin/tap-airflow-metadb", signal.SIGKILL),
+        ("bin/target-airflow-audit-duckdb", signal.SIGKILL),
+        # how Airflow stops a task that timed out
+        ("bin/tap-airflow-metadb", signal.SIGTERM),
+    ],
+)
+def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process, stop):
+    name = f"kill_{stop}_" + process.rsplit("/", 1)[-1].replace("-", "_")
     url = airflow_db("2.10.5", name, **KILL_FILL)
     warehouse, slug = tmp_path / "wh.duckdb", "kill"
     schema = f"airflow-{slug}"
@@ -316,8 +328,14 @@ def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process):
         "bin/tap-airflow-metadb": "tap-airflow-metadb: task_instance: reading in full",
         "bin/target-airflow-audit-duckdb": r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded",
     }[process]
-    code = _run_and_kill(_kill_settings(url, warehouse, slug), process, after)
-    assert code != 0
+    settings = {**_kill_settings(url, warehouse, slug), "AIRFLOW_AUDIT_BATCH_DIR": str(tmp_path)}
+    code, log = _run_and_kill(settings, process, after, stop)
+    assert code != 0, log[-4000:]
+    if stop == signal.SIGTERM:
+        # stopped, the extractor says so and removes what it wrote on the host
+        assert "tap-airflow-metadb: stopped by SIGTERM before it finished reading" in log
+        assert "Traceback" not in log
+        assert list(tmp_path.glob("airflow-audit-run-*")) == []
     # The kill landed mid-write: the warehouse holds part of the source, not nothing, not all.
     tables = synced_tables(url)
     partial = _live_counts(warehouse, schema, tables)
@@ -348,7 +366,7 @@ def test_sigkill_mid_incremental_run_then_rerun_is_exact(airflow_db, tmp_path, h
         if handoff == "records"
         else r"tap-airflow-metadb: task_instance: \d+ of \d+ rows read"
     )
-    code = _run_and_kill(
+    code, _ = _run_and_kill(
         {**_kill_settings(url, warehouse, slug), "AIRFLOW_AUDIT_HANDOFF": handoff},
         "bin/target-airflow-audit-duckdb",
         trigger,

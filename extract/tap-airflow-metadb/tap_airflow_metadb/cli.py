@@ -55,6 +55,10 @@ OWN_SETTINGS = (
     "statement_timeout",
 )
 HANDOFFS = ("files", "records")
+STOPPED = (
+    "before it finished reading; the files it wrote are removed, and the next run reads again "
+    "from the last state the loader passed on."
+)
 
 
 def notice(message: str) -> None:
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
 
         AirflowMetadbTap.print_about(output_format=args.format)
         return
-    with exit_on_user_error(PROG):
+    with exit_on_user_error(PROG, stopped=STOPPED):
         run(args)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
 from airflow_audit_core.contract import BATCH_FORMAT, EXTRACTS_STREAM, NATURAL_KEY_KEYWORD
+from airflow_audit_core.errors import Stopped, raise_stopped
 from airflow_audit_core.quoting import quote
 from tap_airflow_metadb import sdk
 from tap_airflow_metadb.files import (
@@ -540,9 +542,22 @@ class AirflowMetadbTap(TapPostgres):
             ).open()
         return self._snapshot
 
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGTERM or SIGINT.  The Singer SDK's own handler writes the state and exits 0, so a read
+        Airflow stopped passed for a finished one (Meltano ran on, reported success); the
+        project's ends in one sentence and exit code 128 + the signal's number
+        (errors.exit_on_user_error), after removing the run's files (sync_all)."""
+        raise_stopped(signum, frame)
+
     def sync_all(self) -> None:
         try:
             self._sync_all()
+        except Stopped:
+            # SIGTERM or SIGINT (errors.exit_on_user_error): the loader is being stopped too, and
+            # will not take the files it has not opened; a read of 10M task instances leaves GBs.
+            if getattr(self, "_batch_dir", None) is not None:
+                shutil.rmtree(self._batch_dir, ignore_errors=True)
+            raise
         finally:
             if getattr(self, "_snapshot", None) is not None:
                 self._snapshot.close()

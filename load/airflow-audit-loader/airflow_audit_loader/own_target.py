@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +58,10 @@ METADATA_COLUMNS = {
 _RECORD_PREFIX = b'{"type":"RECORD","stream":"'
 STAMP_STEP = dt.timedelta(microseconds=STAMP_STEP_MICROSECONDS)
 SPOOL_ADVICE = "point TMPDIR at a directory only this user can write to; nothing was loaded"
-# Airflow stops a task that timed out or was marked failed by SIGTERM; a terminal by SIGINT.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOPPED = (
+    "before it finished loading; what it committed stays, and the next run loads again from the "
+    "last state it passed on, without duplicating a row."
+)
 
 
 def stamp_after(latest: dt.datetime | None) -> dt.datetime:
@@ -344,17 +345,6 @@ class SingerLoader:
             shutil.rmtree(self.spool_dir, ignore_errors=True)
 
 
-class Stopped(BaseException):
-    """A stop signal arrived (STOP_SIGNALS); a BaseException, as KeyboardInterrupt is, so that no
-    handler of ordinary errors takes it for a warehouse's error."""
-
-
-def _stop(signum: int, _frame: object) -> None:
-    for stop in STOP_SIGNALS:  # the clean-up below runs to its end
-        signal.signal(stop, signal.SIG_IGN)
-    raise Stopped(signum)
-
-
 def command_line(
     target_class: type[SingerLoader],
     prog: str,
@@ -386,25 +376,14 @@ def command_line(
         for target in opened:
             target.close()
 
-    for stop in STOP_SIGNALS:
-        signal.signal(stop, _stop)
-    try:
-        with exit_on_user_error(prog, cleanup=close, on_error=keep_input_open_after_exit):
-            target = target_class(read_config(args.config), sys.stdout.buffer)
-            opened.append(target)
-            if getattr(args, "check", False):
-                for line in target.check():
-                    print(f"{prog}: {line}", file=sys.stderr)
-                print(f"{prog}: ready to load.", file=sys.stderr)
-                return
-            target.run(sys.stdin.buffer)
-    except Stopped as stopped:
-        signum = stopped.args[0]
-        print(
-            f"{prog}: stopped by {signal.Signals(signum).name} before it finished loading; "
-            "what it committed stays, and the next run loads again from the last state it "
-            "passed on, without duplicating a row.",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(128 + signum)
+    with exit_on_user_error(
+        prog, cleanup=close, on_error=keep_input_open_after_exit, stopped=STOPPED
+    ):
+        target = target_class(read_config(args.config), sys.stdout.buffer)
+        opened.append(target)
+        if getattr(args, "check", False):
+            for line in target.check():
+                print(f"{prog}: {line}", file=sys.stderr)
+            print(f"{prog}: ready to load.", file=sys.stderr)
+            return
+        target.run(sys.stdin.buffer)
