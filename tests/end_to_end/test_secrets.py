@@ -12,7 +12,8 @@ DAG code), then grown the way real installations grow:
 What is checked, with AIRFLOW_AUDIT_TABLES='[]' (every table):
 * none of those tables is copied; no planted secret reaches the warehouse, in plain, hex or base64
   form, while the non-secret parts of the same rows (the command, the connection id, the variable
-  key, the file, the host) arrive;
+  key, the file, the host) arrive; no process of the sync writes one anywhere (strace sees every
+  write: the extractor's files on the host, pipes, logs, sockets);
 * named explicitly, an archive gets the policy of the table it archives; Celery's table keeps only its
   columns that cannot hold text;
 * a column no Airflow release has is left out with a notice naming it and the setting, and arrives
