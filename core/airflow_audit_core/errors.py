@@ -29,6 +29,17 @@ def raise_stopped(signum: int, _frame: object = None) -> None:
     raise Stopped(signum)
 
 
+def stopped_by(exc: BaseException | None) -> Stopped | None:
+    """The Stopped an exception is, or was raised while handling: a driver that checks for
+    signals in a long call (DuckDB's "Query interrupted") raises its own error from it."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, Stopped):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 @contextmanager
 def exit_on_user_error(
     prog: str,
@@ -46,19 +57,22 @@ def exit_on_user_error(
             signal.signal(stop, raise_stopped)
     try:
         yield
-    except UserError as exc:
+    except BaseException as exc:
+        stop = stopped_by(exc) if stopped is not None else None
+        if stop is not None:
+            signum = stop.args[0]
+            print(
+                f"{prog}: stopped by {signal.Signals(signum).name} {stopped}",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.exit(128 + signum)
+        if not isinstance(exc, UserError):
+            raise
         print(f"{prog}: {exc}", file=sys.stderr, flush=True)
         if on_error is not None:
             on_error()
         sys.exit(2)
-    except Stopped as stop:
-        signum = stop.args[0]
-        print(
-            f"{prog}: stopped by {signal.Signals(signum).name} {stopped}",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(128 + signum)
     finally:
         if cleanup is not None:
             cleanup()

@@ -250,9 +250,10 @@ def test_reconciliation_catches_a_corrupted_warehouse_table(airflow_db, tmp_path
 def _run_and_kill(
     env_settings: dict[str, str], process: str, after_line: str, stop: int = signal.SIGKILL
 ) -> tuple[int, str]:
-    """Start a sync; send `stop` (SIGKILL) to `process` (the tap or the target) the moment a line
-    matching the regex `after_line` is logged: the process this sync started, found in its own
-    process tree, never one found by name on the machine. The exit code and the log."""
+    """Start a sync; send `stop` (SIGKILL) to `process` (the tap or the target, or "group": every
+    process of the run, as Airflow stops a task) the moment a line matching the regex
+    `after_line` is logged: the process this sync started, found in its own process tree, never
+    one found by name on the machine. The exit code and the log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "AIRFLOW__"))}
     env.update(env_settings)
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
@@ -263,6 +264,7 @@ def _run_and_kill(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a process group of its own
     )
     killed = threading.Event()
     trigger = re.compile(after_line)
@@ -273,7 +275,10 @@ def _run_and_kill(
         for line in proc.stderr:
             log.append(line)
             if not killed.is_set() and trigger.search(line):
-                os.kill(own_process(proc.pid, process), stop)
+                if process == "group":
+                    os.killpg(proc.pid, stop)
+                else:
+                    os.kill(own_process(proc.pid, process), stop)
                 killed.set()
 
     watcher = threading.Thread(target=watch)
@@ -314,12 +319,13 @@ def _live_counts(warehouse: Path, schema: str, tables: list[str]) -> dict[str, i
     [
         ("bin/tap-airflow-metadb", signal.SIGKILL),
         ("bin/target-airflow-audit-duckdb", signal.SIGKILL),
-        # how Airflow stops a task that timed out
+        # how Airflow stops a task that timed out: the task's process group, or the process
         ("bin/tap-airflow-metadb", signal.SIGTERM),
+        ("group", signal.SIGTERM),
     ],
 )
 def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process, stop):
-    name = f"kill_{stop}_" + process.rsplit("/", 1)[-1].replace("-", "_")
+    name = f"kill_{int(stop)}_" + process.rsplit("/", 1)[-1].replace("-", "_")
     url = airflow_db("2.10.5", name, **KILL_FILL)
     warehouse, slug = tmp_path / "wh.duckdb", "kill"
     schema = f"airflow-{slug}"
@@ -327,15 +333,20 @@ def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process, stop
     after = {
         "bin/tap-airflow-metadb": "tap-airflow-metadb: task_instance: reading in full",
         "bin/target-airflow-audit-duckdb": r"target-airflow-audit-duckdb: task_instance: [\d,]+ rows loaded",
+        # the loader at work on the tables before
+        "group": "tap-airflow-metadb: task_instance: reading in full",
     }[process]
     settings = {**_kill_settings(url, warehouse, slug), "AIRFLOW_AUDIT_BATCH_DIR": str(tmp_path)}
     code, log = _run_and_kill(settings, process, after, stop)
     assert code != 0, log[-4000:]
     if stop == signal.SIGTERM:
-        # stopped, the extractor says so and removes what it wrote on the host
+        # stopped, the extractor says so and removes what it wrote on the host; so does the
+        # loader, stopped where it is (also inside a DuckDB query), with no traceback
         assert "tap-airflow-metadb: stopped by SIGTERM before it finished reading" in log
         assert "Traceback" not in log
         assert list(tmp_path.glob("airflow-audit-run-*")) == []
+        if process == "group":
+            assert "target-airflow-audit-duckdb: stopped by SIGTERM before it finished" in log
     # The kill landed mid-write: the warehouse holds part of the source, not nothing, not all.
     tables = synced_tables(url)
     partial = _live_counts(warehouse, schema, tables)

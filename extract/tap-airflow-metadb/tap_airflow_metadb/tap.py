@@ -37,7 +37,7 @@ from tap_postgres.client import PostgresStream
 from tap_postgres.tap import TapPostgres
 
 from airflow_audit_core.contract import BATCH_FORMAT, EXTRACTS_STREAM, NATURAL_KEY_KEYWORD
-from airflow_audit_core.errors import Stopped, raise_stopped
+from airflow_audit_core.errors import raise_stopped, stopped_by
 from airflow_audit_core.quoting import quote
 from tap_airflow_metadb import sdk
 from tap_airflow_metadb.files import (
@@ -552,10 +552,10 @@ class AirflowMetadbTap(TapPostgres):
     def sync_all(self) -> None:
         try:
             self._sync_all()
-        except Stopped:
+        except BaseException as exc:
             # SIGTERM or SIGINT (errors.exit_on_user_error): the loader is being stopped too, and
             # will not take the files it has not opened; a read of 10M task instances leaves GBs.
-            if getattr(self, "_batch_dir", None) is not None:
+            if stopped_by(exc) and getattr(self, "_batch_dir", None) is not None:
                 shutil.rmtree(self._batch_dir, ignore_errors=True)
             raise
         finally:
