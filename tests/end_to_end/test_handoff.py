@@ -12,6 +12,7 @@ both.  No file outlives the run.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -140,6 +141,16 @@ def test_an_unknown_handoff_is_refused_in_one_sentence(airflow_db, tmp_path):
     assert "Traceback" not in done.stderr.split("AIRFLOW_AUDIT_HANDOFF is")[0][-2000:]
 
 
+def files_left(batches: Path, wait: float) -> list[str]:
+    """What is under `batches`, once it is empty or after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = sorted(str(p.relative_to(batches)) for p in batches.rglob("*"))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
 def sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -189,14 +200,18 @@ def test_a_database_in_another_encoding_arrives_as_utf8(postgres, tmp_path):
         ).fetchall() == [("dags/café.py", "naïve: señal not found")]
 
 
+@pytest.mark.parametrize("handoff", ["records", "files"])
 def test_a_loader_failing_mid_stream_ends_in_its_sentence_without_a_meltano_traceback(
-    airflow_db, tmp_path
+    airflow_db, tmp_path, handoff
 ):
     """The loader stops at `dag_run` while the extractor still writes `task_instance`'s rows,
     one RECORD line each: Meltano 4.4 printed a BrokenPipeError traceback for the next line it
     forwarded (meltano/meltano#7047): four runs of this test out of four, before the loader kept
-    its input open (airflow_audit_loader/input_drain.py). The loader's table keeps its row."""
-    url = airflow_db("2.10.5", "handoff_loader_fails", target_task_instances=20_000)
+    its input open (airflow_audit_loader/input_drain.py). The loader's table keeps its row.
+
+    By file, no file of the extractor's outlives the failed run, whether the extractor had
+    finished writing them or was stopped: the next run reads their rows again."""
+    url = airflow_db("2.10.5", f"handoff_loader_fails_{handoff}", target_task_instances=20_000)
     slug = f"fails-{uuid.uuid4().hex[:6]}"
     warehouse = tmp_path / "w.duckdb"
     with duckdb.connect(str(warehouse)) as con:
@@ -211,12 +226,17 @@ def test_a_loader_failing_mid_stream_ends_in_its_sentence_without_a_meltano_trac
             "AIRFLOW_AUDIT_SOURCE_URL": url,
             "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
             "AIRFLOW_AUDIT_ENV_SLUG": slug,
-            "AIRFLOW_AUDIT_HANDOFF": "records",
+            "AIRFLOW_AUDIT_HANDOFF": handoff,
+            "AIRFLOW_AUDIT_BATCH_DIR": str(tmp_path / "batches"),
         },
     )
     assert done.returncode != 0
     assert "Column dag_run.start_date changed type in the source" in done.stderr
+    # The loader's child removes the last of them once Meltano closes the pipe: soon after.
+    assert files_left(tmp_path / "batches", wait=15) == [], "the failed run left files behind"
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    # Meltano runs plugins with PYTHONWARNINGS=once: nothing the loader leaves running warns.
+    assert "Warning" not in done.stderr, done.stderr[-4000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         kept = f'select id, start_date from "airflow-{slug}".dag_run'
         assert con.execute(kept).fetchall() == [(1, "kept")]

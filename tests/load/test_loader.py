@@ -332,24 +332,32 @@ def test_state_is_passed_on_only_after_the_rows_before_it_are_stored(tmp_path):
     [
         ({"env_slug": "Bad Slug"}, "cannot make a schema name"),
         ({"mode": "append"}, "AIRFLOW_AUDIT_MODE"),
+        # refused once the warehouse is open
+        ({"threads": "two"}, "AIRFLOW_AUDIT_DUCKDB_THREADS"),
     ],
 )
 def test_bad_configuration_is_one_sentence_and_loses_nothing(tmp_path, config, phrase):
     run_target([SCHEMA, record(1)], tmp_path)
     config_file = tmp_path / "bad.json"
     config_file.write_text(json.dumps({"path": str(tmp_path / "wh.duckdb"), **config}))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     done = subprocess.run(
         [str(TARGET), "--config", str(config_file)],
         input=json.dumps(SCHEMA) + "\n",
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     assert done.returncode == 2
     assert phrase in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert len(rows(tmp_path)) == 1
+    assert list(temp.glob("*/airflow-audit-run-*")) == [], (
+        "a loader that never started spools nothing"
+    )
 
 
 BIG_NOTE = "x" * (17 * 1024 * 1024)  # a value longer than DuckDB's default largest JSON object
@@ -385,9 +393,10 @@ def test_out_of_memory_is_one_sentence_and_loses_nothing(tmp_path):
     assert [r[0] for r in rows(tmp_path)] == [1]
 
 
-def write_after_exit(command: list[str], first: list[dict]) -> str:
+def write_after_exit(command: list[str], first: list[dict], tmp_path: Path) -> str:
     """Start the loader, send `first`, wait for it to exit 2, then write on as an extractor
-    would: 64 MiB, more than any pipe holds unread. Its standard error."""
+    would: 64 MiB, more than any pipe holds unread, with the extractor's files of two tables
+    handed over on the way (`handed_over_after_exit`). Its standard error."""
     loader = subprocess.Popen(
         command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
     )
@@ -396,24 +405,58 @@ def write_after_exit(command: list[str], first: list[dict]) -> str:
     assert loader.wait(timeout=120) == 2
     stderr = loader.stderr.read().decode()
     line = (json.dumps(record(1)) + "\n").encode()
-    for _ in range(64 * 1024 * 1024 // len(line)):
+    for i in range(64 * 1024 * 1024 // len(line)):
         loader.stdin.write(line)
+        if i == 1000:
+            for batch in handed_over_after_exit(tmp_path):
+                loader.stdin.write((json.dumps(batch) + "\n").encode())
     loader.stdin.close()
     return stderr
+
+
+def handed_over_after_exit(tmp_path: Path) -> list[dict]:
+    """BATCH messages for files in an extractor's run directory (a second table's file there
+    never handed over), and for a file in a directory not named as the extractor names them."""
+    run_dir, other = tmp_path / "batches/airflow-audit-run-1", tmp_path / "elsewhere"
+    for directory in (run_dir, other):
+        directory.mkdir(parents=True)
+    for path in (run_dir / "dag_run.csv", run_dir / "task_instance.csv", other / "dag.csv"):
+        path.write_text("1,x\n")
+    return [
+        {
+            "type": "BATCH",
+            "stream": stream,
+            "encoding": {"format": "postgresql-csv", "columns": ["id", "dag_id"]},
+            "manifest": [path.as_uri()],
+        }
+        for stream, path in ((STREAM, run_dir / "dag_run.csv"), ("public-dag", other / "dag.csv"))
+    ]
+
+
+def assert_handed_over_files_removed(tmp_path: Path) -> None:
+    """The run directory goes whole once the input ends; another directory's file stays."""
+    deadline = time.monotonic() + 15
+    while (tmp_path / "batches/airflow-audit-run-1").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((tmp_path / "batches").iterdir()) == []
+    assert (tmp_path / "elsewhere/dag.csv").exists()
 
 
 def test_a_loader_that_stops_early_keeps_reading_until_the_extractors_output_ends(tmp_path):
     """Meltano 4.4 prints a traceback when it writes the extractor's next line into a loader
     that has exited (meltano/meltano#7047). A loader ending on a UserError therefore leaves its
     input open to a child that reads it to its end: the lines written after the loader exited
-    are taken (a BrokenPipeError otherwise), and the pipe closes when the writer closes it."""
+    are taken (a BrokenPipeError otherwise), and the pipe closes when the writer closes it.
+    The extractor's files handed over meanwhile are removed: the failed run loaded none."""
     config_file = tmp_path / "target-config.json"
     config_file.write_text(json.dumps({"path": str(tmp_path / "wh.duckdb")}))
     foreign = {"type": "BATCH", "stream": STREAM, "encoding": {"format": "parquet"}}
-    stderr = write_after_exit([str(TARGET), "--config", str(config_file)], [SCHEMA, foreign])
+    command = [str(TARGET), "--config", str(config_file)]
+    stderr = write_after_exit(command, [SCHEMA, foreign], tmp_path)
     assert "holds 'parquet' files" in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert rows(tmp_path) == []
+    assert_handed_over_files_removed(tmp_path)
 
 
 @pytest.mark.parametrize("warehouse", ["snowflake", "bigquery"])
@@ -423,10 +466,11 @@ def test_a_wrapped_loader_that_stops_early_keeps_reading_too(tmp_path, warehouse
     config_file = tmp_path / "empty.json"
     config_file.write_text("{}")
     executable = ROOT / f".meltano/loaders/{name}/venv/bin/{name}"
-    stderr = write_after_exit([str(executable), "--config", str(config_file)], [SCHEMA])
+    stderr = write_after_exit([str(executable), "--config", str(config_file)], [SCHEMA], tmp_path)
     assert f"{name}: " in stderr
     assert "AIRFLOW_AUDIT_" in stderr
     assert "Traceback" not in stderr
+    assert_handed_over_files_removed(tmp_path)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

@@ -156,13 +156,27 @@ class SingerLoader:
         self.streams: dict[str, StreamTable] = {}
         self.gate = FullReadGate()
         self.pending_state: bytes | None = None
-        self.handed_over: list[Path] = []  # the extractor's files loaded (and removed)
-        # RECORD lines wait here until their batch is loaded (private_dirs: this user's alone,
-        # removed at the end, or by a run a day later when this one is killed).
-        self.spool_dir = private_dirs.new_run_dir(
-            private_dirs.private_root(private_dirs.default_root("spool"), advice=SPOOL_ADVICE),
-            advice=SPOOL_ADVICE,
+        # The extractor's files handed over, loaded or not: all removed by the end.
+        self.handed_over: list[Path] = []
+        # Set once the input has ended: the extractor finished, and writes no more files.
+        self.reached_end = False
+        # RECORD lines wait in a directory under this root until their batch is loaded
+        # (private_dirs: this user's alone, removed at the end, or by a run a day later when
+        # this one is killed), made at the first stream: a loader that cannot start leaves none.
+        self.spool_root = private_dirs.private_root(
+            private_dirs.default_root("spool"), advice=SPOOL_ADVICE
         )
+        self._spool_dir: Path | None = None
+
+    @property
+    def spool_dir(self) -> Path:
+        if self._spool_dir is None:
+            self._spool_dir = private_dirs.new_run_dir(self.spool_root, advice=SPOOL_ADVICE)
+        return self._spool_dir
+
+    def extractor_run_dirs(self) -> list[Path]:
+        """The extractor's run directories of the files it handed over."""
+        return list(dict.fromkeys(path.parent for path in self.handed_over))
 
     # -- what a warehouse provides ------------------------------------------------------
 
@@ -213,6 +227,7 @@ class SingerLoader:
             elif kind == "BATCH":
                 self._batch(HandedOver.from_message(message))
         self.flush_all()
+        self.reached_end = True
         remove_directories(self.handed_over)
         for stream in self.gate.unfinished():
             table = self.streams[stream].table if stream in self.streams else stream
@@ -264,10 +279,10 @@ class SingerLoader:
             raise UserError(f"The tap sent files for stream {batch.stream!r} before its schema.")
         self._flush(table)
         version = self.gate.open_version(batch.stream)
+        self.handed_over.extend(batch.files)
         for path in batch.files:
             rows = self.load_file(table, path, batch, version)
             remove(path)
-            self.handed_over.append(path)
             self._count(table, rows)
         self._emit_state_if_nothing_pending()
 
@@ -342,7 +357,12 @@ class SingerLoader:
         try:
             self.close_connection()
         finally:
-            shutil.rmtree(self.spool_dir, ignore_errors=True)
+            if self._spool_dir is not None:
+                shutil.rmtree(self._spool_dir, ignore_errors=True)
+            # Handed over and not loaded (the loader stopped early): the run failed, and the
+            # next one reads their rows again. Their directories go once the input ends.
+            for path in self.handed_over:
+                remove(path)
 
 
 def command_line(
@@ -371,14 +391,23 @@ def command_line(
         print(orjson.dumps({"name": prog, "capabilities": ["about", "activate-version"]}).decode())
         return
     opened: list[SingerLoader] = []
+    reading: list[SingerLoader] = []
+    drained: list[bool] = []
+
+    def drain() -> None:
+        """Ended before its input did: the extractor may still write (input_drain.py)."""
+        if not drained:
+            drained.append(True)
+            run_dirs = [d for target in opened for d in target.extractor_run_dirs()]
+            keep_input_open_after_exit(run_dirs, private_dirs.RUN_PREFIX)
 
     def close() -> None:
         for target in opened:
             target.close()
+        if any(not target.reached_end for target in reading):
+            drain()  # a stop, or a fault that is not the user's
 
-    with exit_on_user_error(
-        prog, cleanup=close, on_error=keep_input_open_after_exit, stopped=STOPPED
-    ):
+    with exit_on_user_error(prog, cleanup=close, on_error=drain, stopped=STOPPED):
         target = target_class(read_config(args.config), sys.stdout.buffer)
         opened.append(target)
         if getattr(args, "check", False):
@@ -386,4 +415,5 @@ def command_line(
                 print(f"{prog}: {line}", file=sys.stderr)
             print(f"{prog}: ready to load.", file=sys.stderr)
             return
+        reading.append(target)
         target.run(sys.stdin.buffer)

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_audit_core import private_dirs
 from airflow_audit_core.errors import UserError
 from airflow_audit_core.settings import read_config
 from airflow_audit_loader.batch_files import (
@@ -112,6 +113,7 @@ class FullReadMixin:
     _airflow_audit_properties: dict[str, dict] | None = None
     _airflow_audit_files: list | None = None
     _airflow_audit_loaded: list | None = None
+    _airflow_audit_received: list | None = None
 
     @property
     def full_read_gate(self) -> FullReadGate:
@@ -155,6 +157,7 @@ class FullReadMixin:
         """The extractor's files, as the records they stand for (batch_files.py): third-party
         targets read neither its format nor its columns' text forms."""
         batch = HandedOver.from_message(message_dict)
+        self.received_files.extend(batch.files)
         stream = self._rename({"stream": batch.stream})["stream"]
         kinds = {name: property_kind(prop) for name, prop in self.schema_properties(stream).items()}
         version = self.full_read_gate.open_version(stream)
@@ -191,6 +194,13 @@ class FullReadMixin:
             remove(path)
         self.loaded_files.extend(self.handed_over_files)
         self.handed_over_files.clear()
+
+    @property
+    def received_files(self) -> list:
+        """Every file of the extractor's handed over, loaded or not."""
+        if self._airflow_audit_received is None:
+            self._airflow_audit_received = []
+        return self._airflow_audit_received
 
     @property
     def loaded_files(self) -> list:
@@ -264,7 +274,20 @@ def run(
             target.listen()
     except UserError as exc:
         print(f"{prog}: {exc}", file=sys.stderr, flush=True)
-        keep_input_open_after_exit()
+        stop_early(target)
         sys.exit(2)
+    except BaseException:
+        stop_early(target)  # a stop (the SDK's handler exits), or a fault that is not the user's
+        raise
     if target is not None:
         target.finish()
+
+
+def stop_early(target: Any) -> None:
+    """Ended before its input did: the extractor's files handed over go now (the run failed, the
+    next one reads their rows again), and their directories once the input ends (input_drain)."""
+    received = list(target.received_files) if target is not None else []
+    for path in received:
+        remove(path)
+    run_dirs = dict.fromkeys(path.parent for path in received)
+    keep_input_open_after_exit(run_dirs, private_dirs.RUN_PREFIX)
