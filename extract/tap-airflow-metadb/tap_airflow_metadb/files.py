@@ -139,18 +139,18 @@ def copy_to_file(
         (encoding,) = cursor.fetchone()
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
         cursor.execute("SET LOCAL client_encoding = 'UTF8'")
-        try:
-            rows = 0
-            with path.open("wb") as handle:
-                target = handle if progress is None else CountingWriter(handle, progress)
-                for n, statement in enumerate(copy_statements(query, masks or {})):
-                    writer = MaskingWriter(target, columns, masks) if n else target
-                    cursor.copy_expert(statement, writer, size=1 << 20)
-                    rows += int(cursor.rowcount)
-                    if n:
-                        writer.close()
-        finally:
-            cursor.execute("SET LOCAL client_encoding = %s", [encoding])
+        rows = 0
+        with path.open("wb") as handle:
+            target = handle if progress is None else CountingWriter(handle, progress)
+            for n, statement in enumerate(copy_statements(query, masks or {})):
+                writer = MaskingWriter(target, columns, masks) if n else target
+                cursor.copy_expert(statement, writer, size=1 << 20)
+                rows += int(cursor.rowcount)
+                if n:
+                    writer.close()
+        # Not in a `finally`: after a failed COPY the transaction takes no command, and the
+        # error would hide the COPY's own.
+        cursor.execute("SET LOCAL client_encoding = %s", [encoding])
         return rows
     except OSError as exc:
         path.unlink(missing_ok=True)
@@ -159,6 +159,11 @@ def copy_to_file(
             "point it at a disk with room for the largest table, then rerun; nothing of this read "
             "was loaded."
         ) from None
+    except BaseException:
+        # The read failed part way (a lost connection, a timeout, a stop): the run fails, and
+        # the next one reads the table again; the part written would stay on the host a day.
+        path.unlink(missing_ok=True)
+        raise
     finally:
         cursor.close()
 

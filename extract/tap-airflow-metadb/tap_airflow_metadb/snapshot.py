@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
@@ -103,6 +104,10 @@ class SyncSnapshot:
             try:
                 self._conn.rollback()
                 self._conn.close()
+            except sa.exc.DBAPIError:
+                # The session is gone (the server restarted, the network dropped it): the read
+                # that met it says so; an error here, at the end, would hide that sentence.
+                self._conn.invalidate()
             finally:
                 self._conn = None
 
@@ -125,8 +130,10 @@ def with_timeouts(url: URL, lock_timeout: str, statement_timeout: str) -> URL:
 
 
 def timeout_sentence(what: str, exc: BaseException) -> str | None:
-    """The one sentence for a read stopped by lock_timeout or statement_timeout, else None."""
-    code = getattr(getattr(exc, "orig", None), "pgcode", None)
+    """The one sentence for a read stopped by lock_timeout or statement_timeout, else None.
+    `exc` is SQLAlchemy's error, or the driver's own (the COPY of files.py runs on the driver's
+    cursor)."""
+    code = getattr(exc, "pgcode", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
     if code == "55P03":
         return (
             f"{what}: waited longer than AIRFLOW_AUDIT_LOCK_TIMEOUT for a lock that another "
@@ -142,15 +149,41 @@ def timeout_sentence(what: str, exc: BaseException) -> str | None:
     return None
 
 
+def lost_connection(exc: BaseException | None) -> BaseException | None:
+    """The driver's error that lost the connection, if `exc` or one it was raised during is
+    one: no SQLSTATE (the network, or the server, closed the connection), a connection exception
+    (08...), or the server shutting down or terminating the session (57P...). Closing the read's
+    transaction then fails too ("connection already closed"), during the first."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        raw = getattr(exc, "orig", None) or exc
+        code = getattr(raw, "pgcode", None) or ""
+        if isinstance(raw, psycopg2.OperationalError) and (
+            not code or code[:2] == "08" or code[:3] == "57P"
+        ):
+            return raw
+        exc = exc.__context__
+    return None
+
+
 @contextmanager
 def timeouts_in_one_sentence(what: str) -> Iterator[None]:
-    """A read stopped by lock_timeout or statement_timeout ends the run in one sentence."""
+    """A read stopped by lock_timeout or statement_timeout, or by a lost connection, ends the
+    run in one sentence."""
     try:
         yield
-    except sa.exc.DBAPIError as exc:
+    except (sa.exc.DBAPIError, psycopg2.Error) as exc:
         sentence = timeout_sentence(what, exc)
         if sentence:
             raise UserError(sentence) from None
+        lost = lost_connection(exc)
+        if lost is not None:
+            reason = (str(lost).strip().splitlines() or ["no reason given"])[0]
+            raise UserError(
+                f"{what}: the connection to the Airflow database was lost during the read "
+                f"({reason}); nothing of it was written: rerun once the database is reachable."
+            ) from None
         raise
 
 
