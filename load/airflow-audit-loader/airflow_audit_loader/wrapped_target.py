@@ -24,12 +24,13 @@ import copy
 import datetime as dt
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_audit_core import private_dirs
-from airflow_audit_core.errors import UserError
+from airflow_audit_core.errors import STOP_SIGNALS, UserError, raise_stopped, stopped_by
 from airflow_audit_core.settings import read_config
 from airflow_audit_loader.batch_files import (
     HandedOver,
@@ -39,7 +40,7 @@ from airflow_audit_loader.batch_files import (
 )
 from airflow_audit_loader.full_read import FullReadGate
 from airflow_audit_loader.input_drain import keep_input_open_after_exit
-from airflow_audit_loader.own_target import property_kind, stamp_after
+from airflow_audit_loader.own_target import STOPPED, property_kind, stamp_after
 
 LOG = logging.getLogger("airflow_audit_loader")
 
@@ -260,6 +261,7 @@ def run(
         return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     target = None
+    stop_on_signals()
     try:
         meltano_config = read_config(args.config)
         config = target_config(meltano_config)
@@ -267,20 +269,37 @@ def run(
             before_run(meltano_config)
         cls = target_class()
         target = cls(config=config, validate_config=True)
+        stop_on_signals()  # again: the target's constructor sets the Singer SDK's handler
         if args.input:
             with open(args.input, encoding="utf-8") as messages:
                 target.listen(messages)
         else:
             target.listen()
+        target.finish()
     except UserError as exc:
         print(f"{prog}: {exc}", file=sys.stderr, flush=True)
         stop_early(target)
         sys.exit(2)
-    except BaseException:
-        stop_early(target)  # a stop (the SDK's handler exits), or a fault that is not the user's
-        raise
-    if target is not None:
-        target.finish()
+    except BaseException as exc:
+        stop_early(target)
+        stopped = stopped_by(exc)
+        if stopped is None:
+            raise  # a fault that is not the user's
+        signum = stopped.args[0]
+        print(
+            f"{prog}: stopped by {signal.Signals(signum).name} {STOPPED}",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(128 + signum)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (how Airflow stops a task that timed out) and SIGINT stop the loader as they stop
+    the project's own (errors.raise_stopped): the Singer SDK's handler (0.54) writes the records
+    it holds and exits 0, so that a stopped load passed for a finished one; 0.22 has none."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, raise_stopped)
 
 
 def stop_early(target: Any) -> None:
