@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_audit_core import private_dirs
-from airflow_audit_core.errors import STOP_SIGNALS, UserError, raise_stopped, stopped_by
+from airflow_audit_core.errors import STOP_SIGNALS, exit_on_user_error, raise_stopped
 from airflow_audit_core.settings import read_config
 from airflow_audit_loader.batch_files import (
     HandedOver,
@@ -260,15 +260,20 @@ def run(
         print(json.dumps({"name": prog, "wraps": cls.name, "capabilities": ["activate-version"]}))
         return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
-    target = None
-    stop_on_signals()
-    try:
+    # What a run that ends early leaves to clear: the extractor's files it was handed.
+    loading: dict[str, Any] = {"target": None, "finished": False}
+
+    def clear_if_early() -> None:
+        if not loading["finished"]:
+            stop_early(loading["target"])
+
+    with exit_on_user_error(prog, cleanup=clear_if_early, stopped=STOPPED):
         meltano_config = read_config(args.config)
         config = target_config(meltano_config)
         if before_run is not None:
             before_run(meltano_config)
         cls = target_class()
-        target = cls(config=config, validate_config=True)
+        target = loading["target"] = cls(config=config, validate_config=True)
         stop_on_signals()  # again: the target's constructor sets the Singer SDK's handler
         if args.input:
             with open(args.input, encoding="utf-8") as messages:
@@ -276,28 +281,14 @@ def run(
         else:
             target.listen()
         target.finish()
-    except UserError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
-        stop_early(target)
-        sys.exit(2)
-    except BaseException as exc:
-        stop_early(target)
-        stopped = stopped_by(exc)
-        if stopped is None:
-            raise  # a fault that is not the user's
-        signum = stopped.args[0]
-        print(
-            f"{prog}: stopped by {signal.Signals(signum).name} {STOPPED}",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(128 + signum)
+        loading["finished"] = True
 
 
 def stop_on_signals() -> None:
     """SIGTERM (how Airflow stops a task that timed out) and SIGINT stop the loader as they stop
-    the project's own (errors.raise_stopped): the Singer SDK's handler (0.54) writes the records
-    it holds and exits 0, so that a stopped load passed for a finished one; 0.22 has none."""
+    the project's own (errors.exit_on_user_error): the Singer SDK's handler (0.54) writes the
+    records it holds and exits 0, so that a stopped load passed for a finished one; 0.22 has
+    none."""
     for stop in STOP_SIGNALS:
         signal.signal(stop, raise_stopped)
 
