@@ -70,6 +70,10 @@ def record(i: int, version: int | None = None, **overrides) -> dict:
 
 
 def run_target(messages: list[dict], tmp_path: Path, **config) -> list[str]:
+    return run_target_done(messages, tmp_path, **config).stdout.splitlines()
+
+
+def run_target_done(messages: list[dict], tmp_path: Path, **config) -> subprocess.CompletedProcess:
     config = {"path": str(tmp_path / "wh.duckdb"), "batch_size_rows": 7, **config}
     config_file = tmp_path / "target-config.json"
     config_file.write_text(json.dumps(config))
@@ -82,7 +86,7 @@ def run_target(messages: list[dict], tmp_path: Path, **config) -> list[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    return done
 
 
 def rows(tmp_path: Path, where: str = "") -> list[tuple]:
@@ -261,8 +265,18 @@ def test_full_table_deletes_only_after_the_read_completes(tmp_path):
     )
     assert len(rows(tmp_path)) == 20
     # Interrupted read of version 2 (no closing ACTIVATE_VERSION): nothing may disappear.
-    run_target([SCHEMA, {**activate, "version": 2}, *(record(i, 2) for i in range(1, 6))], tmp_path)
+    done = run_target_done(
+        [SCHEMA, {**activate, "version": 2}, *(record(i, 2) for i in range(1, 6))], tmp_path
+    )
     assert len(rows(tmp_path)) == 20
+    assert "the full read of 'dag_run' did not finish: 5 of its rows were upserted" in done.stderr
+    # The extractor failed before the read sent a row (a lost connection, a timeout): none came.
+    done = run_target_done([SCHEMA, {**activate, "version": 5}], tmp_path)
+    assert len(rows(tmp_path)) == 20
+    assert (
+        "the full read of 'dag_run' did not finish: none of its rows were loaded; the next run "
+        "reads it again."
+    ) in done.stderr
     # Complete read of version 3 with rows 1-5: the other 15 were deleted at the source.
     run_target(
         [

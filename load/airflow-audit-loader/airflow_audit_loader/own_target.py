@@ -231,10 +231,16 @@ class SingerLoader:
         remove_directories(self.handed_over)
         for stream in self.gate.unfinished():
             table = self.streams[stream].table if stream in self.streams else stream
+            loaded = self.loaded.get(table, 0)
+            # The extractor failed or was stopped during the read: no row of it may go yet.
+            what = (
+                f"{loaded:,} of its rows were upserted, and rows deleted at the source are kept "
+                "until a complete run"
+                if loaded
+                else "none of its rows were loaded; the next run reads it again"
+            )
             print(
-                f"{self.prog}: the full read of '{table}' did not finish; its rows were "
-                "upserted but rows deleted at the source are kept until a complete run.",
-                file=sys.stderr,
+                f"{self.prog}: the full read of '{table}' did not finish: {what}.", file=sys.stderr
             )
 
     def _record(self, stream: str, line: bytes) -> None:
