@@ -1,14 +1,18 @@
 """How many models dbt builds at once: AIRFLOW_AUDIT_DBT_THREADS, else 4, else 1 under a DuckDB
 memory limit (every model shares DuckDB's one limit: four at once ran out of 512MB at 1M task
 instances where one at a time fits in 384MB; README "How fast").  The real dbt renders the
-profile; a bad value stops the job's dbt step in one sentence before dbt starts."""
+profile; a bad value stops the job's dbt step in one sentence before dbt starts.  Models built at
+once see every raw table the warehouse holds."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.support import ROOT, dbt_renders
@@ -59,3 +63,131 @@ def test_a_bad_thread_count_stops_the_dbt_step_in_one_sentence(value):
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"AIRFLOW_AUDIT_DBT_THREADS is {value!r}" in lines[0]
     assert "nothing was built" in lines[0]
+
+
+# Loaded by dbt's Python (PYTHONPATH) in the test below: dbt's relation-cache race, on every run
+# rather than now and then. A model's thread that lists the raw schema into dbt's cache (a cache
+# miss) adds its first table, then waits (3 s at most) while the models on the other threads look
+# their raw tables up, before it adds the others. Lookups by dbt's main thread are left alone.
+RACE = r'''
+"""Test-only (tests/transform/test_dbt_threads.py): dbt's relation-cache race, every run."""
+
+import os
+import threading
+
+try:
+    from dbt.adapters.base.impl import BaseAdapter
+    from dbt.adapters.cache import RelationsCache
+except ImportError:
+    BaseAdapter = None
+
+if BaseAdapter is not None and hasattr(BaseAdapter, "_schema_is_cached"):
+    RAW = os.environ["AIRFLOW_AUDIT_TEST_RACE_SCHEMA"].lower()
+    LOCK = threading.Lock()
+    FILLER = []
+    FIRST_ADDED = threading.Event()
+    LOOKED = threading.Semaphore(0)
+    cached, add = BaseAdapter._schema_is_cached, RelationsCache.add
+
+    def is_cached(self, database, schema):
+        if (schema or "").lower() != RAW or threading.current_thread() is threading.main_thread():
+            return cached(self, database, schema)
+        with LOCK:
+            answer = cached(self, database, schema)
+            if answer or FILLER:
+                filler = FILLER[0] if FILLER else None
+            else:
+                FILLER.append(threading.get_ident())
+                return answer
+        if filler not in (None, threading.get_ident()) and not FIRST_ADDED.is_set():
+            FIRST_ADDED.wait(3)
+            answer = cached(self, database, schema)
+        LOOKED.release()
+        return answer
+
+    def slow_add(self, relation):
+        add(self, relation)
+        if (
+            (relation.schema or "").lower() == RAW
+            and FILLER == [threading.get_ident()]
+            and not FIRST_ADDED.is_set()
+        ):
+            FIRST_ADDED.set()
+            for _ in range(8):
+                if not LOOKED.acquire(timeout=3):
+                    break
+
+    BaseAdapter._schema_is_cached = is_cached
+    RelationsCache.add = slow_add
+'''
+
+# The raw tables a sync wrote, two rows each: every table a staging model reads, but for two that some
+# Airflow releases lack (deadline before 3.1, sla_miss in 3.x).
+ABSENT = {"deadline", "sla_miss"}
+
+
+def raw_tables() -> dict[str, str]:
+    """raw table -> its staging view (each staging model reads one source table)."""
+    found = {}
+    for model in sorted((ROOT / "transform/models/staging/airflow").glob("stg_*.sql")):
+        (table,) = set(re.findall(r"source\('airflow', '(\w+)'\)", model.read_text()))
+        found[table] = model.stem
+    return found
+
+
+def test_models_built_at_once_see_every_raw_table(tmp_path):
+    """dbt lists the raw schema before its threads start: no model takes a table the warehouse
+    holds for a missing one. Before, a model that looked its raw table up while a model on another
+    thread was filling dbt's cache with the raw schema found the schema listed and the table not
+    (once in a CI run: stg_airflow__task_instance_histories built empty, and the partial build
+    deleted those attempts from fct_task_attempts)."""
+    schema = "airflow-race"
+    warehouse = tmp_path / "race.duckdb"
+    views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f'create schema "{schema}"')
+        for table in views:
+            con.execute(
+                f"create table \"{schema}\".{table} as select 'd' || i as dag_id, "
+                "timestamp '2025-06-02 09:00' as _sdc_extracted_at, "
+                "timestamp '2025-06-02 09:00' as _sdc_batched_at, "
+                "cast(null as timestamp) as _sdc_deleted_at from range(2) as t(i)"
+            )
+    (tmp_path / "race").mkdir()
+    (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "DBT_"))},
+        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+        "AIRFLOW_AUDIT_ENV_SLUG": "race",
+        "AIRFLOW_AUDIT_TEST_RACE_SCHEMA": schema,
+        "DBT_PROFILES_DIR": str(ROOT / "transform/profiles/duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+        "PYTHONPATH": str(tmp_path / "race"),
+    }
+    dbt = ROOT / ".meltano/transformers/dbt-duckdb/venv/bin/dbt"
+    done = subprocess.run(
+        [str(dbt), "build", "--select", "staging", "--resource-type", "model"],
+        env=env,
+        cwd=ROOT / "transform",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    said_missing = set(re.findall(rf'"{schema}"\."(\w+)" does not exist', done.stdout))
+    # the tables the warehouse does not hold are said to be missing, and none it holds
+    assert said_missing == ABSENT, sorted(said_missing)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        staged = {
+            table: con.execute(f'select count(*) from "{schema}_staging".{view}').fetchone()[0]
+            for table, view in views.items()
+        }
+    assert staged == dict.fromkeys(views, 2)
+    # the raw schema was listed once, by dbt's main thread, before the models' threads started
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    listers = re.findall(
+        rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={schema},", log
+    )
+    assert listers == ["MainThread"], listers
