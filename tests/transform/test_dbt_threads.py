@@ -135,6 +135,45 @@ def raw_tables() -> dict[str, str]:
     return found
 
 
+def raw_warehouse(warehouse: Path, schema: str, tables) -> None:
+    """A DuckDB file whose raw schema holds `tables`, two rows each, as a sync writes them (the
+    staging models read the columns a table has, and nulls for the others)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f'create schema "{schema}"')
+        for table in tables:
+            con.execute(
+                f"create table \"{schema}\".{table} as select 'd' || i as dag_id, "
+                "timestamp '2025-06-02 09:00' as _sdc_extracted_at, "
+                "timestamp '2025-06-02 09:00' as _sdc_batched_at, "
+                "cast(null as timestamp) as _sdc_deleted_at from range(2) as t(i)"
+            )
+
+
+def dbt_build(
+    tmp_path: Path, warehouse: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess:
+    """The project's dbt (its DuckDB plugin's), run as `dbt build` of models on `warehouse`, whose
+    raw schema is `airflow-race`. Not through Meltano, which drops PYTHONPATH."""
+    dbt = ROOT / ".meltano/transformers/dbt-duckdb/venv/bin/dbt"
+    return subprocess.run(
+        [str(dbt), "build", "--resource-type", "model", *args],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "DBT_"))},
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_ENV_SLUG": "race",
+            "DBT_PROFILES_DIR": str(ROOT / "transform/profiles/duckdb"),
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+            **env,
+        },
+        cwd=ROOT / "transform",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 def test_models_built_at_once_see_every_raw_table(tmp_path):
     """dbt lists the raw schema before its threads start: no model takes a table the warehouse
     holds for a missing one. Before, a model that looked its raw table up while a model on another
@@ -144,36 +183,16 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
     schema = "airflow-race"
     warehouse = tmp_path / "race.duckdb"
     views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(f'create schema "{schema}"')
-        for table in views:
-            con.execute(
-                f"create table \"{schema}\".{table} as select 'd' || i as dag_id, "
-                "timestamp '2025-06-02 09:00' as _sdc_extracted_at, "
-                "timestamp '2025-06-02 09:00' as _sdc_batched_at, "
-                "cast(null as timestamp) as _sdc_deleted_at from range(2) as t(i)"
-            )
+    raw_warehouse(warehouse, schema, views)
     (tmp_path / "race").mkdir()
     (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "DBT_"))},
-        "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
-        "AIRFLOW_AUDIT_ENV_SLUG": "race",
-        "AIRFLOW_AUDIT_TEST_RACE_SCHEMA": schema,
-        "DBT_PROFILES_DIR": str(ROOT / "transform/profiles/duckdb"),
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-        "PYTHONPATH": str(tmp_path / "race"),
-    }
-    dbt = ROOT / ".meltano/transformers/dbt-duckdb/venv/bin/dbt"
-    done = subprocess.run(
-        [str(dbt), "build", "--select", "staging", "--resource-type", "model"],
-        env=env,
-        cwd=ROOT / "transform",
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = dbt_build(
+        tmp_path,
+        warehouse,
+        "--select",
+        "staging",
+        AIRFLOW_AUDIT_TEST_RACE_SCHEMA=schema,
+        PYTHONPATH=str(tmp_path / "race"),
     )
     assert done.returncode == 0, done.stdout[-4000:]
     said_missing = set(re.findall(rf'"{schema}"\."(\w+)" does not exist', done.stdout))
@@ -191,3 +210,31 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
         rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={schema},", log
     )
     assert listers == ["MainThread"], listers
+
+
+def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(tmp_path):
+    """The state build-changed reads before a build (the var airflow_audit_since) saw
+    task_instance_history with rows; dbt does not find it: its staging model fails in one sentence
+    rather than being built empty (a partial build on it would delete the attempts it holds), and a
+    table the state saw without rows is built empty as before."""
+    warehouse = tmp_path / "held.duckdb"
+    raw_warehouse(warehouse, "airflow-race", ["task_instance"])
+    view = "stg_airflow__task_instance_histories"
+    since = '{airflow_audit_since: {task_instance_history: {loaded_after: "2025-06-02 09:00:00"}}}'
+    held = dbt_build(tmp_path, warehouse, "--select", view, "--vars", since)
+    assert held.returncode == 1, held.stdout[-3000:]
+    assert (
+        'The raw table "held"."airflow-race"."task_instance_history" held rows when this build '
+        f"started, but dbt does not find it now: {view} was not built"
+    ) in held.stdout, held.stdout[-3000:]
+    assert "Traceback" not in held.stdout + held.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        built = con.execute(
+            "select count(*) from duckdb_views() where view_name = ?", [view]
+        ).fetchone()[0]
+    assert built == 0
+    absent = "{airflow_audit_since: {task_instance_history: absent}}"
+    empty = dbt_build(tmp_path, warehouse, "--select", view, "--vars", absent)
+    assert empty.returncode == 0, empty.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(f'select count(*) from "airflow-race_staging".{view}').fetchone() == (0,)

@@ -79,6 +79,16 @@
                 ~ "points at (AIRFLOW_AUDIT_DUCKDB_PATH for DuckDB); set the var "
                 ~ "airflow_audit_allow_missing_raw_schema=true to build empty models anyway.") -}}
         {%- endif -%}
+        {#- The state build-changed read before this build (the var airflow_audit_since) saw the table
+            with rows: dbt not finding it now is no reason to build it empty, and a partial build on an
+            empty staging model would delete from the marts what the table holds. Fail closed. -#}
+        {%- set since = var('airflow_audit_since', none) -%}
+        {%- set seen = since.get(source_relation.identifier | lower) if since is mapping else none -%}
+        {%- if seen is not none and seen != 'absent' -%}
+            {{- exceptions.raise_compiler_error(
+                "The raw table " ~ source_relation ~ " held rows when this build started, but dbt does not "
+                ~ "find it now: " ~ model.name ~ " was not built, and nothing that reads it; rerun the job.") -}}
+        {%- endif -%}
         {%- do log("airflow_audit: " ~ source_relation ~ " does not exist; "
                    ~ model.name ~ " will be built empty.", info=true) -%}
         {{- return({'relation': none, 'columns': {}}) -}}
