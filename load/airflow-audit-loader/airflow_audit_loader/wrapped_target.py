@@ -115,12 +115,20 @@ class FullReadMixin:
     _airflow_audit_files: list | None = None
     _airflow_audit_loaded: list | None = None
     _airflow_audit_received: list | None = None
+    _airflow_audit_full_read_rows: dict[str, int] | None = None
 
     @property
     def full_read_gate(self) -> FullReadGate:
         if self._airflow_audit_gate is None:
             self._airflow_audit_gate = FullReadGate()
         return self._airflow_audit_gate
+
+    @property
+    def full_read_rows(self) -> dict[str, int]:
+        """stream -> the rows of its open full read received so far (records, or a file's rows)."""
+        if self._airflow_audit_full_read_rows is None:
+            self._airflow_audit_full_read_rows = {}
+        return self._airflow_audit_full_read_rows
 
     @property
     def json_columns(self) -> dict[str, list[str]]:
@@ -149,7 +157,10 @@ class FullReadMixin:
 
     def _process_record_message(self, message_dict: dict) -> None:
         message_dict = self._rename(message_dict)
-        columns = self.json_columns.get(message_dict["stream"])
+        stream = message_dict["stream"]
+        if self.full_read_gate.open_version(stream) is not None:
+            self.full_read_rows[stream] = self.full_read_rows.get(stream, 0) + 1
+        columns = self.json_columns.get(stream)
         if columns:
             message_dict = json_as_text(message_dict, columns)
         super()._process_record_message(message_dict)  # type: ignore[misc]
@@ -233,10 +244,15 @@ class FullReadMixin:
         that never closed is reported."""
         remove_directories(self.loaded_files)
         for stream in self.full_read_gate.unfinished():
+            # The extractor failed or was stopped during the read: no row of it may go yet.
+            loaded = self.full_read_rows.get(stream, 0)
             LOG.warning(
-                "%s: the full read did not finish; its rows were upserted, but rows deleted at "
-                "the source are kept until a complete run.",
+                "%s: the full read did not finish: %s.",
                 stream,
+                f"{loaded:,} of its rows were upserted, and rows deleted at the source are kept "
+                "until a complete run"
+                if loaded
+                else "none of its rows were loaded; the next run reads it again",
             )
 
 
