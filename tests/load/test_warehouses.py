@@ -401,6 +401,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import threading
 import uuid
 
@@ -547,6 +548,14 @@ def _install() -> None:
         return batch
 
     fake_cursor.FakeSnowflakeCursor.execute = execute
+    # fakesnow makes a stage directory in /tmp for every process that imports it: removed at exit,
+    # after the patch below ends (atexit runs the last registered first)
+    try:
+        from fakesnow.transforms import stage as fake_stage
+
+        atexit.register(shutil.rmtree, fake_stage.LOCAL_BUCKET_PATH, True)
+    except (ImportError, AttributeError):
+        pass
     patch = fakesnow.patch(db_path=_DB)
     patch.__enter__()
     atexit.register(patch.__exit__, None, None, None)
@@ -763,7 +772,21 @@ def snowflake_run(airflow_db, fakesnow_overlay, tmp_path_factory) -> Iterator[di
 
     gone = delete_last_dag_run(url)
     messages = extract(url)
-    interrupted = load(fake, mirror, until_second_activate_version(messages, "public-dag_run"))
+    cut = until_second_activate_version(messages, "public-dag_run")
+    story["interrupted_rows"] = sum(
+        1
+        for line in cut.splitlines()
+        if '"RECORD"' in line and json.loads(line)["stream"] == "public-dag_run"
+    )
+    interrupted = load(fake, mirror, cut)
+    # a tap that fails once it has opened dag_run's read, before its first row
+    opened = [
+        line
+        for line in messages.splitlines(keepends=True)
+        if json.loads(line).get("stream") == "public-dag_run"
+        and json.loads(line)["type"] in ("SCHEMA", "ACTIVATE_VERSION")
+    ][:2]
+    story["opened_only_log"] = load(fake, mirror, "".join(opened)).stderr
     story["after_interruption"] = fake.query(
         f"select count(*) from {RAW}.DAG_RUN where ID = {gone}"
     )
@@ -843,7 +866,17 @@ def test_snowflake_raw_tables_keep_types_and_metadata(snowflake_run):
 
 def test_snowflake_an_interrupted_full_read_removes_nothing(snowflake_run):
     assert snowflake_run["after_interruption"] == [[1]]
-    assert "public-dag_run: the full read did not finish" in snowflake_run["interruption_log"]
+    # what arrived of the read, upserted, and said so
+    rows = snowflake_run["interrupted_rows"]
+    assert rows == snowflake_run["first_source_counts"]["dag_run"] - 1
+    assert (
+        f"public-dag_run: the full read did not finish: {rows:,} of its rows were upserted, and "
+        "rows deleted at the source are kept until a complete run."
+    ) in snowflake_run["interruption_log"]
+    assert (
+        "public-dag_run: the full read did not finish: none of its rows were loaded; the next "
+        "run reads it again."
+    ) in snowflake_run["opened_only_log"]
 
 
 def test_snowflake_mirror_removes_rows_deleted_at_the_source(snowflake_run):
