@@ -710,11 +710,10 @@
     {{- return((graph.get('airflow_audit_remembered') or {}).get(invocation_id ~ '/' ~ name)) -}}
 {%- endmacro %}
 
+{#- setdefault, in one step: two models' threads remembering their first answers at once would each
+    put a new dict in the graph, and the second drop the first's answer. -#}
 {% macro airflow_audit_remember(name, value) -%}
-    {%- if graph.get('airflow_audit_remembered') is none -%}
-        {%- do graph.update({'airflow_audit_remembered': {}}) -%}
-    {%- endif -%}
-    {%- do graph['airflow_audit_remembered'].update({invocation_id ~ '/' ~ name: value}) -%}
+    {%- do graph.setdefault('airflow_audit_remembered', {}).update({invocation_id ~ '/' ~ name: value}) -%}
     {{- return(value) -}}
 {%- endmacro %}
 
