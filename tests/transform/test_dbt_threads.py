@@ -149,14 +149,14 @@ def raw_warehouse(warehouse: Path, schema: str, tables) -> None:
             )
 
 
-def dbt_build(
-    tmp_path: Path, warehouse: Path, *args: str, **env: str
+def run_dbt(
+    tmp_path: Path, warehouse: Path, *args: str, command: str = "build", **env: str
 ) -> subprocess.CompletedProcess:
-    """The project's dbt (its DuckDB plugin's), run as `dbt build` of models on `warehouse`, whose
-    raw schema is `airflow-race`. Not through Meltano, which drops PYTHONPATH."""
+    """The project's dbt (its DuckDB plugin's): `dbt build` of models (or `dbt <command>`) on
+    `warehouse`, whose raw schema is `airflow-race`. Not through Meltano, which drops PYTHONPATH."""
     dbt = ROOT / ".meltano/transformers/dbt-duckdb/venv/bin/dbt"
     return subprocess.run(
-        [str(dbt), "build", "--resource-type", "model", *args],
+        [str(dbt), command, *(["--resource-type", "model"] if command == "build" else []), *args],
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_AUDIT_", "DBT_"))},
             "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
@@ -186,7 +186,7 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
     raw_warehouse(warehouse, schema, views)
     (tmp_path / "race").mkdir()
     (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
-    done = dbt_build(
+    done = run_dbt(
         tmp_path,
         warehouse,
         "--select",
@@ -212,6 +212,46 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
     assert listers == ["MainThread"], listers
 
 
+def test_models_compiled_at_once_see_every_raw_table(tmp_path):
+    """`dbt compile` and `dbt docs generate` run no on-run-start hook, so dbt's model threads list
+    the raw schema themselves, and the race above happens in them (forced here on every run). A
+    table dbt's cache does not hold is asked of the warehouse before it is taken for missing: no
+    model is compiled to its empty form for a table the warehouse holds."""
+    schema = "airflow-race"
+    warehouse = tmp_path / "race.duckdb"
+    views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
+    raw_warehouse(warehouse, schema, views)
+    (tmp_path / "race").mkdir()
+    (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
+    done = run_dbt(
+        tmp_path,
+        warehouse,
+        "--select",
+        "staging",
+        command="compile",
+        AIRFLOW_AUDIT_TEST_RACE_SCHEMA=schema,
+        PYTHONPATH=str(tmp_path / "race"),
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    # the race happened: a model's thread, not dbt's main thread, listed the raw schema
+    listers = re.findall(
+        rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={schema},", log
+    )
+    assert listers and "MainThread" not in listers, listers
+    said_missing = set(re.findall(rf'"{schema}"\."(\w+)" does not exist', done.stdout))
+    assert said_missing == ABSENT, sorted(said_missing)
+    compiled = {
+        path.stem: path.read_text()
+        for path in (tmp_path / "target/compiled").rglob("stg_airflow__*.sql")
+    }
+    assert sorted(compiled) == sorted({*views.values(), *(raw_tables()[t] for t in ABSENT)})
+    # a present table's view reads it; an absent one's is the empty form
+    for table, view in raw_tables().items():
+        reads = f'"{schema}"."{table}"' in compiled[view]
+        assert reads == (table not in ABSENT), (view, compiled[view][-600:])
+
+
 def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(tmp_path):
     """The state build-changed reads before a build (the var airflow_audit_since) saw
     task_instance_history with rows; dbt does not find it: its staging model fails in one sentence
@@ -221,7 +261,7 @@ def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(
     raw_warehouse(warehouse, "airflow-race", ["task_instance"])
     view = "stg_airflow__task_instance_histories"
     since = '{airflow_audit_since: {task_instance_history: {loaded_after: "2025-06-02 09:00:00"}}}'
-    held = dbt_build(tmp_path, warehouse, "--select", view, "--vars", since)
+    held = run_dbt(tmp_path, warehouse, "--select", view, "--vars", since)
     assert held.returncode == 1, held.stdout[-3000:]
     assert (
         'The raw table "held"."airflow-race"."task_instance_history" held rows when this build '
@@ -234,7 +274,7 @@ def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(
         ).fetchone()[0]
     assert built == 0
     absent = "{airflow_audit_since: {task_instance_history: absent}}"
-    empty = dbt_build(tmp_path, warehouse, "--select", view, "--vars", absent)
+    empty = run_dbt(tmp_path, warehouse, "--select", view, "--vars", absent)
     assert empty.returncode == 0, empty.stdout[-3000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(f'select count(*) from "airflow-race_staging".{view}').fetchone() == (0,)

@@ -66,6 +66,23 @@
             database=source_relation.database,
             schema=source_relation.schema,
             identifier=source_relation.identifier) -%}
+    {%- if found is none and adapter.check_schema_exists(source_relation.database, source_relation.schema) -%}
+        {#- dbt's cache does not hold the table, which is no proof it is missing: a model's thread can read
+            the raw schema's listing while another thread is still filling it (dbt-core 1.11; `dbt compile` and
+            `dbt docs generate` run no on-run-start hook, airflow_audit_list_raw_schema). The warehouse is
+            asked, as dbt fills its cache: the schema's relations listed without the cache. -#}
+        {%- set schema_relation = api.Relation.create(
+                database=source_relation.database, schema=source_relation.schema) -%}
+        {%- set listing = namespace(found=none) -%}
+        {%- for listed in list_relations_without_caching(schema_relation) -%}
+            {#- relations on BigQuery; rows with a name elsewhere -#}
+            {%- set name = listed.identifier if listed.identifier is defined else listed['name'] -%}
+            {%- if (name | lower) == (source_relation.identifier | lower) -%}
+                {%- set listing.found = source_relation -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set found = listing.found -%}
+    {%- endif -%}
 
     {%- if found is none -%}
         {#- `dbt docs generate` documents whatever is there: a warehouse not loaded yet is no error. -#}
