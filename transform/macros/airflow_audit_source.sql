@@ -24,7 +24,8 @@
     the schema as listed and a table not added yet as missing. Its staging model was built empty, without
     a word beyond the note of a table not loaded, and a partial build deleted the attempts that table
     held from fct_task_attempts (tests/transform/test_dbt_threads.py). Listed here, every model reads the
-    whole list. -#}
+    whole list (and airflow_audit_inspect_source asks the warehouse before it takes a table for missing,
+    for the commands that run no on-run-start hook). -#}
 {% macro airflow_audit_list_raw_schema() -%}
     {%- if execute -%}
         {%- set raw = graph.sources.values() | selectattr('source_name', 'equalto', 'airflow') | first -%}
