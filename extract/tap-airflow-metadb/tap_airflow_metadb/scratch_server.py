@@ -283,6 +283,8 @@ class ThrowawayPostgres:
         self._gid: int | None = None
         self._external_url: str | None = None
         self._owns_base_dir = False
+        # the directory under /tmp that stands in for a requested one the server user cannot reach
+        self._stand_in_base = False
         self._started = False
         self._atexit_registered = False
 
@@ -383,6 +385,10 @@ class ThrowawayPostgres:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
             elif self.data_dir is not None:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
+                if self._stand_in_base and self.base_dir is not None:
+                    # left empty: else another server uses it (the same requested directory)
+                    with contextlib.suppress(OSError):
+                        self.base_dir.rmdir()
 
     def is_running(self) -> bool:
         if self.backend == "external":
@@ -501,6 +507,7 @@ class ThrowawayPostgres:
             "password": self.password,
             "run_user": self.run_user,
             "owns_base_dir": self._owns_base_dir,
+            "stand_in_base": self._stand_in_base,
         }
 
     @classmethod
@@ -515,6 +522,7 @@ class ThrowawayPostgres:
             pg.bin_dir = Path(state["bin_dir"]) if state.get("bin_dir") else None
             pg.run_user = state.get("run_user")
             pg._owns_base_dir = bool(state.get("owns_base_dir"))
+            pg._stand_in_base = bool(state.get("stand_in_base"))
             if pg.run_user:
                 import pwd
 
@@ -576,6 +584,7 @@ class ThrowawayPostgres:
                 base = Path(tempfile.gettempdir()) / f"airflow-audit-pg-{tag}"
                 base.mkdir(mode=0o755, exist_ok=True)
                 os.chmod(base, 0o755)
+                self._stand_in_base = True
             self.base_dir = base
             self._owns_base_dir = False
         else:
