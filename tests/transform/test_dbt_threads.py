@@ -174,72 +174,64 @@ def run_dbt(
     )
 
 
+RACE_SCHEMA = "airflow-race"
+
+
+def staging_under_the_race(tmp_path: Path, command: str):
+    """`dbt <command>` of the staging models, with dbt's relation-cache race forced (RACE), on a
+    warehouse whose raw schema holds every table but ABSENT. Returns the warehouse, the views of
+    the tables it holds, the threads that listed the raw schema and the tables dbt said were
+    missing."""
+    warehouse = tmp_path / "race.duckdb"
+    views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
+    raw_warehouse(warehouse, RACE_SCHEMA, views)
+    (tmp_path / "race").mkdir()
+    (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
+    done = run_dbt(
+        tmp_path,
+        warehouse,
+        "--select",
+        "staging",
+        command=command,
+        AIRFLOW_AUDIT_TEST_RACE_SCHEMA=RACE_SCHEMA,
+        PYTHONPATH=str(tmp_path / "race"),
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    listers = re.findall(
+        rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={RACE_SCHEMA},", log
+    )
+    said_missing = set(re.findall(rf'"{RACE_SCHEMA}"\."(\w+)" does not exist', done.stdout))
+    return warehouse, views, listers, said_missing
+
+
 def test_models_built_at_once_see_every_raw_table(tmp_path):
     """dbt lists the raw schema before its threads start: no model takes a table the warehouse
     holds for a missing one. Before, a model that looked its raw table up while a model on another
     thread was filling dbt's cache with the raw schema found the schema listed and the table not
     (once in a CI run: stg_airflow__task_instance_histories built empty, and the partial build
     deleted those attempts from fct_task_attempts)."""
-    schema = "airflow-race"
-    warehouse = tmp_path / "race.duckdb"
-    views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
-    raw_warehouse(warehouse, schema, views)
-    (tmp_path / "race").mkdir()
-    (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
-    done = run_dbt(
-        tmp_path,
-        warehouse,
-        "--select",
-        "staging",
-        AIRFLOW_AUDIT_TEST_RACE_SCHEMA=schema,
-        PYTHONPATH=str(tmp_path / "race"),
-    )
-    assert done.returncode == 0, done.stdout[-4000:]
-    said_missing = set(re.findall(rf'"{schema}"\."(\w+)" does not exist', done.stdout))
+    warehouse, views, listers, said_missing = staging_under_the_race(tmp_path, "build")
     # the tables the warehouse does not hold are said to be missing, and none it holds
     assert said_missing == ABSENT, sorted(said_missing)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         staged = {
-            table: con.execute(f'select count(*) from "{schema}_staging".{view}').fetchone()[0]
+            table: con.execute(f'select count(*) from "{RACE_SCHEMA}_staging".{view}').fetchone()[0]
             for table, view in views.items()
         }
     assert staged == dict.fromkeys(views, 2)
     # the raw schema was listed once, by dbt's main thread, before the models' threads started
-    log = (tmp_path / "logs" / "dbt.log").read_text()
-    listers = re.findall(
-        rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={schema},", log
-    )
     assert listers == ["MainThread"], listers
 
 
 def test_models_compiled_at_once_see_every_raw_table(tmp_path):
     """`dbt compile` and `dbt docs generate` run no on-run-start hook, so dbt's model threads list
     the raw schema themselves, and the race above happens in them (forced here on every run). A
-    table dbt's cache does not hold is asked of the warehouse before it is taken for missing: no
-    model is compiled to its empty form for a table the warehouse holds."""
-    schema = "airflow-race"
-    warehouse = tmp_path / "race.duckdb"
-    views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
-    raw_warehouse(warehouse, schema, views)
-    (tmp_path / "race").mkdir()
-    (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
-    done = run_dbt(
-        tmp_path,
-        warehouse,
-        "--select",
-        "staging",
-        command="compile",
-        AIRFLOW_AUDIT_TEST_RACE_SCHEMA=schema,
-        PYTHONPATH=str(tmp_path / "race"),
-    )
-    assert done.returncode == 0, done.stdout[-4000:]
-    log = (tmp_path / "logs" / "dbt.log").read_text()
+    table dbt's cache does not hold is looked for in the warehouse's own listing before it is taken
+    for missing: no model is compiled to its empty form for a table the warehouse holds."""
+    _, views, listers, said_missing = staging_under_the_race(tmp_path, "compile")
     # the race happened: a model's thread, not dbt's main thread, listed the raw schema
-    listers = re.findall(
-        rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={schema},", log
-    )
     assert listers and "MainThread" not in listers, listers
-    said_missing = set(re.findall(rf'"{schema}"\."(\w+)" does not exist', done.stdout))
     assert said_missing == ABSENT, sorted(said_missing)
     compiled = {
         path.stem: path.read_text()
@@ -248,7 +240,7 @@ def test_models_compiled_at_once_see_every_raw_table(tmp_path):
     assert sorted(compiled) == sorted({*views.values(), *(raw_tables()[t] for t in ABSENT)})
     # a present table's view reads it; an absent one's is the empty form
     for table, view in raw_tables().items():
-        reads = f'"{schema}"."{table}"' in compiled[view]
+        reads = f'"{RACE_SCHEMA}"."{table}"' in compiled[view]
         assert reads == (table not in ABSENT), (view, compiled[view][-600:])
 
 
@@ -258,7 +250,7 @@ def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(
     rather than being built empty (a partial build on it would delete the attempts it holds), and a
     table the state saw without rows is built empty as before."""
     warehouse = tmp_path / "held.duckdb"
-    raw_warehouse(warehouse, "airflow-race", ["task_instance"])
+    raw_warehouse(warehouse, RACE_SCHEMA, ["task_instance"])
     view = "stg_airflow__task_instance_histories"
     since = '{airflow_audit_since: {task_instance_history: {loaded_after: "2025-06-02 09:00:00"}}}'
     held = run_dbt(tmp_path, warehouse, "--select", view, "--vars", since)
