@@ -68,7 +68,8 @@ def test_a_bad_thread_count_stops_the_dbt_step_in_one_sentence(value):
 # Loaded by dbt's Python (PYTHONPATH) in the test below: dbt's relation-cache race, on every run
 # rather than now and then. A model's thread that lists the raw schema into dbt's cache (a cache
 # miss) adds its first table, then waits (3 s at most) while the models on the other threads look
-# their raw tables up, before it adds the others. Lookups by dbt's main thread are left alone.
+# their raw tables up, before it adds the others; it writes how many did to the file
+# AIRFLOW_AUDIT_TEST_RACE_MARK. Lookups by dbt's main thread are left alone.
 RACE = r'''
 """Test-only (tests/transform/test_dbt_threads.py): dbt's relation-cache race, every run."""
 
@@ -113,9 +114,14 @@ if BaseAdapter is not None and hasattr(BaseAdapter, "_schema_is_cached"):
             and not FIRST_ADDED.is_set()
         ):
             FIRST_ADDED.set()
+            looked = 0
             for _ in range(8):
                 if not LOOKED.acquire(timeout=3):
                     break
+                looked += 1
+            # how many lookups read the half-filled listing: the test knows the race happened
+            with open(os.environ["AIRFLOW_AUDIT_TEST_RACE_MARK"], "a") as mark:
+                mark.write(f"{looked}\n")
 
     BaseAdapter._schema_is_cached = is_cached
     RelationsCache.add = slow_add
@@ -180,13 +186,14 @@ RACE_SCHEMA = "airflow-race"
 def staging_under_the_race(tmp_path: Path, command: str):
     """`dbt <command>` of the staging models, with dbt's relation-cache race forced (RACE), on a
     warehouse whose raw schema holds every table but ABSENT. Returns the warehouse, the views of
-    the tables it holds, the threads that listed the raw schema and the tables dbt said were
-    missing."""
+    the tables it holds, the threads that listed the raw schema, the tables dbt said were missing,
+    and how many lookups read a half-filled listing of the raw schema."""
     warehouse = tmp_path / "race.duckdb"
     views = {table: view for table, view in raw_tables().items() if table not in ABSENT}
     raw_warehouse(warehouse, RACE_SCHEMA, views)
     (tmp_path / "race").mkdir()
     (tmp_path / "race" / "sitecustomize.py").write_text(RACE)
+    mark = tmp_path / "race" / "raced"
     done = run_dbt(
         tmp_path,
         warehouse,
@@ -194,6 +201,7 @@ def staging_under_the_race(tmp_path: Path, command: str):
         "staging",
         command=command,
         AIRFLOW_AUDIT_TEST_RACE_SCHEMA=RACE_SCHEMA,
+        AIRFLOW_AUDIT_TEST_RACE_MARK=str(mark),
         PYTHONPATH=str(tmp_path / "race"),
     )
     assert done.returncode == 0, done.stdout[-4000:]
@@ -202,7 +210,8 @@ def staging_under_the_race(tmp_path: Path, command: str):
         rf"\[([^\]]+)\]: While listing relations in database=\w+, schema={RACE_SCHEMA},", log
     )
     said_missing = set(re.findall(rf'"{RACE_SCHEMA}"\."(\w+)" does not exist', done.stdout))
-    return warehouse, views, listers, said_missing
+    raced = sum(int(n) for n in mark.read_text().split()) if mark.exists() else 0
+    return warehouse, views, listers, said_missing, raced
 
 
 def test_models_built_at_once_see_every_raw_table(tmp_path):
@@ -211,7 +220,7 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
     thread was filling dbt's cache with the raw schema found the schema listed and the table not
     (once in a CI run: stg_airflow__task_instance_histories built empty, and the partial build
     deleted those attempts from fct_task_attempts)."""
-    warehouse, views, listers, said_missing = staging_under_the_race(tmp_path, "build")
+    warehouse, views, listers, said_missing, raced = staging_under_the_race(tmp_path, "build")
     # the tables the warehouse does not hold are said to be missing, and none it holds
     assert said_missing == ABSENT, sorted(said_missing)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -220,8 +229,10 @@ def test_models_built_at_once_see_every_raw_table(tmp_path):
             for table, view in views.items()
         }
     assert staged == dict.fromkeys(views, 2)
-    # the raw schema was listed once, by dbt's main thread, before the models' threads started
+    # the raw schema was listed once, by dbt's main thread, before the models' threads started:
+    # no model's thread ever read it half-filled
     assert listers == ["MainThread"], listers
+    assert raced == 0
 
 
 def test_models_compiled_at_once_see_every_raw_table(tmp_path):
@@ -229,9 +240,10 @@ def test_models_compiled_at_once_see_every_raw_table(tmp_path):
     the raw schema themselves, and the race above happens in them (forced here on every run). A
     table dbt's cache does not hold is looked for in the warehouse's own listing before it is taken
     for missing: no model is compiled to its empty form for a table the warehouse holds."""
-    _, views, listers, said_missing = staging_under_the_race(tmp_path, "compile")
-    # the race happened: a model's thread, not dbt's main thread, listed the raw schema
+    _, views, listers, said_missing, raced = staging_under_the_race(tmp_path, "compile")
+    # the race happened: a model's thread listed the raw schema, and others read it half-filled
     assert listers and "MainThread" not in listers, listers
+    assert raced > 0
     assert said_missing == ABSENT, sorted(said_missing)
     compiled = {
         path.stem: path.read_text()
