@@ -290,7 +290,11 @@ def _run_and_kill(
 
 
 def _kill_settings(url: str, warehouse: Path, slug: str) -> dict[str, str]:
+    """A killed run leaves its files on the host (the product removes them a day later): the
+    extractor's and the loader's (its spool, under TMPDIR) go to the test's own directory."""
     return {
+        "AIRFLOW_AUDIT_BATCH_DIR": str(warehouse.parent),
+        "TMPDIR": str(warehouse.parent),
         "AIRFLOW_AUDIT_SOURCE_URL": url,
         "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
         "AIRFLOW_AUDIT_ENV_SLUG": slug,
@@ -336,15 +340,14 @@ def test_sigkill_mid_run_then_rerun_is_exact(airflow_db, tmp_path, process, stop
         # the loader at work on the tables before
         "group": "tap-airflow-metadb: task_instance: reading in full",
     }[process]
-    settings = {**_kill_settings(url, warehouse, slug), "AIRFLOW_AUDIT_BATCH_DIR": str(tmp_path)}
-    code, log = _run_and_kill(settings, process, after, stop)
+    code, log = _run_and_kill(_kill_settings(url, warehouse, slug), process, after, stop)
     assert code != 0, log[-4000:]
     if stop == signal.SIGTERM:
         # stopped, the extractor says so and removes what it wrote on the host; so does the
         # loader, stopped where it is (also inside a DuckDB query), with no traceback
         assert "tap-airflow-metadb: stopped by SIGTERM before it finished reading" in log
         assert "Traceback" not in log
-        assert list(tmp_path.glob("airflow-audit-run-*")) == []
+        assert list(tmp_path.rglob("airflow-audit-run-*")) == []
         if process == "group":
             assert "target-airflow-audit-duckdb: stopped by SIGTERM before it finished" in log
     # The kill landed mid-write: the warehouse holds part of the source, not nothing, not all.
