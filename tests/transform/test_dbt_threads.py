@@ -282,3 +282,36 @@ def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(
     assert empty.returncode == 0, empty.stdout[-3000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(f'select count(*) from "airflow-race_staging".{view}').fetchone() == (0,)
+
+
+def test_a_missing_raw_schema_stops_the_build_in_one_sentence(tmp_path):
+    """No raw schema at all (the extract/load never ran, or the slug or file is wrong): the build
+    stops in one sentence that says what to check, and builds nothing; with the var that allows it,
+    the staging models are built empty. A raw schema that holds some tables is no such error."""
+    warehouse = tmp_path / "none.duckdb"
+    raw_warehouse(warehouse, "airflow-elsewhere", ["dag"])
+    view = "stg_airflow__dags"
+    stopped = run_dbt(tmp_path, warehouse, "--select", view)
+    assert stopped.returncode == 1, stopped.stdout[-3000:]
+    assert (
+        f"The raw schema {RACE_SCHEMA} does not exist in database none (target duckdb): run the "
+        "extract/load first, or check AIRFLOW_AUDIT_ENV_SLUG"
+    ) in stopped.stdout, stopped.stdout[-3000:]
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from duckdb_views() where not internal").fetchone() == (
+            0,
+        )
+    allowed = run_dbt(
+        tmp_path,
+        warehouse,
+        "--select",
+        view,
+        "--vars",
+        "{airflow_audit_allow_missing_raw_schema: true}",
+    )
+    assert allowed.returncode == 0, allowed.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(f'select count(*) from "{RACE_SCHEMA}_staging".{view}').fetchone() == (
+            0,
+        )

@@ -67,7 +67,9 @@
             database=source_relation.database,
             schema=source_relation.schema,
             identifier=source_relation.identifier) -%}
-    {%- if found is none and adapter.check_schema_exists(source_relation.database, source_relation.schema) -%}
+    {%- set schema_exists = found is not none
+            or adapter.check_schema_exists(source_relation.database, source_relation.schema) -%}
+    {%- if found is none and schema_exists -%}
         {#- dbt's cache does not hold the table, which is no proof it is missing: a model's thread can read
             the raw schema's listing while another thread is still filling it (dbt-core 1.11; `dbt compile` and
             `dbt docs generate` run no on-run-start hook, airflow_audit_list_raw_schema). The warehouse is
@@ -87,7 +89,7 @@
 
     {%- if found is none -%}
         {#- `dbt docs generate` documents whatever is there: a warehouse not loaded yet is no error. -#}
-        {%- if not adapter.check_schema_exists(source_relation.database, source_relation.schema)
+        {%- if not schema_exists
                 and not var('airflow_audit_allow_missing_raw_schema', false)
                 and flags.WHICH not in ('generate', 'serve') -%}
             {{- exceptions.raise_compiler_error(
