@@ -1487,25 +1487,25 @@
                 held.started_at,
                 held.history_started_at
             from {{ this }} as held
-        -- per series (hash), the latest start held before its first missing row: the row found for any
-        -- of its missing rows starts no earlier; none held before it, every row of the series
-        left join (
-            select held_before.series_hash, max(held_before.started_at) as kept_from
-            from (
-                select {{ airflow_audit_series_hash(series) }} as series_hash, started_at from {{ this }}
-            ) as held_before
-            inner join (
-                select series_hash, min(started_at) as first_missing_at from missing group by series_hash
-            ) as first_missing
-                on
-                    held_before.series_hash = first_missing.series_hash
-                    and held_before.started_at < first_missing.first_missing_at
-            group by held_before.series_hash
-        ) as bounds
-            on {{ airflow_audit_series_hash(series, 'held') }} = bounds.series_hash
-        where
-            {{ airflow_audit_series_hash(series, 'held') }} in (select series_hash from missing)
-            and (bounds.kept_from is null or held.started_at >= bounds.kept_from)
+            -- per series (hash), the latest start held before its first missing row: the row found for any
+            -- of its missing rows starts no earlier; none held before it, every row of the series
+            left join (
+                select held_before.series_hash, max(held_before.started_at) as kept_from
+                from (
+                    select {{ airflow_audit_series_hash(series) }} as series_hash, started_at from {{ this }}
+                ) as held_before
+                inner join (
+                    select series_hash, min(started_at) as first_missing_at from missing group by series_hash
+                ) as first_missing
+                    on
+                        held_before.series_hash = first_missing.series_hash
+                        and held_before.started_at < first_missing.first_missing_at
+                group by held_before.series_hash
+            ) as bounds
+                on {{ airflow_audit_series_hash(series, 'held') }} = bounds.series_hash
+            where
+                {{ airflow_audit_series_hash(series, 'held') }} in (select series_hash from missing)
+                and (bounds.kept_from is null or held.started_at >= bounds.kept_from)
         ) as kept
             on missing.series_hash = kept.series_hash and missing.started_at > kept.started_at
     )
