@@ -57,8 +57,9 @@ LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)Z \[\w+\s*\] (\S+)")
 # AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT for the bounded first run: the least that built every mart at
 # 1M task instances one model at a time (256MB ran out of memory); it builds 10M too.
 MEMORY_LIMIT = "384MB"
-# Sizes (task instances) up to which each first sync is measured 3 times and the best kept, as COPY.
-FIRST_SYNC_REPEATS_UP_TO = 1_000_000
+# Sizes (task instances) up to which each first sync is measured FIRST_SYNC_REPEATS times and the
+# best kept, as COPY is.
+FIRST_SYNC_REPEATS, FIRST_SYNC_REPEATS_UP_TO = 3, 1_000_000
 BLOCKS = {
     "tap-airflow-metadb": "extract+load",
     "target-airflow-audit-duckdb": "extract+load",
@@ -328,7 +329,7 @@ def bench_size(pg: ThrowawayPostgres, size: int, version: str, peers: bool, tmp:
     result: dict = {"size": size, "rows": rows, "total_rows": sum(rows.values())}
     result["copy"] = min(copy_seconds(url, tables) for _ in range(3))
     run_id = uuid.uuid4().hex[:6]
-    repeats = result["repeats"] = 3 if size <= FIRST_SYNC_REPEATS_UP_TO else 1
+    repeats = result["repeats"] = FIRST_SYNC_REPEATS if size <= FIRST_SYNC_REPEATS_UP_TO else 1
 
     for handoff in ("files", "records"):
 
@@ -458,14 +459,15 @@ def report(results: list[dict], version: str, peers: bool) -> str:
         f"project at {git_revision()}; {machine()}.",
         "",
         "Wall times on a shared machine: read the ratios, measured side by side; one run each, but "
-        f"the first syncs up to {FIRST_SYNC_REPEATS_UP_TO:,} task instances, which are the best of 3 "
+        f"the first syncs up to {FIRST_SYNC_REPEATS_UP_TO:,} task instances, which are the best of "
+        f"{FIRST_SYNC_REPEATS} "
         "as COPY. "
         f"Airflow {version} schema, the project's generator; the default tables "
         "(" + ", ".join(DEFAULT_TABLES) + "). Peak RSS in MB, per process (sampled every 50 ms).",
     ]
     for r in results:
         copy, total = r["copy"], r["total_rows"]
-        best = ", best of 3" if r.get("repeats", 1) > 1 else ""
+        best = f", best of {r['repeats']}" if r.get("repeats", 1) > 1 else ""
         lines += [
             "",
             f"## {r['size']:,} task instances ({total:,} rows in the default tables)",
