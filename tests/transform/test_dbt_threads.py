@@ -287,7 +287,8 @@ def test_a_raw_table_that_held_rows_when_the_build_started_is_never_built_empty(
 def test_a_missing_raw_schema_stops_the_build_in_one_sentence(tmp_path):
     """No raw schema at all (the extract/load never ran, or the slug or file is wrong): the build
     stops in one sentence that says what to check, and builds nothing; with the var that allows it,
-    the staging models are built empty. A raw schema that holds some tables is no such error."""
+    the staging models are built empty. (A raw schema that lacks some tables only is no such error:
+    the tests above.)"""
     warehouse = tmp_path / "none.duckdb"
     raw_warehouse(warehouse, "airflow-elsewhere", ["dag"])
     view = "stg_airflow__dags"
