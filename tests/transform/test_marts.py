@@ -273,6 +273,32 @@ LATENESS_IN_MARTS = (
 )
 
 
+# The latest run of each DAG (dim_dags), chosen here by PostgreSQL's DISTINCT ON from Airflow's dag_run: the
+# latest activity (queued, else started, else due, else the logical date), runs without one last, then the
+# highest id. The columns are the version's: 2.x has execution_date, 3.x run_after and logical_date.
+LATEST_RUN_ACTIVITY = ("queued_at", "start_date", "run_after", "logical_date", "execution_date")
+LATEST_RUNS_AT_SOURCE = (
+    "select distinct on (r.dag_id) r.dag_id, r.run_id, r.state from dag_run r "
+    "join dag d on d.dag_id = r.dag_id "
+    "order by r.dag_id, coalesce({activity}) desc nulls last, r.id desc"
+)
+LATEST_RUNS_IN_MARTS = (
+    "select dag_id, latest_run_id, latest_run_state from {marts}.dim_dags "
+    "where not is_deleted_at_source and latest_run_id is not null order by 1"
+)
+
+
+def latest_runs_at_source(url: str) -> list[tuple]:
+    present = {
+        c
+        for (c,) in source_query(
+            url, "select column_name from information_schema.columns where table_name = 'dag_run'"
+        )
+    }
+    activity = ", ".join(f"r.{c}" for c in LATEST_RUN_ACTIVITY if c in present)
+    return normalized(source_query(url, LATEST_RUNS_AT_SOURCE.format(activity=activity)))
+
+
 # Duration anomalies (fct_dag_run_duration_anomalies), computed here in Python from Airflow's dag_run:
 # each finished run against the median and MAD of its DAG's previous (at most 30) successful runs.
 ANOMALY_RUNS_AT_SOURCE = (
@@ -546,6 +572,7 @@ def mart_figures(warehouse: Path, version: str) -> dict[str, Any]:
             warehouse, TREND_ALERTS_IN_MARTS.replace("{schema}", MARTS.removesuffix("_marts"))
         )
     ]
+    figures["latest_runs"] = normalized(marts_query(warehouse, LATEST_RUNS_IN_MARTS))
     figures["pool_usage"] = [
         (pool, float(used), int(peak))
         for pool, used, peak in marts_query(warehouse, POOL_USAGE_IN_MARTS)
@@ -603,6 +630,7 @@ def source_figures(url: str, version: str) -> dict[str, Any]:
         source_query(url, "select count(*) from sla_miss")[0][0] if "sla_miss" in tables else 0
     )
     figures["anomalies"] = anomalies_at_source(url)
+    figures["latest_runs"] = latest_runs_at_source(url)
     figures["trends"] = trends_at_source(url)
     if version in ATTEMPT_ANOMALY_VERSIONS:
         figures["attempt_anomalies"] = attempt_anomalies_at_source(url)
@@ -711,8 +739,11 @@ def marts(request, airflow_db, tmp_path_factory) -> dict[str, Any]:
     expected_after_clean["events_per_category"] = dict(
         Counter(at_source["events_per_category"]) + logged_by_clean
     )
+    # `airflow db clean` removes runs, and with them, where it was one, a DAG's latest run
+    latest_runs_after_clean = latest_runs_at_source(url)
     run_job(job["env"], job["system_db"])
     return {
+        "latest_runs_after_clean": latest_runs_after_clean,
         "version": version,
         "url": url,
         "env": job["env"],
@@ -787,6 +818,19 @@ def test_average_successful_run_duration_per_dag_equals_the_source(marts):
     assert marts["in_marts"]["average_success_duration"] == approx_rows(expected)
     assert marts["after_clean"]["average_success_duration"] == approx_rows(expected)
     assert len(expected) >= 5
+
+
+def test_the_latest_run_of_each_dag_equals_the_source(marts):
+    expected = marts["at_source"]["latest_runs"]
+    assert marts["in_marts"]["latest_runs"] == expected
+    assert marts["after_clean"]["latest_runs"] == marts["latest_runs_after_clean"]
+    # DAGs with several runs, so that which one is the latest decides the figure
+    assert len(expected) >= 5
+    (several,) = source_query(
+        marts["url"],
+        "select count(*) from (select dag_id from dag_run group by 1 having count(*) > 1) m",
+    )[0]
+    assert several >= 5
 
 
 def test_the_lateness_of_every_scheduled_run_equals_the_source(marts):

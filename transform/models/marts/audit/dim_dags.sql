@@ -69,22 +69,59 @@ failing_files as (
 
 ),
 
--- The runs are read by each CTE that needs them, not through one CTE read twice: DuckDB holds a CTE read
--- twice whole in memory, outside its memory limit (transform/README.md, "How fast").
-ranked_runs as (
+-- The latest run of each DAG: the latest activity (queued, started, due, logical date; a run with none
+-- comes after those with one), then the highest id among the runs at it. Two aggregates and a join
+-- rather than a window: it sorted every run of every DAG on each build, at 10M task instances 0.8 to
+-- 0.95 s of dim_dags' 1.2 s (1.27M runs), these 0.2 s. The runs are read by each CTE that needs them,
+-- not through one CTE read twice: DuckDB holds a CTE read twice whole in memory, outside its memory
+-- limit (transform/README.md, "How fast").
+latest_activity as (
 
     select
         dag_id,
-        run_id,
-        state,
-        coalesce(queued_at, started_at, run_after_at, logical_at) as run_activity_at,
-        row_number() over (
-            partition by dag_id
-            order by coalesce(queued_at, started_at, run_after_at, logical_at) desc, dag_run_id desc
-        ) as rank_from_latest
+        max(coalesce(queued_at, started_at, run_after_at, logical_at)) as run_activity_at
 
     from {{ ref('stg_airflow__dag_runs') }}
     where not is_deleted_at_source
+    group by dag_id
+
+),
+
+latest_run_ids as (
+
+    select
+        runs.dag_id,
+        max(runs.dag_run_id) as dag_run_id
+
+    from {{ ref('stg_airflow__dag_runs') }} as runs
+    inner join latest_activity
+        on
+            runs.dag_id = latest_activity.dag_id
+            and (
+                coalesce(runs.queued_at, runs.started_at, runs.run_after_at, runs.logical_at)
+                = latest_activity.run_activity_at
+                -- no run of the DAG has an activity: all of them are at it
+                or latest_activity.run_activity_at is null
+            )
+    where not runs.is_deleted_at_source
+    group by runs.dag_id
+
+),
+
+latest_runs as (
+
+    select
+        runs.dag_id,
+        runs.run_id,
+        runs.state,
+        coalesce(runs.queued_at, runs.started_at, runs.run_after_at, runs.logical_at) as run_activity_at
+
+    from {{ ref('stg_airflow__dag_runs') }} as runs
+    inner join latest_run_ids
+        on
+            runs.dag_id = latest_run_ids.dag_id
+            and runs.dag_run_id = latest_run_ids.dag_run_id
+    where not runs.is_deleted_at_source
 
 ),
 
@@ -129,10 +166,8 @@ joined as (
         on
             dags.relative_file_path = bundle_file.file_path
             and dags.bundle_name = bundle_file.bundle_name
-    left join ranked_runs as latest_runs
-        on
-            dags.dag_id = latest_runs.dag_id
-            and latest_runs.rank_from_latest = 1
+    left join latest_runs
+        on dags.dag_id = latest_runs.dag_id
     left join run_counts
         on dags.dag_id = run_counts.dag_id
 
