@@ -21,23 +21,34 @@ class Stopped(BaseException):
     handler of ordinary errors takes it for one."""
 
 
+# The stop signals raise_stopped took in this process, since exit_on_user_error began.
+_received: list[int] = []
+
+
 def raise_stopped(signum: int, _frame: object = None) -> None:
     """The handler of STOP_SIGNALS: raises Stopped where the program is (once: the clean-up
     that follows runs to its end)."""
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
+    _received.append(signum)
     raise Stopped(signum)
 
 
 def stopped_by(exc: BaseException | None) -> Stopped | None:
-    """The Stopped an exception is, or was raised while handling: a driver that checks for
-    signals in a long call (DuckDB's "Query interrupted") raises its own error from it."""
+    """The Stopped an exception is, or was raised while handling; once a stop arrived, any
+    error.  A driver that checks for signals in a long call runs the handler there and raises
+    its own error instead, from the Stopped (DuckDB's "Query interrupted") or, through another
+    layer, without it (DuckDB under fakesnow's Snowflake connector): either way the program was
+    stopped, and what it raised on the way out is the stop's doing."""
+    if exc is None:
+        return None
+    cause: BaseException | None = exc
     seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, Stopped):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
+    while cause is not None and seen < 20:
+        if isinstance(cause, Stopped):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return Stopped(_received[0]) if _received else None
 
 
 @contextmanager
@@ -53,6 +64,7 @@ def exit_on_user_error(
     SIGINT raise Stopped where the program is, and end as `<prog>: stopped by SIGTERM <stopped>`
     and exit code 128 + the signal's number, after the clean-up."""
     if stopped is not None:
+        _received.clear()
         for stop in STOP_SIGNALS:
             signal.signal(stop, raise_stopped)
     try:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import pytest
 
-from airflow_audit_core.errors import STOP_SIGNALS, Stopped, UserError, exit_on_user_error
+from airflow_audit_core.errors import (
+    STOP_SIGNALS,
+    Stopped,
+    UserError,
+    exit_on_user_error,
+    raise_stopped,
+)
 
 STOPPED = "before it finished; nothing is lost."
 
@@ -45,6 +52,14 @@ def stop_inside_a_driver() -> None:
         raise RuntimeError("Query interrupted") from None
 
 
+def stop_that_a_driver_swallowed() -> None:
+    """What DuckDB under fakesnow's Snowflake connector does: the handler runs inside the query
+    and its Stopped is gone; the driver's own error reaches the program without it."""
+    with contextlib.suppress(Stopped):
+        raise_stopped(signal.SIGTERM)
+    raise RuntimeError("Query interrupted")
+
+
 def stop_that_a_loader_wrapped() -> None:
     try:
         stop_inside_a_driver()
@@ -53,7 +68,13 @@ def stop_that_a_loader_wrapped() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [stop_where_the_program_is, stop_inside_a_driver, stop_that_a_loader_wrapped]
+    "body",
+    [
+        stop_where_the_program_is,
+        stop_inside_a_driver,
+        stop_that_a_driver_swallowed,
+        stop_that_a_loader_wrapped,
+    ],
 )
 def test_a_stop_ends_in_one_sentence_wherever_it_landed(capsys, body):
     assert ended(capsys, body) == (128 + signal.SIGTERM, f"prog: stopped by SIGTERM {STOPPED}\n")

@@ -290,6 +290,8 @@ def run(
             before_run(meltano_config)
         cls = target_class()
         target = loading["target"] = cls(config=config, validate_config=True)
+        # One sink drains at a time, in this thread (see stop_on_signals).
+        target.max_parallelism = 1
         stop_on_signals()  # again: the target's constructor sets the Singer SDK's handler
         if args.input:
             with open(args.input, encoding="utf-8") as messages:
@@ -304,7 +306,15 @@ def stop_on_signals() -> None:
     """SIGTERM (how Airflow stops a task that timed out) and SIGINT stop the loader as they stop
     the project's own (errors.exit_on_user_error): the Singer SDK's handler (0.54) writes the
     records it holds and exits 0, so that a stopped load passed for a finished one; 0.22 has
-    none."""
+    none.
+
+    The handler runs in the main thread, so the loader drains its sinks there, one at a time
+    (`max_parallelism = 1`, as z3-target-bigquery sets itself): a stop then waits for the
+    statement running, its transaction rolls back, and the loader exits with no other thread
+    still writing. The SDK's default drains up to 8 sinks in threads of their own; a stop left
+    them writing while the interpreter shut down, and Snowflake's connections, closed under
+    them, printed tracebacks after the sentence or aborted it (exit -6, not 128 + the
+    signal)."""
     for stop in STOP_SIGNALS:
         signal.signal(stop, raise_stopped)
 
