@@ -42,10 +42,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 PROG = "build-changed"
 NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
@@ -164,7 +166,8 @@ def warehouse_state(runner, project: Path, phash: str):
     """(figures per raw table now, the latest passing build {figures, project_hash, built_at}),
     or None when the warehouse cannot say.  On DuckDB, keeps what the next run needs to read the
     same without dbt (keep_state_query)."""
-    done = runner.invoke(
+    done = invoke(
+        runner,
         [
             "show",
             "--inline",
@@ -174,7 +177,7 @@ def warehouse_state(runner, project: Path, phash: str):
             "--log-level",
             "none",
             *NO_ARTIFACTS,
-        ]
+        ],
     )
     if not done.success or done.result is None:
         return None
@@ -188,8 +191,9 @@ def keep_state_query(runner, project: Path, phash: str, sql: str) -> None:
     compiled against; elsewhere, and on any failure, remove the kept one."""
     kept = target_folder(project) / STATE_CACHE
     kept.unlink(missing_ok=True)
-    facts = runner.invoke(
-        ["show", "--inline", CACHE_FACTS, "--limit", "1", "--log-level", "none", *NO_ARTIFACTS]
+    facts = invoke(
+        runner,
+        ["show", "--inline", CACHE_FACTS, "--limit", "1", "--log-level", "none", *NO_ARTIFACTS],
     )
     if not facts.success or facts.result is None:
         return
@@ -341,6 +345,18 @@ def decide(state, phash: str, argv: list[str]) -> tuple[str, list[str] | None]:
     ]
 
 
+def invoke(runner: Any, args: list[str]) -> Any:
+    """`runner.invoke(args)`, the log files an invocation before left open closed first: each
+    invocation sets dbt's loggers up again and drops their handlers without closing them
+    (dbt-common 1.x), and Python then warned of each unclosed dbt.log in the job's output
+    (ResourceWarning, which Meltano shows)."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+    return runner.invoke(args)
+
+
 def forget_partial_parse_if_changed(project: Path, phash: str) -> None:
     """Drop dbt's partial-parse cache when the project changed since it was written.
 
@@ -377,20 +393,21 @@ def main(argv: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
     forget_partial_parse_if_changed(project, phash)
-    parsed = dbtRunner().invoke(["parse", "--quiet", *NO_ARTIFACTS])
+    parsed = invoke(dbtRunner(), ["parse", "--quiet", *NO_ARTIFACTS])
     runner = dbtRunner(manifest=parsed.result) if parsed.success else dbtRunner()
     if state is None:
         state = warehouse_state(runner, project, phash)
     args = plan(state, phash, argv)
     if args is None:
         return 0
-    done = runner.invoke(args)
+    done = invoke(runner, args)
     if not done.success:
         return 1
     # A build of everything (or the changed tables' part of it) brings every mart up to the
     # figures read before it: recorded.  A build of a user's own selection does not.
     if state is not None and all(a == "--full-refresh" for a in argv):
-        recorded = runner.invoke(
+        recorded = invoke(
+            runner,
             [
                 "run-operation",
                 "airflow_audit_record_build",
@@ -400,7 +417,7 @@ def main(argv: list[str]) -> int:
                 ),
                 "--quiet",
                 *NO_ARTIFACTS,
-            ]
+            ],
         )
         if not recorded.success:
             say("the build passed but could not be recorded: the next run builds everything.")
