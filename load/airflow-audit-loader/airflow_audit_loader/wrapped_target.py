@@ -309,9 +309,10 @@ def stop_on_signals() -> None:
     none.
 
     The handler runs in the main thread, so the loader drains its sinks there, one at a time
-    (`max_parallelism = 1`, as z3-target-bigquery sets itself): a stop then waits for the
-    statement running, its transaction rolls back, and the loader exits with no other thread
-    still writing. The SDK's default drains up to 8 sinks in threads of their own; a stop left
+    (`max_parallelism = 1`, as z3-target-bigquery sets itself): a stop then lands in the thread
+    that runs the statements, where the statement running ends (or is interrupted, by a driver
+    that checks for signals) and its transaction rolls back, and the loader exits with no other
+    thread still writing. The SDK's default drains up to 8 sinks in threads of their own; a stop left
     them writing while the interpreter shut down, and Snowflake's connections, closed under
     them, printed tracebacks after the sentence or aborted it (exit -6, not 128 + the
     signal)."""
