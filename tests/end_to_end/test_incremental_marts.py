@@ -146,6 +146,8 @@ class Job:
         done = meltano("run", "airflow-audit", env=self.env)
         assert done.returncode == 0, done.stderr[-6000:]
         assert "ERROR=0" in done.stderr
+        # the anomaly marts drop what they kept for the build
+        assert self.build_tables() == []
         return done.stderr
 
     def task_instance_rows(self) -> dict[str, tuple[int, str]]:
@@ -185,14 +187,29 @@ class Job:
 
     def markers_written_out(self) -> dict[str, bool]:
         """duration anomaly mart -> whether the latest job's pre-hook joined its window markers as
-        values written into the statement (airflow_audit_fetch_markers) rather than as the query
-        that finds them."""
+        the table the build wrote them into once (airflow_audit_fetch_markers) rather than as the
+        query that finds them."""
         statements = self.delete_statements()
         return {
-            mart: "marker_values(" in statements[mart] and "__held_touched" not in statements[mart]
+            mart: f'"{mart}__window_markers"' in statements[mart]
+            and "marker_values(" not in statements[mart]
+            and "__held_touched" not in statements[mart]
             for mart in ANOMALIES
             if mart in statements
         }
+
+    def build_tables(self) -> list[str]:
+        """The tables a build of the marts keeps beside them while it runs (the anomaly marts'
+        markers and held rows), left in the marts' schema."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return [
+                name
+                for (name,) in con.execute(
+                    "select table_name from information_schema.tables where table_schema = $1 "
+                    "and regexp_matches(table_name, '__(markers|window_markers|held_touched)$')",
+                    [self.marts],
+                ).fetchall()
+            ]
 
     def touched_written_out(self) -> dict[str, bool]:
         """duration anomaly mart -> whether the latest job's pre-hook found the touched partitions
@@ -305,8 +322,8 @@ def change_like_airflow(url: str, version: str, home: Path, seed: int) -> int:
 # In the first, series collide: the duration anomaly marts match a series by a 64-bit hash of it
 # (airflow_audit_held_history_starts), folded here into two values (AIRFLOW_AUDIT_TEST_SERIES_HASH_BUCKETS),
 # so that a row of another series is found, as two series of 2^64 hashes hardly ever would be.
-# The first writes the touched rows and the markers into the build's SQL as values, as an hourly build
-# does; the second queries them, as a build that touched more than airflow_audit_values_limit() rows
+# The first writes the touched rows into the build's SQL as values and the markers into tables of the
+# build, as an hourly build does; the second queries them, as a build that touched more than airflow_audit_values_limit() rows
 # does (AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0).
 @pytest.mark.parametrize(
     ("version", "mode", "hash_buckets", "written_out"),

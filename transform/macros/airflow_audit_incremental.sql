@@ -798,13 +798,14 @@
 
 
 {#- Most rows written into a build's SQL as values, touched rows (airflow_audit_touched_once) or markers
-    (airflow_audit_fetch_markers); with more, the query is used instead (for the markers, over the rows
-    kept before the pre-hook, airflow_audit_keep_held_touched). An hour of new runs at 10M task instances
-    touches about 300 task instances. DuckDB parses and binds a values list again at each use, and the
-    attempts mart writes its window markers six times: after 1% of 1M task instances arrived as new runs
-    (9,019 window markers), dbt's own build took 18.4 and 18.6 s with them written out (the limit was
-    10,000), 8.3 and 8.0 s with the query, the mart 16.6 s against 3.4 s, dbt's peak RSS 2.4 GB against
-    1.0 GB. For tests only, AIRFLOW_AUDIT_TEST_VALUES_LIMIT sets it (0: always the query). -#}
+    (airflow_audit_fetch_markers, written once into a table in a run or build); with more, the query is
+    used instead (for the markers, over the rows kept before the pre-hook, airflow_audit_keep_held_touched).
+    An hour of new runs at 10M task instances touches about 300 task instances. DuckDB parses and binds a
+    values list again at each use: when the attempts mart wrote its window markers into six statements,
+    after 1% of 1M task instances arrived as new runs (9,019 window markers), dbt's own build took 18.4 and
+    18.6 s with them written out (the limit was 10,000), 8.3 and 8.0 s with the query, the mart 16.6 s
+    against 3.4 s, dbt's peak RSS 2.4 GB against 1.0 GB. For tests only, AIRFLOW_AUDIT_TEST_VALUES_LIMIT
+    sets it (0: always the query). -#}
 {% macro airflow_audit_values_limit() -%}
     {%- set override = env_var('AIRFLOW_AUDIT_TEST_VALUES_LIMIT', '') | trim -%}
     {{- return(override | int if override else 2000) -}}
@@ -838,11 +839,16 @@
     the finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On
     DuckDB one query finds the touched rows once for all of them (at 10M task instances after an hour of
     new runs, the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the
-    markers are also remembered as SQL values (airflow_audit_remembered) for the pre-hook and the body
-    (airflow_audit_markers_relation). Written out, they tell DuckDB's planner how few they are: as a query,
-    it cannot tell, and it builds its joins on the big side instead; and each use would run the query
-    again. Each value is rendered by the warehouse (airflow_audit_duckdb_literal). Elsewhere, or with more than
-    airflow_audit_values_limit() markers of a kind, that kind is not remembered. -#}
+    markers are also written out for the pre-hook and the body (airflow_audit_markers_relation), as values,
+    each rendered by the warehouse (airflow_audit_duckdb_literal): in a run or build, once, into a table
+    of the build (airflow_audit_markers_table), which the statements name; else (dbt compile) into each
+    statement. Written out, they tell DuckDB's planner how few they are: as a query, it cannot tell, and it
+    builds its joins on the big side instead; and each use would run the query again. Written into each
+    statement, DuckDB parses and binds them again at each: at 1M task instances after 1% arrived as new
+    runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost about 3.7 s of its
+    statements (creating its view, describing it, planning and running the insert) against 0.6 s named
+    in a table, on a busy machine. Elsewhere, or with more than airflow_audit_values_limit() markers of a
+    kind, that kind is not written out. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
     {%- set measured_rows -%}
@@ -932,6 +938,12 @@
                     (select * from (values {{ rows }}) as marker_values({{
                         (columns.names + columns.numbers + columns.moments) | join(', ') }}))
                 {%- endset -%}
+                {%- if flags.WHICH in ('run', 'build') -%}
+                    {%- set table = airflow_audit_markers_table(kind) -%}
+                    {%- do run_query(
+                        'create or replace table ' ~ table ~ ' as select * from ' ~ relation ~ ' as markers') -%}
+                    {%- set relation = table | string -%}
+                {%- endif -%}
             {%- endif -%}
             {%- do airflow_audit_remember(kind ~ ':' ~ measured, relation) -%}
         {%- endif -%}
@@ -955,7 +967,8 @@
 
 
 {#- A duration anomaly mart's first markers (`kind` 'markers') or window markers ('window-markers') as a
-    relation to join: the values remembered by airflow_audit_fetch_markers, or the query. -#}
+    relation to join: as airflow_audit_fetch_markers wrote them out (a table of the build, or values), or
+    the query. -#}
 {% macro airflow_audit_markers_relation(anomalies, kind) -%}
     {%- set remembered = airflow_audit_remembered(kind ~ ':' ~ anomalies.measured) -%}
     {%- if remembered is not none -%}
@@ -1091,7 +1104,7 @@
 
 {#- A duration anomaly mart's rows of the touched partitions as it held them before its pre-hook deleted
     them (the `is_old_row` side of its markers), kept for the build in a table of their own,
-    <mart>__held_touched, where its markers are not written into the SQL as values (on DuckDB, more than
+    <mart>__held_touched, where its markers are not written out (on DuckDB, more than
     airflow_audit_values_limit() of a kind; elsewhere, always): the markers' query runs again in the
     pre-hook and in the body, after the pre-hook deleted those rows, and read from the mart it found
     fewer markers there, so the body left rows the pre-hook had deleted uncomputed (found by
@@ -1108,6 +1121,24 @@
         select {{ anomalies.row_key }}, {{ anomalies.series | join(', ') }}, started_at, duration_s, state
         from {{ this }}
         where {{ airflow_audit_in_partitions_of(this, anomalies.partitions) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The table a build on DuckDB writes a duration anomaly mart's markers of `kind` ('markers' or
+    'window-markers') into, once, beside the mart (airflow_audit_fetch_markers); its post-hook drops it
+    (airflow_audit_drop_markers_table). -#}
+{% macro airflow_audit_markers_table(kind) -%}
+    {{- return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier=this.identifier ~ '__' ~ kind | replace('-', '_'))) -}}
+{%- endmacro %}
+
+
+{#- A duration anomaly mart's post-hooks on DuckDB: drop the table its markers of `kind` were written
+    into (airflow_audit_markers_table), by this build or by one that failed before its post-hook. -#}
+{% macro airflow_audit_drop_markers_table(kind) -%}
+    {%- if target.type == 'duckdb' and not airflow_audit_without_warehouse() -%}
+        drop table if exists {{ airflow_audit_markers_table(kind) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -1131,8 +1162,8 @@
 {%- endmacro %}
 
 
-{#- Whether both kinds of a duration anomaly mart's markers are written into this build's SQL as values
-    (airflow_audit_fetch_markers). -#}
+{#- Whether both kinds of a duration anomaly mart's markers are written out in this build, into a table of
+    it or into its SQL as values (airflow_audit_fetch_markers). -#}
 {% macro airflow_audit_markers_written_out(anomalies) -%}
     {{- return(airflow_audit_remembered('markers:' ~ anomalies.measured) is not none
         and airflow_audit_remembered('window-markers:' ~ anomalies.measured) is not none) -}}
