@@ -799,7 +799,7 @@
 
 {#- Most rows written into a build's SQL as values, touched rows (airflow_audit_touched_once) or markers
     (airflow_audit_fetch_markers, written once into a table in a run or build); with more, the query is
-    used instead (for the markers, over the rows kept before the pre-hook, airflow_audit_keep_held_touched).
+    used instead (for the markers in a run or build, once, into that table).
     An hour of new runs at 10M task instances touches about 300 task instances. DuckDB parses and binds a
     values list again at each use: when the attempts mart wrote its window markers into six statements,
     after 1% of 1M task instances arrived as new runs (9,019 window markers), dbt's own build took 18.4 and
@@ -839,16 +839,17 @@
     the finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On
     DuckDB one query finds the touched rows once for all of them (at 10M task instances after an hour of
     new runs, the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the
-    markers are also written out for the pre-hook and the body (airflow_audit_markers_relation), as values,
-    each rendered by the warehouse (airflow_audit_duckdb_literal): in a run or build, once, into a table
-    of the build (airflow_audit_markers_table), which the statements name; else (dbt compile) into each
-    statement. Written out, they tell DuckDB's planner how few they are: as a query, it cannot tell, and it
-    builds its joins on the big side instead; and each use would run the query again. Written into each
-    statement, DuckDB parses and binds them again at each: at 1M task instances after 1% arrived as new
+    markers are also written out for the pre-hook and the body (airflow_audit_markers_relation): in a run
+    or build, once, into a table of the build (airflow_audit_markers_table), which the statements name:
+    the values this query found, or with more than airflow_audit_values_limit() of a kind, what the
+    markers' query finds, reading the mart before its pre-hook; else (dbt compile) as values in each
+    statement. Each value is rendered by the warehouse (airflow_audit_duckdb_literal). Written out, they
+    tell DuckDB's planner how few they are: as a query, it cannot tell, and it builds its joins on the big
+    side instead; and each use would run the query again. Written into each statement, DuckDB parses and binds them again at each: at 1M task instances after 1% arrived as new
     runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost about 3.7 s of its
     statements (creating its view, describing it, planning and running the insert) against 0.6 s named
-    in a table, on a busy machine. Elsewhere, or with more than airflow_audit_values_limit() markers of a
-    kind, that kind is not written out. -#}
+    in a table, on a busy machine. Elsewhere, nothing is written out, nor outside a run or build beyond
+    airflow_audit_values_limit() markers of a kind. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
     {%- set measured_rows -%}
@@ -915,36 +916,46 @@
             {{ measured_rows }}
     {%- endset -%}
     {%- set fetched = run_query(fetch).rows[0] -%}
+    {#- a run or build writes them into tables of its own; dbt compile, into its SQL -#}
+    {%- set in_tables = flags.WHICH in ('run', 'build') -%}
     {%- for kind, columns in kinds.items() -%}
         {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
-        {%- if count <= airflow_audit_values_limit() -%}
-            {%- if count == 0 -%}
-                {%- do airflow_audit_remember('none-' ~ kind ~ ':' ~ measured, true) -%}
-                {%- set relation -%}
-                    (select
-                        {%- for column in columns.names %}
-                        cast(null as {{ dbt.type_string() }}) as {{ column }},
-                        {%- endfor %}
-                        {%- for column in columns.numbers %}
-                        cast(null as {{ dbt.type_int() }}) as {{ column }},
-                        {%- endfor %}
-                        {%- for column in columns.moments %}
-                        cast(null as {{ dbt.type_timestamp() }}) as {{ column }}
-                        {%- endfor %}
-                    where 1 = 0)
-                {%- endset -%}
-            {%- else -%}
-                {%- set relation -%}
-                    (select * from (values {{ rows }}) as marker_values({{
-                        (columns.names + columns.numbers + columns.moments) | join(', ') }}))
-                {%- endset -%}
-                {%- if flags.WHICH in ('run', 'build') -%}
-                    {%- set table = airflow_audit_markers_table(kind) -%}
-                    {%- do run_query(
-                        'create or replace table ' ~ table ~ ' as select * from ' ~ relation ~ ' as markers') -%}
-                    {%- set relation = table | string -%}
-                {%- endif -%}
+        {%- set relation = none -%}
+        {%- if count == 0 -%}
+            {%- do airflow_audit_remember('none-' ~ kind ~ ':' ~ measured, true) -%}
+            {%- set relation -%}
+                (select
+                    {%- for column in columns.names %}
+                    cast(null as {{ dbt.type_string() }}) as {{ column }},
+                    {%- endfor %}
+                    {%- for column in columns.numbers %}
+                    cast(null as {{ dbt.type_int() }}) as {{ column }},
+                    {%- endfor %}
+                    {%- for column in columns.moments %}
+                    cast(null as {{ dbt.type_timestamp() }}) as {{ column }}
+                    {%- endfor %}
+                where 1 = 0)
+            {%- endset -%}
+        {%- elif count <= airflow_audit_values_limit() -%}
+            {%- set relation -%}
+                (select * from (values {{ rows }}) as marker_values({{
+                    (columns.names + columns.numbers + columns.moments) | join(', ') }}))
+            {%- endset -%}
+            {%- if in_tables -%}
+                {%- set table = airflow_audit_markers_table(kind) -%}
+                {%- do run_query(
+                    'create or replace table ' ~ table ~ ' as select * from ' ~ relation ~ ' as markers') -%}
+                {%- set relation = table | string -%}
             {%- endif -%}
+        {%- elif in_tables -%}
+            {#- too many to write out as values: the query itself, reading the mart before its pre-hook -#}
+            {%- set table = airflow_audit_markers_table(kind) -%}
+            {%- set query = airflow_audit_first_markers(anomalies) if kind == 'markers'
+                else airflow_audit_window_markers(anomalies) -%}
+            {%- do run_query('create or replace table ' ~ table ~ ' as ' ~ query) -%}
+            {%- set relation = table | string -%}
+        {%- endif -%}
+        {%- if relation is not none -%}
             {%- do airflow_audit_remember(kind ~ ':' ~ measured, relation) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -1104,8 +1115,8 @@
 
 {#- A duration anomaly mart's rows of the touched partitions as it held them before its pre-hook deleted
     them (the `is_old_row` side of its markers), kept for the build in a table of their own,
-    <mart>__held_touched, where its markers are not written out (on DuckDB, more than
-    airflow_audit_values_limit() of a kind; elsewhere, always): the markers' query runs again in the
+    <mart>__held_touched, where its markers are not written out (airflow_audit_fetch_markers: on
+    Snowflake, BigQuery and Redshift): the markers' query runs again in the
     pre-hook and in the body, after the pre-hook deleted those rows, and read from the mart it found
     fewer markers there, so the body left rows the pre-hook had deleted uncomputed (found by
     tests/end_to_end/test_incremental_marts.py with AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0). Hooks of the
