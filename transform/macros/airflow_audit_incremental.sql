@@ -798,14 +798,13 @@
 
 
 {#- Most rows written into a build's SQL as values, touched rows (airflow_audit_touched_once) or markers
-    (airflow_audit_fetch_markers, written once into a table in a run or build); with more, the query is
-    used instead (for the markers in a run or build, once, into that table).
-    An hour of new runs at 10M task instances touches about 300 task instances. DuckDB parses and binds a
-    values list again at each use: when the attempts mart wrote its window markers into six statements,
-    after 1% of 1M task instances arrived as new runs (9,019 window markers), dbt's own build took 18.4 and
-    18.6 s with them written out (the limit was 10,000), 8.3 and 8.0 s with the query, the mart 16.6 s
-    against 3.4 s, dbt's peak RSS 2.4 GB against 1.0 GB. For tests only, AIRFLOW_AUDIT_TEST_VALUES_LIMIT
-    sets it (0: always the query). -#}
+    (airflow_audit_fetch_markers, written once into a table in a run or build); with more, the query is used
+    instead (for the markers in a run or build, once, into that table). An hour of new runs at 10M task
+    instances touches about 300 task instances. DuckDB parses and binds a values list again at each use: when
+    the attempts mart wrote its window markers into six statements, after 1% of 1M task instances arrived as
+    new runs (9,019 window markers), dbt's own build took 18.4 and 18.6 s with them written out (the limit was
+    10,000), 8.3 and 8.0 s with the query, the mart 16.6 s against 3.4 s, dbt's peak RSS 2.4 GB against 1.0
+    GB. For tests only, AIRFLOW_AUDIT_TEST_VALUES_LIMIT sets it (0: always the query). -#}
 {% macro airflow_audit_values_limit() -%}
     {%- set override = env_var('AIRFLOW_AUDIT_TEST_VALUES_LIMIT', '') | trim -%}
     {{- return(override | int if override else 2000) -}}
@@ -834,22 +833,22 @@
 
 
 {#- A duration anomaly mart's markers, queried once per build, before its pre-hook (by the scope,
-    airflow_audit_anomalies_partial): the number of first markers (airflow_audit_first_markers, 'markers')
-    and of window markers (airflow_audit_window_markers, 'window-markers'), and the scope's two counts:
-    the finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On
-    DuckDB one query finds the touched rows once for all of them (at 10M task instances after an hour of
-    new runs, the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the
-    markers are also written out for the pre-hook and the body (airflow_audit_markers_relation): in a run
-    or build, once, into a table of the build (airflow_audit_markers_table), which the statements name:
-    the values this query found, or with more than airflow_audit_values_limit() of a kind, what the
-    markers' query finds, reading the mart before its pre-hook; else (dbt compile) as values in each
-    statement. Each value is rendered by the warehouse (airflow_audit_duckdb_literal). Written out, they
-    tell DuckDB's planner how few they are: as a query, it cannot tell, and it builds its joins on the big
-    side instead; and each use would run the query again. Written into each statement, DuckDB parses and binds them again at each: at 1M task instances after 1% arrived as new
-    runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost about 3.7 s of its
-    statements (creating its view, describing it, planning and running the insert) against 0.6 s named
-    in a table, on a busy machine. Elsewhere, nothing is written out, nor outside a run or build beyond
-    airflow_audit_values_limit() markers of a kind. -#}
+    airflow_audit_anomalies_partial): the number of first markers (airflow_audit_first_markers, 'markers') and
+    of window markers (airflow_audit_window_markers, 'window-markers'), and the scope's two counts: the
+    finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On DuckDB
+    one query finds the touched rows once for all of them (at 10M task instances after an hour of new runs,
+    the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the markers are also
+    written out for the pre-hook and the body (airflow_audit_markers_relation): in a run or build, once, into
+    a table of the build (airflow_audit_markers_table), which the statements name: the values this query
+    found, or with more than airflow_audit_values_limit() of a kind, what the markers' query finds, reading
+    the mart before its pre-hook; else (dbt compile) as values in each statement. Each value is rendered by
+    the warehouse (airflow_audit_duckdb_literal). Written out, they tell DuckDB's planner how few they are: as
+    a query, it cannot tell, and it builds its joins on the big side instead; and each use would run the query
+    again. Written into each statement, DuckDB parses and binds them again at each: at 1M task instances after
+    1% arrived as new runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost
+    about 3.7 s of its statements (creating its view, describing it, planning and running the insert) against
+    0.6 s named in a table, on a busy machine. Elsewhere, nothing is written out, nor outside a run or build
+    beyond airflow_audit_values_limit() markers of a kind. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
     {%- set measured_rows -%}
@@ -1113,14 +1112,13 @@
 {%- endmacro %}
 
 
-{#- A duration anomaly mart's rows of the touched partitions as it held them before its pre-hook deleted
-    them (the `is_old_row` side of its markers), kept for the build in a table of their own,
-    <mart>__held_touched, where its markers are not written out (airflow_audit_fetch_markers: on
-    Snowflake, BigQuery and Redshift): the markers' query runs again in the
-    pre-hook and in the body, after the pre-hook deleted those rows, and read from the mart it found
-    fewer markers there, so the body left rows the pre-hook had deleted uncomputed (found by
-    tests/end_to_end/test_incremental_marts.py with AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0). Hooks of the
-    mart: `step` 'drop' (first, and after the build: a table a failed build left) or 'create'. -#}
+{#- A duration anomaly mart's rows of the touched partitions as it held them before its pre-hook deleted them
+    (the `is_old_row` side of its markers), kept for the build in a table of their own, <mart>__held_touched,
+    where its markers are not written out (airflow_audit_fetch_markers: on Snowflake, BigQuery and Redshift):
+    the markers' query runs again in the pre-hook and in the body, after the pre-hook deleted those rows, and
+    read from the mart it found fewer markers there, so the body left rows the pre-hook had deleted uncomputed
+    (found by tests/end_to_end/test_incremental_marts.py with AIRFLOW_AUDIT_TEST_VALUES_LIMIT at 0). Hooks of
+    the mart: `step` 'drop' (first, and after the build: a table a failed build left) or 'create'. -#}
 {% macro airflow_audit_keep_held_touched(anomalies, step) -%}
     {%- if airflow_audit_without_warehouse() or not is_incremental() -%}
         {{- return('') -}}
@@ -1140,8 +1138,8 @@
     'window-markers') into, once, beside the mart (airflow_audit_fetch_markers); its post-hook drops it
     (airflow_audit_drop_markers_table). -#}
 {% macro airflow_audit_markers_table(kind) -%}
-    {{- return(api.Relation.create(
-        database=this.database, schema=this.schema, identifier=this.identifier ~ '__' ~ kind | replace('-', '_'))) -}}
+    {{- return(api.Relation.create(database=this.database, schema=this.schema,
+        identifier=this.identifier ~ '__' ~ kind | replace('-', '_'))) -}}
 {%- endmacro %}
 
 
