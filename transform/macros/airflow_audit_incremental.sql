@@ -1136,18 +1136,24 @@
 
 {#- The table a build on DuckDB writes a duration anomaly mart's markers of `kind` ('markers' or
     'window-markers') into, once, beside the mart (airflow_audit_fetch_markers); its post-hook drops it
-    (airflow_audit_drop_markers_table). -#}
+    (airflow_audit_drop_build_tables). -#}
 {% macro airflow_audit_markers_table(kind) -%}
     {{- return(api.Relation.create(database=this.database, schema=this.schema,
         identifier=this.identifier ~ '__' ~ kind | replace('-', '_'))) -}}
 {%- endmacro %}
 
 
-{#- A duration anomaly mart's post-hooks on DuckDB: drop the table its markers of `kind` were written
-    into (airflow_audit_markers_table), by this build or by one that failed before its post-hook. -#}
-{% macro airflow_audit_drop_markers_table(kind) -%}
-    {%- if target.type == 'duckdb' and not airflow_audit_without_warehouse() -%}
-        drop table if exists {{ airflow_audit_markers_table(kind) }}
+{#- A duration anomaly mart's post-hook: drop the tables its build kept beside it. On DuckDB, those its
+    markers were written into (airflow_audit_markers_table), by this build or by one that failed before its
+    post-hook, in one hook of two statements (DuckDB runs both); elsewhere the held rows
+    (airflow_audit_keep_held_touched), as its 'drop' step. -#}
+{% macro airflow_audit_drop_build_tables(anomalies) -%}
+    {%- if target.type != 'duckdb' -%}
+        {{- return(airflow_audit_keep_held_touched(anomalies, 'drop')) -}}
+    {%- endif -%}
+    {%- if not airflow_audit_without_warehouse() -%}
+        drop table if exists {{ airflow_audit_markers_table('markers') }};
+        drop table if exists {{ airflow_audit_markers_table('window-markers') }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -31,10 +31,7 @@
         '{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "drop") }}',
         '{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "create") }}',
         '{{ airflow_audit_delete_dag_run_anomalies() }}'],
-    post_hook=[
-        '{{ airflow_audit_keep_held_touched(airflow_audit_dag_run_anomalies(), "drop") }}',
-        '{{ airflow_audit_drop_markers_table("markers") }}',
-        '{{ airflow_audit_drop_markers_table("window-markers") }}']
+    post_hook='{{ airflow_audit_drop_build_tables(airflow_audit_dag_run_anomalies()) }}'
 ) -}}
 {%- set partitions = airflow_audit_dag_run_partitions() -%}
 {%- set partial = airflow_audit_anomalies_partial(airflow_audit_dag_run_anomalies()) -%}

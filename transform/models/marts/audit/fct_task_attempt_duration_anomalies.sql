@@ -30,10 +30,7 @@
         '{{ airflow_audit_keep_held_touched(airflow_audit_task_attempt_anomalies(), "drop") }}',
         '{{ airflow_audit_keep_held_touched(airflow_audit_task_attempt_anomalies(), "create") }}',
         '{{ airflow_audit_delete_task_attempt_anomalies() }}'],
-    post_hook=[
-        '{{ airflow_audit_keep_held_touched(airflow_audit_task_attempt_anomalies(), "drop") }}',
-        '{{ airflow_audit_drop_markers_table("markers") }}',
-        '{{ airflow_audit_drop_markers_table("window-markers") }}']
+    post_hook='{{ airflow_audit_drop_build_tables(airflow_audit_task_attempt_anomalies()) }}'
 ) -}}
 {%- set partitions = airflow_audit_task_instance_partitions() -%}
 {%- set partial = airflow_audit_anomalies_partial(airflow_audit_task_attempt_anomalies()) -%}
