@@ -838,17 +838,16 @@
     finished rows of the touched partitions (touched_rows) and every finished row (measured_rows). On DuckDB
     one query finds the touched rows once for all of them (at 10M task instances after an hour of new runs,
     the three queries that each found them took 4.5 s of the attempts mart's 10.9 s), and the markers are also
-    written out for the pre-hook and the body (airflow_audit_markers_relation): in a run or build, once, into
-    a table of the build (airflow_audit_markers_table), which the statements name: the values this query
-    found, or with more than airflow_audit_values_limit() of a kind, what the markers' query finds, reading
-    the mart before its pre-hook; else (dbt compile) as values in each statement. Each value is rendered by
-    the warehouse (airflow_audit_duckdb_literal). Written out, they tell DuckDB's planner how few they are: as
-    a query, it cannot tell, and it builds its joins on the big side instead; and each use would run the query
-    again. Written into each statement, DuckDB parses and binds them again at each: at 1M task instances after
-    1% arrived as new runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost
-    about 3.7 s of its statements (creating its view, describing it, planning and running the insert) against
-    0.6 s named in a table, on a busy machine. Elsewhere, nothing is written out, nor outside a run or build
-    beyond airflow_audit_values_limit() markers of a kind. -#}
+    written out for the pre-hook and the body (airflow_audit_markers_relation): in a run or build, into tables
+    of the build, whatever their number (airflow_audit_write_markers); else (dbt compile) as values in each
+    statement, up to airflow_audit_values_limit() of a kind. Each value is rendered by the warehouse
+    (airflow_audit_duckdb_literal). Written out, they tell DuckDB's planner how few they are: as a query, it
+    cannot tell, and it builds its joins on the big side instead; and each use would run the query again.
+    Written into each statement, DuckDB parses and binds them again at each: at 1M task instances after 1%
+    arrived as new runs, the dag-run mart's 1,236 window markers made its compiled SQL 709 KB and cost about
+    3.7 s of its statements (creating its view, describing it, planning and running the insert) against 0.6 s
+    named in a table, on a busy machine. Elsewhere, nothing is written out, nor in dbt compile beyond
+    airflow_audit_values_limit() markers of a kind. -#}
 {% macro airflow_audit_fetch_markers(anomalies) -%}
     {%- set measured, partitions = anomalies.measured, anomalies.partitions -%}
     {%- set measured_rows -%}
@@ -914,9 +913,12 @@
             (select count(*) from touched where is_old_row = 0) as touched_rows,
             {{ measured_rows }}
     {%- endset -%}
-    {%- set fetched = run_query(fetch).rows[0] -%}
     {#- a run or build writes them into tables of its own; dbt compile, into its SQL -#}
     {%- set in_tables = flags.WHICH in ('run', 'build') -%}
+    {%- if in_tables -%}
+        {{- return(airflow_audit_write_markers(anomalies, measured_rows)) -}}
+    {%- endif -%}
+    {%- set fetched = run_query(fetch).rows[0] -%}
     {%- for kind, columns in kinds.items() -%}
         {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
         {%- set relation = none -%}
@@ -940,19 +942,6 @@
                 (select * from (values {{ rows }}) as marker_values({{
                     (columns.names + columns.numbers + columns.moments) | join(', ') }}))
             {%- endset -%}
-            {%- if in_tables -%}
-                {%- set table = airflow_audit_markers_table(kind) -%}
-                {%- do run_query(
-                    'create or replace table ' ~ table ~ ' as select * from ' ~ relation ~ ' as markers') -%}
-                {%- set relation = table | string -%}
-            {%- endif -%}
-        {%- elif in_tables -%}
-            {#- too many to write out as values: the query itself, reading the mart before its pre-hook -#}
-            {%- set table = airflow_audit_markers_table(kind) -%}
-            {%- set query = airflow_audit_first_markers(anomalies) if kind == 'markers'
-                else airflow_audit_window_markers(anomalies) -%}
-            {%- do run_query('create or replace table ' ~ table ~ ' as ' ~ query) -%}
-            {%- set relation = table | string -%}
         {%- endif -%}
         {%- if relation is not none -%}
             {%- do airflow_audit_remember(kind ~ ':' ~ measured, relation) -%}
@@ -961,6 +950,46 @@
     {{- return({
         'markers': fetched[0], 'window-markers': fetched[2],
         'touched_rows': fetched[4], 'measured_rows': fetched[5]}) -}}
+{%- endmacro %}
+
+
+{#- airflow_audit_fetch_markers in a run or build on DuckDB: the rows of the touched partitions
+    (airflow_audit_marker_ctes' `touched`, reading the mart as it was, before any hook) written once into a
+    table of the build, and each kind of markers from that table into its own (airflow_audit_markers_table),
+    which the pre-hook and the body name; then the counts, read from those tables. The values a query found
+    were written into the tables before, and beyond airflow_audit_values_limit() of a kind each table's
+    query found the touched rows again: at 10M task instances after 1% arrived as new runs, the attempts
+    mart's first query took 7.1 s and the two tables' 5.0 and 4.2 s. -#}
+{% macro airflow_audit_write_markers(anomalies, measured_rows) -%}
+    {%- set series, measured = anomalies.series | join(', '), anomalies.measured -%}
+    {%- set touched = airflow_audit_markers_table('touched-rows') -%}
+    {%- set tables = {
+        'markers': airflow_audit_markers_table('markers'),
+        'window-markers': airflow_audit_markers_table('window-markers')} -%}
+    {%- do run_query('create or replace table ' ~ touched ~ ' as with '
+        ~ airflow_audit_marker_ctes(anomalies) ~ ' select * from touched') -%}
+    {%- do run_query('create or replace table ' ~ tables['markers'] ~ ' as select ' ~ series
+        ~ ', min(started_at) as first_marker_at from ' ~ touched ~ ' group by ' ~ series) -%}
+    {%- do run_query('create or replace table ' ~ tables['window-markers'] ~ ' as with '
+        ~ airflow_audit_marker_ctes(anomalies, touched_table=touched) ~ ' '
+        ~ airflow_audit_window_markers_of_touched(anomalies)) -%}
+    {%- set counts -%}
+        select
+            (select count(*) from {{ tables['markers'] }}) as first_marker_count,
+            (select count(*) from {{ tables['window-markers'] }}) as window_marker_count,
+            (select count(*) from {{ touched }} where is_old_row = 0) as touched_rows,
+            {{ measured_rows }}
+    {%- endset -%}
+    {%- set fetched = run_query(counts).rows[0] -%}
+    {%- for kind, count in [('markers', fetched[0]), ('window-markers', fetched[1])] -%}
+        {%- if count == 0 -%}
+            {%- do airflow_audit_remember('none-' ~ kind ~ ':' ~ measured, true) -%}
+        {%- endif -%}
+        {%- do airflow_audit_remember(kind ~ ':' ~ measured, tables[kind] | string) -%}
+    {%- endfor -%}
+    {{- return({
+        'markers': fetched[0], 'window-markers': fetched[1],
+        'touched_rows': fetched[2], 'measured_rows': fetched[3]}) -}}
 {%- endmacro %}
 
 
@@ -1009,12 +1038,15 @@
 
 {#- The CTEs a duration anomaly mart's markers are found from: `touched`, the rows of the touched
     partitions, as `measured` holds them now (finished ones, is_old_row 0) and as this table held them
-    (is_old_row 1), with is_success; and `exchanges`, each start of a series where one successful row as
-    it was and one as it is are alike. `touched` is read more than once: in a CTE, which DuckDB then
+    (is_old_row 1), with is_success (or as a run or build on DuckDB wrote them into `touched_table`); and
+    `exchanges`, each start of a series where one successful row as it was and one as it is are alike. `touched` is read more than once: in a CTE, which DuckDB then
     computes once (`materialized`, where a query reads it in several subqueries, says so). -#}
-{% macro airflow_audit_marker_ctes(anomalies, materialized=false, kept=false) -%}
+{% macro airflow_audit_marker_ctes(anomalies, materialized=false, kept=false, touched_table=none) -%}
     {%- set series, row_key, measured = anomalies.series, anomalies.row_key, anomalies.measured -%}
     touched as {{ 'materialized ' if materialized }}(
+        {%- if touched_table is not none %}
+        select * from {{ touched_table }}
+        {%- else %}
         select
             {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 0 as is_old_row,
             case when state = 'success' then 1 else 0 end as is_success
@@ -1027,6 +1059,7 @@
             {{ row_key }}, {{ series | join(', ') }}, started_at, duration_s, 1 as is_old_row,
             case when state = 'success' then 1 else 0 end as is_success
         from {{ airflow_audit_held_touched_rows(anomalies, kept) }}
+        {%- endif %}
     ),
 
     exchanges as (
@@ -1134,9 +1167,9 @@
 {%- endmacro %}
 
 
-{#- The table a build on DuckDB writes a duration anomaly mart's markers of `kind` ('markers' or
-    'window-markers') into, once, beside the mart (airflow_audit_fetch_markers); its post-hook drops it
-    (airflow_audit_drop_build_tables). -#}
+{#- The table a build on DuckDB writes a duration anomaly mart's touched rows or markers of `kind`
+    ('touched-rows', 'markers' or 'window-markers') into, once, beside the mart (airflow_audit_write_markers);
+    its post-hook drops it (airflow_audit_drop_build_tables). -#}
 {% macro airflow_audit_markers_table(kind) -%}
     {{- return(api.Relation.create(database=this.database, schema=this.schema,
         identifier=this.identifier ~ '__' ~ kind | replace('-', '_'))) -}}
@@ -1144,14 +1177,15 @@
 
 
 {#- A duration anomaly mart's post-hook: drop the tables its build kept beside it. On DuckDB, those its
-    markers were written into (airflow_audit_markers_table), by this build or by one that failed before its
-    post-hook, in one hook of two statements (DuckDB runs both); elsewhere the held rows
-    (airflow_audit_keep_held_touched), as its 'drop' step. -#}
+    touched rows and markers were written into (airflow_audit_markers_table), by this build or by one that
+    failed before its post-hook, in one hook of three statements (DuckDB runs them all); elsewhere the held
+    rows (airflow_audit_keep_held_touched), as its 'drop' step. -#}
 {% macro airflow_audit_drop_build_tables(anomalies) -%}
     {%- if target.type != 'duckdb' -%}
         {{- return(airflow_audit_keep_held_touched(anomalies, 'drop')) -}}
     {%- endif -%}
     {%- if not airflow_audit_without_warehouse() -%}
+        drop table if exists {{ airflow_audit_markers_table('touched-rows') }};
         drop table if exists {{ airflow_audit_markers_table('markers') }};
         drop table if exists {{ airflow_audit_markers_table('window-markers') }}
     {%- endif -%}
