@@ -879,6 +879,10 @@
         {%- do fetched.update({'touched_rows': counts[0], 'measured_rows': counts[1]}) -%}
         {{- return(fetched) -}}
     {%- endif -%}
+    {#- a run or build writes them into tables of its own; dbt compile, into its SQL -#}
+    {%- if flags.WHICH in ('run', 'build') -%}
+        {{- return(airflow_audit_write_markers(anomalies, measured_rows)) -}}
+    {%- endif -%}
     {%- set kinds = {
         'markers': {'names': anomalies.series, 'numbers': [], 'moments': ['first_marker_at']},
         'window-markers': {
@@ -913,11 +917,6 @@
             (select count(*) from touched where is_old_row = 0) as touched_rows,
             {{ measured_rows }}
     {%- endset -%}
-    {#- a run or build writes them into tables of its own; dbt compile, into its SQL -#}
-    {%- set in_tables = flags.WHICH in ('run', 'build') -%}
-    {%- if in_tables -%}
-        {{- return(airflow_audit_write_markers(anomalies, measured_rows)) -}}
-    {%- endif -%}
     {%- set fetched = run_query(fetch).rows[0] -%}
     {%- for kind, columns in kinds.items() -%}
         {%- set count, rows = fetched[loop.index0 * 2], fetched[loop.index0 * 2 + 1] -%}
@@ -1039,8 +1038,9 @@
 {#- The CTEs a duration anomaly mart's markers are found from: `touched`, the rows of the touched
     partitions, as `measured` holds them now (finished ones, is_old_row 0) and as this table held them
     (is_old_row 1), with is_success (or as a run or build on DuckDB wrote them into `touched_table`); and
-    `exchanges`, each start of a series where one successful row as it was and one as it is are alike. `touched` is read more than once: in a CTE, which DuckDB then
-    computes once (`materialized`, where a query reads it in several subqueries, says so). -#}
+    `exchanges`, each start of a series where one successful row as it was and one as it is are alike.
+    `touched` is read more than once: in a CTE, which DuckDB then computes once (`materialized`, where a
+    query reads it in several subqueries, says so). -#}
 {% macro airflow_audit_marker_ctes(anomalies, materialized=false, kept=false, touched_table=none) -%}
     {%- set series, row_key, measured = anomalies.series, anomalies.row_key, anomalies.measured -%}
     touched as {{ 'materialized ' if materialized }}(
