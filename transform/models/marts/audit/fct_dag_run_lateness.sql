@@ -5,7 +5,7 @@
     span that would be negative (clocks, or timestamps of different attempts after a clear) is null.
     The full history, rows deleted at the source included (archive mode). -#}
 
-{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_run_work_partitions') -%}
 
 with
 
