@@ -407,12 +407,14 @@ def plant_non_portable_sql(m: Manifest) -> None:
 
 def test_the_portable_sql_rule_reads_the_macros(manifest: Manifest) -> None:
     broken = deepcopy(manifest)
-    (macro,) = [m for m in broken["macros"].values() if m["name"] == "airflow_audit_dag_partitions"]
+    (macro,) = [
+        m for m in broken["macros"].values() if m["name"] == "airflow_audit_touched_dag_work"
+    ]
     macro["macro_sql"] = macro["macro_sql"].replace(
         "{{ airflow_audit_distinct_set_operator('union') }}", "union"
     )
     assert rule_portable_sql(broken) == [
-        "macro airflow_audit_dag_partitions uses " + NON_PORTABLE_SQL[r"\bunion\b(?!\s+all\b)"]
+        "macro airflow_audit_touched_dag_work uses " + NON_PORTABLE_SQL[r"\bunion\b(?!\s+all\b)"]
     ]
 
 

@@ -394,20 +394,8 @@
     never on the time of the sync). A run cleared and rerun moves to the day it started again, and the day
     it left must be recounted: which one that was is no longer known, so every row of a touched DAG is. -#}
 {% macro airflow_audit_dag_partitions() -%}
-    {%- set tables = ['dag_run', 'task_instance', 'task_instance_history', 'task_fail'] -%}
-    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
-        select dag_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
-        where {{ airflow_audit_changed('dag_run') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id from {{ airflow_audit_staging('stg_airflow__task_instances') }}
-        where {{ airflow_audit_changed('task_instance') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
-        where {{ airflow_audit_changed('task_instance_history') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id from {{ airflow_audit_staging('stg_airflow__task_fails') }}
-        where {{ airflow_audit_changed('task_fail') }}
-    {%- endif -%}{%- endset -%}
+    {%- set tables = airflow_audit_dag_work_tables() -%}
+    {%- set sql = airflow_audit_touched_dag_work(['dag_id']) -%}
     {%- set sql = airflow_audit_touched_once('dags', ['dag_id'], sql, tables) if sql | trim else sql -%}
     {{- return({
         'key': 'dag_id',
@@ -422,20 +410,8 @@
     every DAG, the whole mart (about 8 s of the build). The touched runs are found by natural key,
     which the staging views read without hashing any key, and hashed once found. -#}
 {% macro airflow_audit_dag_run_work_partitions() -%}
-    {%- set tables = ['dag_run', 'task_instance', 'task_instance_history', 'task_fail'] -%}
-    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
-        select dag_id, run_id from {{ airflow_audit_staging('stg_airflow__dag_runs') }}
-        where {{ airflow_audit_changed('dag_run') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id, run_id from {{ airflow_audit_staging('stg_airflow__task_instances') }}
-        where {{ airflow_audit_changed('task_instance') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id, run_id from {{ airflow_audit_staging('stg_airflow__task_instance_histories') }}
-        where {{ airflow_audit_changed('task_instance_history') }}
-        {{ airflow_audit_distinct_set_operator('union') }}
-        select dag_id, run_id from {{ airflow_audit_staging('stg_airflow__task_fails') }}
-        where {{ airflow_audit_changed('task_fail') }}
-    {%- endif -%}{%- endset -%}
+    {%- set tables = airflow_audit_dag_work_tables() -%}
+    {%- set sql = airflow_audit_touched_dag_work(['dag_id', 'run_id']) -%}
     {%- if sql | trim -%}
         {%- set runs = airflow_audit_touched_once('dag-runs-by-work', ['dag_id', 'run_id'], sql, tables) -%}
         {%- set sql -%}
@@ -447,6 +423,35 @@
         'key': 'dag_run_key',
         'tables': tables,
         'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- The raw tables of a DAG's runs and task attempts, whose changes touch the DAG and DAG run partitions
+    (airflow_audit_dag_partitions, airflow_audit_dag_run_work_partitions). -#}
+{% macro airflow_audit_dag_work_tables() -%}
+    {{- return(['dag_run', 'task_instance', 'task_instance_history', 'task_fail']) -}}
+{%- endmacro %}
+
+
+{#- The query for the `columns` (of dag_id and run_id, which every staging view of those tables has) of
+    the rows of those tables changed since the last passing build, distinct; '' without a warehouse's
+    run to ask (parsing, a unit test). -#}
+{% macro airflow_audit_touched_dag_work(columns) -%}
+    {%- set sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        {%- set views = {
+            'dag_run': 'stg_airflow__dag_runs',
+            'task_instance': 'stg_airflow__task_instances',
+            'task_instance_history': 'stg_airflow__task_instance_histories',
+            'task_fail': 'stg_airflow__task_fails'} -%}
+        {%- for table in airflow_audit_dag_work_tables() %}
+        select {{ columns | join(', ') }} from {{ airflow_audit_staging(views[table]) }}
+        where {{ airflow_audit_changed(table) }}
+        {%- if not loop.last %}
+        {{ airflow_audit_distinct_set_operator('union') }}
+        {%- endif %}
+        {%- endfor -%}
+    {%- endif -%}{%- endset -%}
+    {{- return(sql) -}}
 {%- endmacro %}
 
 
