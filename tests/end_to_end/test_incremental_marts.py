@@ -284,6 +284,18 @@ class Job:
                 ).fetchone()
         return found
 
+    def lateness_restamped(self) -> tuple[int, int]:
+        """(rows of fct_dag_run_lateness the latest build wrote, rows of the DAGs those belong to): a
+        build that replaced whole DAGs wrote every row of each."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(
+                f'with lateness as (select * from "{self.marts}".fct_dag_run_lateness), '
+                "latest as (select max(airflow_audit_built_at) as built_at from lateness) "
+                "select count(*) filter (where airflow_audit_built_at = (select built_at from latest)), "
+                "count(*) from lateness where dag_id in (select dag_id from lateness "
+                "where airflow_audit_built_at = (select built_at from latest))"
+            ).fetchone()
+
     def differences_from_a_full_rebuild(self) -> dict[str, tuple[int, int]]:
         """mart -> (rows only in the incremental mart, rows only in the rebuilt one), for the marts
         that differ; the rebuild is a `--full-refresh` of those marts (and what they read) in a copy of
@@ -410,6 +422,9 @@ def test_incremental_marts_equal_a_full_rebuild(
             stamped = job.stamped(tmp_path / "before.duckdb")
             assert all(changed == 0 for changed, _, _ in stamped.values()), stamped
             assert 0 < stamped["fct_task_attempts"][1] < stamped["fct_task_attempts"][2], stamped
+            # a run's lateness is replaced with its run, not with every run of its DAG
+            restamped, of_their_dags = job.lateness_restamped()
+            assert 0 < restamped < of_their_dags, (restamped, of_their_dags)
         else:
             # mirror deleted rows outright (a run deleted in the UI): what read them is rebuilt
             assert job.replaced()["fct_task_attempts"] == "everything"
