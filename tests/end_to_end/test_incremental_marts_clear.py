@@ -254,4 +254,23 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     # an attempt running past its 1,000 hours holds the same hours at every sync
     assert len(lost_hours) >= 900, "the lost try holds too few hours: the test shows nothing"
     assert not recomputed & lost_hours
+    # the lateness report recomputes the day the cleared run was due on, not its DAG's other days
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        built_at = con.execute(
+            f'select max(airflow_audit_built_at) from "{job.marts}".fct_task_instances'
+        ).fetchone()[0]
+        due_days = (
+            "select dag_id, cast(date_trunc('day', due_at) as date) from "
+            f'"{job.marts}".fct_dag_run_lateness where airflow_audit_built_at = ?'
+        )
+        rewritten = set(con.execute(due_days, (built_at,)).fetchall())
+        reported = con.execute(
+            "select dag_id, due_date, airflow_audit_built_at = ? "
+            f'from "{job.marts}".rpt_dag_daily_lateness where dag_id = ?',
+            (built_at, cleared[0]),
+        ).fetchall()
+    assert rewritten, "the cleared run has no due time: the test shows nothing"
+    assert {dag for dag, _ in rewritten} == {cleared[0]}
+    assert len(reported) > len(rewritten), "its DAG was due on one day: the test shows nothing"
+    assert {(dag, due) for dag, due, now in reported if now} == rewritten
     assert job.differences_from_a_full_rebuild() == {}

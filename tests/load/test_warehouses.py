@@ -389,8 +389,9 @@ def test_a_partial_build_compiles_to_the_warehouses_sql(compiled_partial):
     assert "loaded_at > cast('2026-01-01 00:00:00'" in partial.replace('"', "").replace("`", "")
     assert all(hooks) and len(hooks) == len(model_hooks()) >= 14, hooks
     # one delete per partitions macro (task instance, DAG run, DAG run by its work, audit-log row, DAG,
-    # pool hour), the two anomaly marts', and the pool report's of what fct_task_attempts replaced
-    assert sum(h.startswith("delete from") for h in hooks) == 9, hooks
+    # DAG due day, pool hour), the two anomaly marts', and the pool report's of what fct_task_attempts
+    # replaced
+    assert sum(h.startswith("delete from") for h in hooks) == 10, hooks
 
 
 # ---- Snowflake end to end on fakesnow ------------------------------------------------------------------

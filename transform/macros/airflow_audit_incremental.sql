@@ -389,9 +389,9 @@
 {%- endmacro %}
 
 
-{#- Partitions by DAG: the rows of a DAG in rpt_dag_daily_health, rpt_task_reliability, rpt_dag_durations,
-    rpt_failure_streaks and rpt_dag_daily_lateness depend on its runs and task attempts only (and on vars,
-    never on the time of the sync). A run cleared and rerun moves to the day it started again, and the day
+{#- Partitions by DAG: the rows of a DAG in rpt_dag_daily_health, rpt_task_reliability, rpt_dag_durations
+    and rpt_failure_streaks depend on its runs and task attempts only (and on vars, never on the time of
+    the sync). A run cleared and rerun moves to the day it started again, and the day
     it left must be recounted: which one that was is no longer known, so every row of a touched DAG is. -#}
 {% macro airflow_audit_dag_partitions() -%}
     {%- set tables = airflow_audit_dag_work_tables() -%}
@@ -423,6 +423,59 @@
         'key': 'dag_run_key',
         'tables': tables,
         'sql': sql}) -}}
+{%- endmacro %}
+
+
+{#- Partitions by DAG and due day (rpt_dag_daily_lateness: a day's figures are those of the scheduled runs
+    of fct_dag_run_lateness due that day). Touched: the due days of the runs that mart rewrote in this
+    build (its partitions, by DAG run), and every (DAG, day) whose count of runs there differs from the
+    report's. A run's due time is set when Airflow creates it (run_after, or its data interval's end), and
+    a clear resets its start, not that, so a touched run counts on the day it counted on; a run that left
+    a day all the same (removed, or its due time rewritten) leaves that day one run short, which the
+    counts find, and a day none of the touched runs is due on that holds as many runs as the report
+    counted holds the same runs, none of them changed. The DAG partitions recomputed every day of a DAG
+    with one new run: after 1% arrived as new runs, every DAG. `sql` gives the touched days by key,
+    `natural_sql` as (dag_id, due_date). Found once, before the pre-hook deletes them (see
+    airflow_audit_touched_once); found again after it, when they are more than the values hold, they are
+    the same days less those without a run left, which nothing replaces. -#}
+{% macro airflow_audit_dag_due_day_partitions() -%}
+    {%- set tables = airflow_audit_dag_work_tables() -%}
+    {%- set days_sql -%}{%- if execute and not airflow_audit_in_unit_test() -%}
+        {%- set lateness = airflow_audit_relation('fct_dag_run_lateness') -%}
+        select dag_id, {{ airflow_audit_due_date() }} as due_date
+        from {{ lateness }}
+        where {{ airflow_audit_in_partitions_of(lateness, airflow_audit_dag_run_work_partitions()) }}
+        {{ airflow_audit_distinct_set_operator('union') }}
+        select
+            coalesce(reported.dag_id, counted.dag_id) as dag_id,
+            coalesce(reported.due_date, counted.due_date) as due_date
+        from (
+            select dag_id, {{ airflow_audit_due_date() }} as due_date, count(*) as run_count
+            from {{ lateness }}
+            group by dag_id, {{ airflow_audit_due_date() }}
+        ) as counted
+        full outer join {{ airflow_audit_relation('rpt_dag_daily_lateness') }} as reported
+            on counted.dag_id = reported.dag_id and counted.due_date = reported.due_date
+        where coalesce(counted.run_count, 0) <> coalesce(reported.scheduled_run_count, 0)
+    {%- endif -%}{%- endset -%}
+    {%- set days_sql = airflow_audit_touched_once('dag-due-days', ['dag_id', 'due_date'], days_sql, tables)
+        if days_sql | trim else days_sql -%}
+    {%- set sql -%}{%- if days_sql | trim -%}
+        select {{ airflow_audit_surrogate_key(['touched_days.dag_id', 'touched_days.due_date']) }}
+        from ({{ days_sql }}) as touched_days
+    {%- endif -%}{%- endset -%}
+    {{- return({
+        'key': 'dag_due_day_key',
+        'tables': tables,
+        'sql': sql,
+        'natural_key': ['dag_id', 'due_date'],
+        'natural_sql': days_sql}) -}}
+{%- endmacro %}
+
+
+{#- The day a scheduled run was due on (fct_dag_run_lateness's due_at; `alias.` before it when given). -#}
+{% macro airflow_audit_due_date(alias=none) -%}
+    cast({{ dbt.date_trunc('day', (alias ~ '.' if alias else '') ~ 'due_at') }} as date)
 {%- endmacro %}
 
 
@@ -557,12 +610,13 @@
 {#- The body's filter on a staging view by the partitions' natural key (a view hashes its key for every row
     it returns, so a filter on the key hashes the whole table; on DuckDB a semi-join on the natural key
     reads only the touched rows, about 10x faster for an hour of changes at 1M task instances): the
-    other warehouses, which have no common form of a multi-column IN, filter on the key. -#}
-{% macro airflow_audit_in_partitions_by_natural_key(partitions) -%}
-    {{- return(adapter.dispatch('airflow_audit_in_partitions_by_natural_key', 'airflow_audit')(partitions)) -}}
+    other warehouses, which have no common form of a multi-column IN, filter on the key (`key`, an
+    expression of it where the rows lack the column). -#}
+{% macro airflow_audit_in_partitions_by_natural_key(partitions, key=none) -%}
+    {{- return(adapter.dispatch('airflow_audit_in_partitions_by_natural_key', 'airflow_audit')(partitions, key)) -}}
 {%- endmacro %}
 
-{% macro duckdb__airflow_audit_in_partitions_by_natural_key(partitions) -%}
+{% macro duckdb__airflow_audit_in_partitions_by_natural_key(partitions, key) -%}
     {%- if airflow_audit_is_partial(partitions.tables) -%}
         ({{ partitions.natural_key | join(', ') }}) in ({{ partitions.natural_sql }})
     {%- else -%}
@@ -570,8 +624,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro default__airflow_audit_in_partitions_by_natural_key(partitions) -%}
-    {{- airflow_audit_in_partitions(partitions) -}}
+{% macro default__airflow_audit_in_partitions_by_natural_key(partitions, key) -%}
+    {{- airflow_audit_in_partitions(partitions, key) -}}
 {%- endmacro %}
 
 
@@ -1825,7 +1879,7 @@
         'rpt_dag_durations': airflow_audit_dag_partitions,
         'rpt_failure_streaks': airflow_audit_dag_partitions,
         'fct_dag_run_lateness': airflow_audit_dag_run_work_partitions,
-        'rpt_dag_daily_lateness': airflow_audit_dag_partitions,
+        'rpt_dag_daily_lateness': airflow_audit_dag_due_day_partitions,
         'rpt_pool_hourly_usage': airflow_audit_pool_hour_partitions,
     } -%}
     {%- set partitions = partitions_of.get(relation.identifier | lower) -%}

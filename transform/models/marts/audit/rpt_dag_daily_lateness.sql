@@ -1,21 +1,30 @@
 {#- One row per DAG per day its scheduled runs were due: how many, and the p50/p95 of their lateness,
-    scheduler delay and queue delay (fct_dag_run_lateness). -#}
+    scheduler delay and queue delay (fct_dag_run_lateness). Each day is counted from its own runs alone,
+    so the table is incremental by DAG and due day (airflow_audit_dag_due_day_partitions). -#}
 
-{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_due_day_partitions') -%}
 
 with
 
-runs as (
+due_runs as (
 
     select
         dag_id,
-        cast({{ dbt.date_trunc('day', 'due_at') }} as date) as due_date,
+        {{ airflow_audit_due_date() }} as due_date,
         lateness_s,
         scheduler_delay_s,
         queue_delay_s
 
     from {{ ref('fct_dag_run_lateness') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+
+),
+
+runs as (
+
+    select * from due_runs
+    where
+        {{ airflow_audit_in_partitions_by_natural_key(
+            partitions, airflow_audit_surrogate_key(['dag_id', 'due_date'])) }}
 
 ),
 
