@@ -8,8 +8,10 @@ from (`<schema>_marts._airflow_audit_builds`).  Then:
 
 * nothing changed, same project, last build less than a day old: the marts are current; it says
   so and builds nothing;
-* some tables changed: `dbt build --select source:airflow.<table>+ ...`, the models and tests
-  downstream of those tables only (the others read nothing new);
+* some tables changed: `dbt build --select source:airflow.<table>+ ... int_latest_sync+`, the
+  models and tests downstream of those tables, and of the time of the sync (the marts measured
+  against it: a try still running holds its pool's slots until the sync), only (the others read
+  nothing new);
 * a build more than a day old: `dbt build` of everything;
 * a first run, another dbt project or dbt version, an unreadable record, a table gone from the
   warehouse: `dbt build --full-refresh`.
@@ -56,6 +58,9 @@ NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 # 0.6 s a time), and the record's and queries' results replaced the build's.
 NO_ARTIFACTS = ("--no-write-json",)
 REBUILD_AFTER = dt.timedelta(hours=24)
+# The time of the latest sync, which the marts measured at a sync read (rpt_pool_hourly_usage,
+# rpt_stuck_work, rpt_alerts).
+SYNC_TIME_MODEL = "int_latest_sync"
 PROJECT_PARTS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 STATE_CACHE = "airflow_audit_build_state.json"
 
@@ -340,6 +345,10 @@ def decide(state, phash: str, argv: list[str]) -> tuple[str, list[str] | None]:
         "build",
         "--select",
         *(f"source:airflow.{t}+" for t in changed),
+        # and what is measured against the time of the sync, which moved with it (a try still
+        # running holds its pool's slots until the sync): read from the sync's own bookkeeping
+        # table, not a source, so no changed table selects it
+        f"{SYNC_TIME_MODEL}+",
         *NO_UNIT_TESTS,
         *since_var,
     ]
