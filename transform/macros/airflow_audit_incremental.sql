@@ -473,9 +473,9 @@
 {%- endmacro %}
 
 
-{#- The day a scheduled run was due on (fct_dag_run_lateness's due_at; `alias.` before it when given). -#}
-{% macro airflow_audit_due_date(alias=none) -%}
-    cast({{ dbt.date_trunc('day', (alias ~ '.' if alias else '') ~ 'due_at') }} as date)
+{#- The day a scheduled run was due on (fct_dag_run_lateness's due_at). -#}
+{% macro airflow_audit_due_date() -%}
+    cast({{ dbt.date_trunc('day', 'due_at') }} as date)
 {%- endmacro %}
 
 
