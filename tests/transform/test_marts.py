@@ -1115,6 +1115,50 @@ def test_percentiles_computed_in_buckets_under_a_memory_limit_equal_the_mart(mar
     assert rows > 0
 
 
+def test_under_a_memory_limit_a_whole_build_of_the_attempts_spills_from_the_start(marts, tmp_path):
+    """Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, a whole build of fct_task_attempts runs with DuckDB's
+    debug_force_external set and unsets it after (airflow_audit_out_of_core): at 10M task instances its
+    windows kept about all its rows in memory and ran out of 3GB, where 384MB passed. Rebuilt so on a
+    copy of the job's warehouse, the mart holds the rows the job built."""
+    if marts["version"] != "3.3.2":
+        pytest.skip("the newest schema")
+    # the same file name: DuckDB names the catalog after it, and the staging views name their catalog
+    warehouse = tmp_path / "copy" / Path(marts["warehouse"]).name
+    warehouse.parent.mkdir()
+    warehouse.write_bytes(Path(marts["warehouse"]).read_bytes())
+    done = meltano(
+        "invoke",
+        "dbt-duckdb",
+        "run",
+        "--full-refresh",
+        "--select",
+        "fct_task_attempts",
+        env={
+            **marts["env"],
+            **dbt_paths(tmp_path),
+            "AIRFLOW_AUDIT_DUCKDB_PATH": str(warehouse),
+            "AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT": "1GB",
+        },
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    on = log.index("set debug_force_external = true")
+    off = log.index("set debug_force_external = false", on)
+    assert re.search(r"create\s+table\s+\S*fct_task_attempts", log[on:off])
+    row = "select * exclude (airflow_audit_built_at) from"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"attach '{marts['warehouse']}' as job (read_only)")
+        mart = f'"{MARTS}"."fct_task_attempts"'
+        figures = con.execute(
+            f"""select
+                (select count(*) from {mart}),
+                (select count(*) from ({row} {mart} except all {row} job.{mart})),
+                (select count(*) from ({row} job.{mart} except all {row} {mart}))"""
+        ).fetchone()
+    assert figures[1:] == (0, 0)
+    assert figures[0] > 0
+
+
 def test_a_revoked_role_is_kept_and_flagged_in_the_privileges(marts):
     revoked = marts_query(
         marts["warehouse"],

@@ -20,6 +20,26 @@
 {% endmacro %}
 
 
+
+{#- Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, the statements around a whole build (not a partial one) of a
+    model whose windows hold about its whole input: `set debug_force_external = true` before (on) and
+    `= false` after (not on); pre- and post-hook of fct_task_attempts. DuckDB 1.4.5 keeps such a window in
+    memory when the input seems to fit, and then cannot: at 10M task instances (8.8M attempts) the first
+    build of fct_task_attempts ran out of 3GB in every try ("failed to pin block"), where it passed at
+    384MB, 1GB and 6GB, which spill from the start or fit; computed out of core from the start it passed
+    at 3GB in 122.7 s (6GB in memory: 83.4 s). A debug setting of DuckDB's: the pinned DuckDB has it, and
+    a model that fails leaves it set for the rest of its dbt run, which then spills more but builds the
+    same rows. Nothing without a limit, on the other warehouses or in a unit test. -#}
+{% macro airflow_audit_out_of_core(partitions_macro, on) -%}
+    {%- if execute and airflow_audit_duckdb_memory_limit() and not airflow_audit_in_unit_test() -%}
+        {%- if not on -%}
+            set debug_force_external = false
+        {%- elif not airflow_audit_partial_partitions(context[partitions_macro]()) -%}
+            set debug_force_external = true
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- How many buckets of groups an aggregate with exact percentiles over `relation` is computed in, one
     after the other (airflow_audit_and_in_bucket): DuckDB keeps every value of a group for quantile_cont
     outside its memory limit, so under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT the groups are split into

@@ -15,6 +15,10 @@
 {#- keeps what it replaces for rpt_pool_hourly_usage (int_pool_attempts_replaced) -#}
 {%- set partitions = airflow_audit_partitioned(
     'airflow_audit_task_instance_partitions', keep_replaced_attempts=true) -%}
+{#- its windows hold about all its rows: under a memory limit a whole build spills from the start -#}
+{{ config(
+    pre_hook="{{ airflow_audit_out_of_core('airflow_audit_task_instance_partitions', true) }}",
+    post_hook="{{ airflow_audit_out_of_core('airflow_audit_task_instance_partitions', false) }}") }}
 
 with
 
