@@ -20,7 +20,6 @@
 {% endmacro %}
 
 
-
 {#- Under AIRFLOW_AUDIT_DUCKDB_MEMORY_LIMIT, the statements around a whole build (not a partial one) of a
     model whose windows hold about its whole input: `set debug_force_external = true` before (on) and
     `= false` after (not on); pre- and post-hook of fct_task_attempts. DuckDB 1.4.5 keeps such a window in
@@ -39,6 +38,7 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
 
 {#- How many buckets of groups an aggregate with exact percentiles over `relation` is computed in, one
     after the other (airflow_audit_and_in_bucket): DuckDB keeps every value of a group for quantile_cont
