@@ -83,6 +83,25 @@ def appended(before: list[str], after: list[str]) -> set[str]:
     raise AssertionError("the table's rows are neither kept in order nor appended")
 
 
+def days_of_the_run_and_its_task_instance(job: Job, natural_key: tuple) -> dict[str, set]:
+    """{'run': the day the run of a task instance (dag_id, task_id, run_id, map_index) counts on in
+    rpt_dag_daily_health, 'attempts': the days its attempts count on}, as the marts hold them now,
+    computed here (started, else queued, else logical or due; an attempt's start, else end)."""
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        run = con.execute(
+            "select cast(coalesce(started_at, queued_at, logical_at, run_after_at) as date) "
+            f'from "{job.marts}".fct_dag_runs where dag_id = ? and run_id = ?',
+            natural_key[:1] + natural_key[2:3],
+        ).fetchall()
+        attempts = con.execute(
+            "select distinct cast(coalesce(started_at, ended_at) as date) "
+            f'from "{job.marts}".fct_task_attempts '
+            "where dag_id = ? and task_id = ? and run_id = ? and map_index = ?",
+            natural_key,
+        ).fetchall()
+    return {"run": {day for (day,) in run}, "attempts": {day for (day,) in attempts} - {None}}
+
+
 @pytest.mark.parametrize("version", ["2.10.5", "3.3.2"])
 def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     airflow_db, tmp_path, version
@@ -163,6 +182,7 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
             )
         )
     assert cleared_hours, "the cleared try holds no pool hour: the test shows nothing"
+    days_before = days_of_the_run_and_its_task_instance(job, cleared)
     with duckdb.connect(str(job.warehouse), read_only=True) as con:
         intermediate = job.marts.removesuffix("_marts") + "_intermediate"
         last_sync = con.execute(
@@ -274,6 +294,20 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     assert {dag for dag, _ in rewritten} == {cleared[0]}
     assert len(reported) > len(rewritten), "its DAG was due on one day: the test shows nothing"
     assert {(dag, due) for dag, due, now in reported if now} == rewritten
+    # the daily health report recomputes the days the cleared run and its task instance's attempts
+    # counted on before and count on now (the run, queued again without a start, moved to the day
+    # of the clear), not its DAG's other days
+    days_after = days_of_the_run_and_its_task_instance(job, cleared)
+    assert days_before["run"] != days_after["run"], "the run kept its day: the test shows nothing"
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        health = con.execute(
+            "select run_date, airflow_audit_built_at = ? "
+            f'from "{job.marts}".rpt_dag_daily_health where dag_id = ?',
+            (built_at, cleared[0]),
+        ).fetchall()
+    recounted = set().union(*days_before.values(), *days_after.values())
+    assert len(health) > len(recounted), "its DAG ran on those days only: the test shows nothing"
+    assert {day for day, now in health if now} == recounted
     assert job.differences_from_a_full_rebuild() == {}
     # a due time rewritten outside Airflow (by hand, in its database): the day the run left holds one
     # run fewer than the report counted, and is recomputed with the day it moved to

@@ -324,6 +324,10 @@ def model_hooks() -> list[str]:
             hooks.append(f"{{{{ airflow_audit_delete_partitions({partitions}()) }}}}")
             if "keep_replaced_attempts=true" in text:
                 hooks.append(f"{{{{ airflow_audit_keep_replaced_attempts({partitions}()) }}}}")
+            for day in re.findall(r"keep_replaced_days='(\w+)'", text):
+                hooks.append(
+                    f"{{{{ airflow_audit_keep_replaced_dag_days({partitions}(), '{day}') }}}}"
+                )
     return list(dict.fromkeys(hooks))
 
 
@@ -394,9 +398,12 @@ def test_a_partial_build_compiles_to_the_warehouses_sql(compiled_partial):
     assert sum(duckdb_only) == 2
     assert [bool(hook) for hook in hooks] == [not only for only in duckdb_only], hooks
     # one delete per partitions macro (task instance, DAG run, DAG run by its work, audit-log row, DAG,
-    # DAG due day, pool hour), the two anomaly marts', and the pool report's of what fct_task_attempts
-    # replaced
-    assert sum(h.startswith("delete from") for h in hooks) == 10, hooks
+    # DAG day, DAG due day, pool hour), the two anomaly marts', and the two reports' of what
+    # fct_task_attempts (and fct_dag_runs) replaced
+    assert sum(h.startswith("delete from") for h in hooks) == 12, hooks
+    # what fct_task_attempts replaced, kept for the pool report, and the days of what it and
+    # fct_dag_runs replaced, for the daily health report
+    assert sum(h.startswith("insert into") for h in hooks) == 4, hooks
 
 
 # ---- Snowflake end to end on fakesnow ------------------------------------------------------------------

@@ -21,11 +21,21 @@
 {#- A large mart's materialization, called first in its model with the name of its partitions' macro:
     incremental, replaced partition by partition (the pre-hook deletes what the body inserts again; on
     DuckDB a partial build replaces small partitions in place instead, get_incremental_airflow_audit_in_place_sql).
-    Returns the partitions, for the body's filters. -#}
-{% macro airflow_audit_partitioned(partitions_macro, keep_replaced_attempts=false) -%}
-    {%- set delete_hook = '{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}' -%}
-    {#- fct_task_attempts keeps what it replaces for rpt_pool_hourly_usage (airflow_audit_pool_hours.sql) -#}
-    {%- set keep_hook = '{{ airflow_audit_keep_replaced_attempts(' ~ partitions_macro ~ '()) }}' -%}
+    Returns the partitions, for the body's filters. keep_replaced_attempts: fct_task_attempts keeps the
+    attempts it replaces for rpt_pool_hourly_usage (airflow_audit_pool_hours.sql); keep_replaced_days,
+    the name of the macro of the day a row counts on: fct_dag_runs and fct_task_attempts keep the days
+    of the rows they replace for rpt_dag_daily_health (airflow_audit_dag_days.sql). Both run before the
+    delete. -#}
+{% macro airflow_audit_partitioned(partitions_macro, keep_replaced_attempts=false, keep_replaced_days=none) -%}
+    {%- set hooks = [] -%}
+    {%- if keep_replaced_attempts -%}
+        {%- do hooks.append('{{ airflow_audit_keep_replaced_attempts(' ~ partitions_macro ~ '()) }}') -%}
+    {%- endif -%}
+    {%- if keep_replaced_days -%}
+        {%- do hooks.append(
+            '{{ airflow_audit_keep_replaced_dag_days(' ~ partitions_macro ~ "(), '" ~ keep_replaced_days ~ "') }}") -%}
+    {%- endif -%}
+    {%- do hooks.append('{{ airflow_audit_delete_partitions(' ~ partitions_macro ~ '()) }}') -%}
     {{- config(
         materialized='incremental',
         incremental_strategy=(
@@ -33,7 +43,7 @@
             else airflow_audit_append_strategy()),
         meta={'airflow_audit_partitions': partitions_macro},
         on_schema_change='fail',
-        pre_hook=[keep_hook, delete_hook] if keep_replaced_attempts else [delete_hook]
+        pre_hook=hooks
     ) -}}
     {{- return(context[partitions_macro]()) -}}
 {%- endmacro %}
@@ -389,10 +399,8 @@
 {%- endmacro %}
 
 
-{#- Partitions by DAG: the rows of a DAG in rpt_dag_daily_health, rpt_task_reliability, rpt_dag_durations
-    and rpt_failure_streaks depend on its runs and task attempts only (and on vars, never on the time of
-    the sync). A run cleared and rerun moves to the day it started again, and the day
-    it left must be recounted: which one that was is no longer known, so every row of a touched DAG is. -#}
+{#- Partitions by DAG: the rows of a DAG in rpt_task_reliability, rpt_dag_durations and rpt_failure_streaks
+    depend on its runs and task attempts only (and on vars, never on the time of the sync). -#}
 {% macro airflow_audit_dag_partitions() -%}
     {%- set tables = airflow_audit_dag_work_tables() -%}
     {%- set sql = airflow_audit_touched_dag_work(['dag_id']) -%}
@@ -1874,7 +1882,7 @@
         'fct_dag_runs': airflow_audit_dag_run_partitions,
         'fct_dag_run_duration_anomalies': airflow_audit_dag_run_partitions,
         'fct_audit_events': airflow_audit_log_partitions,
-        'rpt_dag_daily_health': airflow_audit_dag_partitions,
+        'rpt_dag_daily_health': airflow_audit_dag_day_partitions,
         'rpt_task_reliability': airflow_audit_dag_partitions,
         'rpt_dag_durations': airflow_audit_dag_partitions,
         'rpt_failure_streaks': airflow_audit_dag_partitions,

@@ -2,7 +2,9 @@
     is_deleted_at_source: Airflow's `db clean` purges old runs, and the audit trail should outlive it.
     On Airflow 3, the DAG version the run was created from (dag_version, when synced). -#}
 
-{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_run_partitions') -%}
+{#- keeps the days of what it replaces for rpt_dag_daily_health (int_dag_days_replaced) -#}
+{%- set partitions = airflow_audit_partitioned(
+    'airflow_audit_dag_run_partitions', keep_replaced_days='airflow_audit_run_date') -%}
 
 with
 

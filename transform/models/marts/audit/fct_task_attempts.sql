@@ -12,9 +12,11 @@
     is kept once, from task_instance. attempt_number numbers the known attempts of a task instance from 1:
     by try_number, task_fail rows (no try number) first, by their start. -#}
 
-{#- keeps what it replaces for rpt_pool_hourly_usage (int_pool_attempts_replaced) -#}
+{#- keeps what it replaces for rpt_pool_hourly_usage (int_pool_attempts_replaced), and the days of it for
+    rpt_dag_daily_health (int_dag_days_replaced) -#}
 {%- set partitions = airflow_audit_partitioned(
-    'airflow_audit_task_instance_partitions', keep_replaced_attempts=true) -%}
+    'airflow_audit_task_instance_partitions', keep_replaced_attempts=true,
+    keep_replaced_days='airflow_audit_attempt_date') -%}
 {#- its windows hold about all its rows: under a memory limit a whole build spills from the start -#}
 {{ config(
     pre_hook="{{ airflow_audit_out_of_core('airflow_audit_task_instance_partitions', true) }}",

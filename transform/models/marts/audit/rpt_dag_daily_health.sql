@@ -1,36 +1,44 @@
 {#- One row per DAG per day: how its runs ended, how long the successful ones took, and how many task
     attempts failed or were retries. Runs count on the day they started (else were queued, else their
     logical date); task attempts on the day they started (else ended). The full history is reported,
-    including rows deleted at the source (archive mode). -#}
+    including rows deleted at the source (archive mode). Incremental by DAG and day
+    (airflow_audit_dag_days.sql): an hourly build recounts the days the runs and attempts it rewrote
+    are on now and were on before. -#}
 
-{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_partitions') -%}
+{%- set partitions = airflow_audit_partitioned('airflow_audit_dag_day_partitions') -%}
+{{ config(post_hook="{{ airflow_audit_forget_replaced_dag_days() }}") }}
+-- depends_on: {{ ref('int_dag_days_replaced') }}
 
 with
 
 dag_runs as (
 
-    select * from {{ ref('fct_dag_runs') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    select
+        dag_id,
+        {{ airflow_audit_run_date() }} as run_date,
+        state,
+        duration_s
+
+    from {{ ref('fct_dag_runs') }}
 
 ),
 
 task_attempts as (
 
-    select * from {{ ref('fct_task_attempts') }}
-    where {{ airflow_audit_in_partitions(partitions) }}
+    select
+        dag_id,
+        {{ airflow_audit_attempt_date() }} as run_date,
+        is_failed,
+        attempt_number
+
+    from {{ ref('fct_task_attempts') }}
 
 ),
 
 runs_by_day as (
 
-    select
-        dag_id,
-        cast({{ dbt.date_trunc('day', 'coalesce(started_at, queued_at, logical_at, run_after_at)') }} as date)
-            as run_date,
-        state,
-        duration_s
-
-    from dag_runs
+    select * from dag_runs
+    where run_date is not null and {{ airflow_audit_on_touched_dag_days('dag_runs', partitions) }}
 
 ),
 
@@ -50,8 +58,14 @@ run_figures as (
             as p95_duration_s
 
     from runs_by_day
-    where run_date is not null
     group by dag_id, run_date
+
+),
+
+attempts_by_day as (
+
+    select * from task_attempts
+    where run_date is not null and {{ airflow_audit_on_touched_dag_days('task_attempts', partitions) }}
 
 ),
 
@@ -59,15 +73,12 @@ attempt_figures as (
 
     select
         dag_id,
-        cast({{ dbt.date_trunc('day', 'coalesce(started_at, ended_at)') }} as date) as run_date,
+        run_date,
         sum(case when is_failed then 1 else 0 end) as failed_task_attempt_count,
         sum(case when attempt_number > 1 then 1 else 0 end) as retry_attempt_count
 
-    from task_attempts
-    where coalesce(started_at, ended_at) is not null
-    group by
-        dag_id,
-        cast({{ dbt.date_trunc('day', 'coalesce(started_at, ended_at)') }} as date)
+    from attempts_by_day
+    group by dag_id, run_date
 
 ),
 

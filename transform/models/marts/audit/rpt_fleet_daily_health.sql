@@ -1,15 +1,14 @@
 {#- One row per day, over every DAG: runs by state, success rate, p50/p95 duration of the successful
     runs and p50/p95 queue delay of every run that was queued and started. Runs count on the day they
-    started (else were queued, else their logical date), as in rpt_dag_daily_health. The full history,
-    rows deleted at the source included (archive mode). -#}
+    started (else were queued, else their logical date), as in rpt_dag_daily_health
+    (airflow_audit_run_date). The full history, rows deleted at the source included (archive mode). -#}
 
 with
 
 dag_runs as (
 
     select
-        cast({{ dbt.date_trunc('day', 'coalesce(started_at, queued_at, logical_at, run_after_at)') }} as date)
-            as run_date,
+        {{ airflow_audit_run_date() }} as run_date,
         state,
         duration_s,
         queue_delay_s
