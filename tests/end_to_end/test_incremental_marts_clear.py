@@ -1,14 +1,16 @@
 """A task instance Airflow clears is recomputed alone: no other attempt's anomaly verdict, none of the
-pool hours its try held, no other due day of its DAG's lateness (tests/end_to_end/test_incremental_marts.py
-is the rest of the incremental story; this file runs in a pytest-xdist worker of its own beside it)."""
+pool hours its try held, no other due day of its DAG's lateness, no other day of its DAG's daily health
+than those its run and attempts left and moved to; and a mart rebuilt alone from scratch makes the reports
+that keep what it replaced recount everything (tests/end_to_end/test_incremental_marts.py is the rest of
+the incremental story; this file runs in a pytest-xdist worker of its own beside it)."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from tests.end_to_end.test_incremental_marts import AIRFLOW_SESSION, PARTIAL, Job
-from tests.support import airflow_python
+from tests.end_to_end.test_incremental_marts import AIRFLOW_SESSION, AIRFLOW_WRITES, PARTIAL, Job
+from tests.support import airflow_python, meltano
 from tests.support.sync import execute
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
@@ -320,4 +322,32 @@ def test_a_cleared_task_instance_recomputes_no_other_attempt_nor_its_pool_hours(
     )
     assert moved == 1
     assert PARTIAL in job.run()
+    assert job.differences_from_a_full_rebuild() == {}
+    # a user's --full-refresh of fct_dag_runs and fct_task_attempts alone: what they replaced is not
+    # known, so the next build recounts every day of the daily health report and every hour of the
+    # pool report
+    done = meltano(
+        "invoke",
+        "dbt-duckdb:build-changed",
+        "--full-refresh",
+        "--select",
+        "fct_dag_runs",
+        "fct_task_attempts",
+        env=job.env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with duckdb.connect(str(job.warehouse), read_only=True) as con:
+        intermediate = f'"{job.marts.removesuffix("_marts")}_intermediate"'
+        not_known = con.execute(
+            f"select (select count(*) from {intermediate}.int_dag_days_replaced "
+            "where dag_id is null), "
+            f"(select count(*) from {intermediate}.int_pool_attempts_replaced "
+            "where task_instance_key is null)"
+        ).fetchone()
+    assert not_known == (2, 1)
+    airflow_python(version, url, home, AIRFLOW_WRITES, "20261201")
+    assert PARTIAL in job.run()
+    assert job.replaced()["rpt_dag_daily_health"] == "everything"
+    assert job.replaced()["rpt_pool_hourly_usage"] == "everything"
+    assert job.replaced()["fct_task_attempts"] == "partitions"
     assert job.differences_from_a_full_rebuild() == {}

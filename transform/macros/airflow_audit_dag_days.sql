@@ -117,13 +117,13 @@
 {#- A pre-hook of fct_dag_runs and fct_task_attempts, before their touched partitions are replaced: keep
     the days their rows there count on (`day`, the name of the macro of that day) in
     int_dag_days_replaced, as the report last counted them. Where the build replaces everything, or not
-    row by row, say that what was replaced is not known. Nothing before that table exists: it is
-    created saying so. -#}
+    row by row, or creates the mart (a first build, or a --full-refresh of it alone), say that what was
+    replaced is not known. Nothing before that table exists: it is created saying so. -#}
 {% macro airflow_audit_keep_replaced_dag_days(partitions, day) -%}
-    {%- if execute and not airflow_audit_without_warehouse() and is_incremental() -%}
+    {%- if execute and not airflow_audit_without_warehouse() -%}
         {%- set replaced = airflow_audit_relation('int_dag_days_replaced') -%}
         {%- if adapter.get_relation(replaced.database, replaced.schema, replaced.identifier) is not none -%}
-            {%- if airflow_audit_partial_partitions(partitions) -%}
+            {%- if is_incremental() and airflow_audit_partial_partitions(partitions) -%}
                 insert into {{ replaced }} (dag_id, run_date)
                 select distinct dag_id, {{ context[day]() }}
                 from {{ this }}

@@ -247,13 +247,14 @@
     inserted again), keep them in int_pool_attempts_replaced as the report last counted them. An attempt
     already kept there keeps that row: one the report's post-hook kept unended, or one kept by an earlier
     build of fct_task_attempts since the report was built (which the report counted, not what came in
-    between). Where the build replaces everything, or not row by row, say that what was replaced is not
-    known. Nothing before that table exists: it is created saying so. -#}
+    between). Where the build replaces everything, or not row by row, or creates the mart (a first
+    build, or a --full-refresh of it alone), say that what was replaced is not known. Nothing before
+    that table exists: it is created saying so. -#}
 {% macro airflow_audit_keep_replaced_attempts(partitions) -%}
-    {%- if execute and not airflow_audit_without_warehouse() and is_incremental() -%}
+    {%- if execute and not airflow_audit_without_warehouse() -%}
         {%- set replaced = airflow_audit_relation('int_pool_attempts_replaced') -%}
         {%- if adapter.get_relation(replaced.database, replaced.schema, replaced.identifier) is not none -%}
-            {%- if airflow_audit_partial_partitions(partitions) -%}
+            {%- if is_incremental() and airflow_audit_partial_partitions(partitions) -%}
                 insert into {{ replaced }} (
                     task_instance_key, task_attempt_key, is_deleted_at_source, pool, pool_slots, state,
                     queued_at, started_at, ended_at)
