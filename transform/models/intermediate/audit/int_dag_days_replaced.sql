@@ -6,7 +6,8 @@
 
     A row without a dag_id says "what was replaced is not known": this table was created (a first
     build, a full refresh, or it had been dropped) or one of the two marts was rebuilt in full, so the
-    next build of rpt_dag_daily_health is a full one. Created with that row, added to by nothing else. -#}
+    next build of rpt_dag_daily_health is a full one. This model creates the table with that row and adds
+    nothing to it after. -#}
 
 {{ config(materialized='incremental', on_schema_change='fail') }}
 
