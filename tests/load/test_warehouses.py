@@ -401,8 +401,8 @@ def test_a_partial_build_compiles_to_the_warehouses_sql(compiled_partial):
     # DAG day, DAG due day, pool hour), the two anomaly marts', and the two reports' of what
     # fct_task_attempts (and fct_dag_runs) replaced
     assert sum(h.startswith("delete from") for h in hooks) == 12, hooks
-    # what fct_task_attempts replaced, kept for the pool report, and the days of what it and
-    # fct_dag_runs replaced, for the daily health report
+    # what fct_task_attempts replaced and the attempts still running, kept for the pool report, and
+    # the days of what it and fct_dag_runs replaced, for the daily health report
     assert sum(h.startswith("insert into") for h in hooks) == 4, hooks
 
 
