@@ -97,23 +97,6 @@
 {%- endmacro %}
 
 
-{#- The report's filter on runs or attempts (`alias`, with dag_id and run_date): those on a touched day,
-    in a partial build; else `1 = 1`. -#}
-{% macro airflow_audit_on_touched_dag_days(alias, partitions) -%}
-    {%- if airflow_audit_partial_partitions(partitions) -%}
-        exists (
-            select 1
-            from ({{ partitions.natural_sql }}) as touched_days
-            where
-                touched_days.dag_id = {{ alias }}.dag_id
-                and touched_days.run_date = {{ alias }}.run_date
-        )
-    {%- else -%}
-        1 = 1
-    {%- endif -%}
-{%- endmacro %}
-
-
 {#- A pre-hook of fct_dag_runs and fct_task_attempts, before their touched partitions are replaced: keep
     the days their rows there count on (`day`, the name of the macro of that day) in
     int_dag_days_replaced, as the report last counted them. Where the build replaces everything, or not

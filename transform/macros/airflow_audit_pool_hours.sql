@@ -215,7 +215,7 @@
 {#- The body's filters in a partial build (else `1 = 1`). On attempts (`alias`, with started_at and
     held_until): those holding slots between the first and the last touched hour (uncorrelated, so any
     warehouse plans it as a filter); exactly which hours each one holds is told after its hours are
-    counted out, by airflow_audit_in_touched_pool_hours. -#}
+    counted out, by airflow_audit_in_touched_keys. -#}
 {% macro airflow_audit_near_touched_pool_hours(alias, partitions) -%}
     {%- if airflow_audit_partial_partitions(partitions) -%}
         {{ alias }}.held_until
@@ -226,22 +226,6 @@
         1 = 1
     {%- endif -%}
 {%- endmacro %}
-
-{#- On rows of pool hours (`alias`, with pool_name and hour_start): the touched ones. -#}
-{% macro airflow_audit_in_touched_pool_hours(alias, partitions) -%}
-    {%- if airflow_audit_partial_partitions(partitions) -%}
-        exists (
-            select 1
-            from ({{ partitions.hours_sql }}) as touched_hours
-            where
-                touched_hours.pool_name = {{ alias }}.pool_name
-                and touched_hours.hour_start = {{ alias }}.hour_start
-        )
-    {%- else -%}
-        1 = 1
-    {%- endif -%}
-{%- endmacro %}
-
 
 {#- fct_task_attempts' first pre-hook: before the touched task instances' attempts are deleted (to be
     inserted again), keep them in int_pool_attempts_replaced as the report last counted them. An attempt

@@ -38,7 +38,9 @@ task_attempts as (
 runs_by_day as (
 
     select * from dag_runs
-    where run_date is not null and {{ airflow_audit_on_touched_dag_days('dag_runs', partitions) }}
+    where
+        run_date is not null
+        and {{ airflow_audit_in_touched_keys(partitions, partitions.natural_sql, ['dag_id', 'run_date']) }}
 
 ),
 
@@ -65,7 +67,9 @@ run_figures as (
 attempts_by_day as (
 
     select * from task_attempts
-    where run_date is not null and {{ airflow_audit_on_touched_dag_days('task_attempts', partitions) }}
+    where
+        run_date is not null
+        and {{ airflow_audit_in_touched_keys(partitions, partitions.natural_sql, ['dag_id', 'run_date']) }}
 
 ),
 

@@ -88,7 +88,7 @@ held as (
     from attempt_hours
     where
         attempt_hours.held_until > attempt_hours.hour_start
-        and {{ airflow_audit_in_touched_pool_hours('attempt_hours', partitions) }}
+        and {{ airflow_audit_in_touched_keys(partitions, partitions.hours_sql, ['pool_name', 'hour_start']) }}
 
 ),
 
