@@ -21,6 +21,7 @@ from tests.fixtures.airflow_secret_carriers import (
     connection_host_with_credentials,
     import_error_stacktrace,
     note_with_token,
+    retry_reason_with_key,
 )
 
 
@@ -154,10 +155,15 @@ def test_carriers_outside_the_log():
         import_error_stacktrace("/opt/airflow/dags/x.py"),
         connection_host_with_credentials(),
         note_with_token(),
+        retry_reason_with_key(),
     ):
         assert leaks(text), "the carrier should hold a secret"
         assert leaks(redact_text(text)) == []
     assert "api.partner-audit.example.org" in redact_text(connection_host_with_credentials())
+    assert redact_text(retry_reason_with_key()).startswith(
+        "PartnerFeedRetryPolicy: 429 Client Error: Too Many Requests for url: "
+        "https://api.partner-audit.example.org/v1/feed?api_key=***"
+    )
     assert "/opt/airflow/dags/x.py" in redact_text(
         import_error_stacktrace("/opt/airflow/dags/x.py")
     )
