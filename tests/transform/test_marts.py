@@ -232,7 +232,9 @@ FIGURES: dict[str, tuple[str, str]] = {
 }
 
 # The reason a retry policy gave for a retried try (Airflow 3.3+), per try: Airflow keeps it on the try's
-# history row and, while the try waits for its retry, on the task instance too, so a try is listed once.
+# history row and, while the try waits for its retry (up_for_retry), on the task instance too, so a try
+# is listed once. A task instance scheduled or queued for its next try still holds the reason, which is
+# the try's before it: an attempt of its history.
 # Masked as the tap masks free text (the fixtures' policy reason that quotes a URL's api_key).
 RETRY_REASONS_AT_SOURCE = (
     "select dag_id, task_id, run_id, map_index, try_number, "
@@ -240,7 +242,7 @@ RETRY_REASONS_AT_SOURCE = (
     "select dag_id, task_id, run_id, map_index, try_number, retry_reason from task_instance_history "
     "where retry_reason is not null union "
     "select dag_id, task_id, run_id, map_index, try_number, retry_reason from task_instance "
-    "where retry_reason is not null) as tries order by 1, 2, 3, 4, 5"
+    "where retry_reason is not null and state = 'up_for_retry') as tries order by 1, 2, 3, 4, 5"
 )
 RETRY_REASONS_IN_MARTS = (
     "select dag_id, task_id, run_id, map_index, try_number, retry_reason from {marts}.fct_task_attempts "
