@@ -824,6 +824,8 @@ def test_the_figures_are_not_trivial(marts):
         for name, value in source.items()
         if not value
         and not (name in MAY_BE_EMPTY and MAY_BE_EMPTY[name] not in marts["tables_at_source"])
+        # a column of 3.3+: test_retry_reasons_equal_the_source_masked bounds it by version
+        and name != "retry_reasons"
     )
     assert empty == [], f"figures without rows at the source: {empty}"
     assert len({state for _, state, _ in source["dag_runs_by_state_per_dag"]}) >= 3
