@@ -20,7 +20,9 @@ What is checked, with AIRFLOW_AUDIT_TABLES='[]' (every table):
   when opted in;
 * the whole job (extract, load, reconcile, dbt build) runs under the read-only role the tap's
   `--grants` creates; the role cannot select a secret column (PostgreSQL says permission denied); a
-  revoked non-secret column stops the run with one sentence naming it and the GRANT to run.
+  revoked non-secret column stops the run with one sentence naming it and the GRANT to run;
+* on Airflow 3.3.2, a retry policy that quotes the exception (a request URL with its key) run by
+  Airflow itself (`airflow dags test`): the reason reaches the marts, masked, on its try.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ import pytest
 
 from tests.fixtures.airflow_history import NON_SECRET_MARKERS, PLANTED_SECRETS
 from tests.fixtures.airflow_secret_carriers import SECRETS as CARRIER_SECRETS
-from tests.support import airflow_db_clean, encoded_forms, meltano, warehouse_hits
+from tests.support import (
+    airflow_cli,
+    airflow_db_clean,
+    encoded_forms,
+    meltano,
+    source_query,
+    warehouse_hits,
+)
 from tests.support.sync import dbt_paths, execute, scalar, warehouse_columns
 
 # PostgreSQL, Meltano, dbt or Airflow: not in `make test-unit`.
@@ -468,9 +477,66 @@ def test_a_revoked_column_stops_the_run_in_one_sentence(reader, source, tmp_path
         execute(source["url"], f"grant select (hostname) on task_instance to {READER}")
 
 
+# A DAG whose task fails its first try with a request URL holding a key in the exception, and a
+# retry policy, as a user writes one, that gives str(exception) as its reason. Airflow 3.3.2 runs it
+# (`airflow dags test`): the task runner sends the reason with the retry, the execution API stores
+# it on the task instance, the next try's start copies that try to task_instance_history and clears
+# it on the task instance (task_runner.py, execution_api/routes/task_instances.py).
+RETRY_DAG_ID = "airflow_audit_catalog_pull"
+RETRY_KEY = "ZqRealRetryPolicyKey7Wx"
+RETRY_DAG = f"""
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, task
+from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+
+
+class CatalogRetryPolicy(RetryPolicy):
+    def evaluate(self, exception, try_number, max_tries, context=None):
+        return RetryDecision.retry(delay=timedelta(0), reason=f"CatalogRetryPolicy: {{exception}}")
+
+
+with DAG("{RETRY_DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+
+    @task(retries=1, retry_delay=timedelta(0), retry_policy=CatalogRetryPolicy())
+    def pull_items(**context):
+        if context["ti"].try_number == 1:
+            raise ConnectionError(
+                "503 Server Error: Service Unavailable for url: "
+                "https://catalog.example.com/api/items?api_key={RETRY_KEY}&cursor=41"
+            )
+
+    pull_items()
+"""
+RETRY_REASON_MASKED = (
+    "CatalogRetryPolicy: 503 Server Error: Service Unavailable for url: "
+    "https://catalog.example.com/api/items?api_key=***&cursor=41"
+)
+
+
+def run_a_retry_policy_in_airflow_3(url: str, home: Path) -> None:
+    """Airflow 3.3.2's own `dags test` of RETRY_DAG on the database at `url`."""
+    (home / "dags").mkdir(parents=True)
+    (home / "dags" / "catalog_pull.py").write_text(RETRY_DAG)
+    airflow_cli("3.3.2", url, home, "dags", "test", RETRY_DAG_ID, "2026-11-30")
+
+
 def test_the_whole_job_runs_under_the_read_only_role_on_airflow_3(airflow_db, tmp_path):
-    """The same on Airflow 3.3.2's schema (its own tables, the 3.x API server's action log)."""
+    """The same on Airflow 3.3.2's schema (its own tables, the 3.x API server's action log), with a
+    retry reason Airflow 3.3.2 itself wrote."""
     url = airflow_db("3.3.2", "secrets_3_3_2")
+    run_a_retry_policy_in_airflow_3(url, tmp_path / "airflow")
+    # Airflow retried the try, kept the reason, key and all, on its history row (a try that had not
+    # finished is recorded as failed: record_ti), and cleared it on the task instance when the second
+    # try ran
+    tries = f"from task_instance_history where dag_id = '{RETRY_DAG_ID}'"
+    assert source_query(url, f"select try_number, state, retry_reason {tries}") == [
+        (1, "failed", RETRY_REASON_MASKED.replace("***", RETRY_KEY))
+    ]
+    assert source_query(
+        url,
+        f"select try_number, state, retry_reason from task_instance where dag_id = '{RETRY_DAG_ID}'",
+    ) == [(2, "success", None)]
     role, password = "airflow_audit_reader_3", "reader-3-pw"
     execute(url, f"drop role if exists {role}", f"create role {role} login password '{password}'")
     owner_env = env_for(url, tmp_path / "unused.duckdb", tables="[]")
@@ -507,6 +573,15 @@ def test_the_whole_job_runs_under_the_read_only_role_on_airflow_3(airflow_db, tm
     assert set(found) == set(NON_SECRET_MARKERS)
     assert events == scalar(url, "select count(*) from log")
     assert reasons == {"fct_task_instances": 1, "fct_task_attempts": 1}
+    # the reason Airflow wrote: no form of its key anywhere, the reason itself on its try
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert warehouse_hits(con, encoded_forms(RETRY_KEY)) == {}
+        attempts = con.execute(
+            'select try_number, state, retry_reason from "airflow-local_marts".fct_task_attempts '
+            "where dag_id = ? order by try_number",
+            [RETRY_DAG_ID],
+        ).fetchall()
+    assert attempts == [(1, "failed", RETRY_REASON_MASKED), (2, "success", None)]
 
 
 def test_a_named_view_is_refused_in_one_sentence(source, tmp_path):
