@@ -86,10 +86,11 @@ def copy_seconds(url: str, tables: list[str]) -> float:
 
 
 def vacuum_seconds(url: str) -> float:
-    """VACUUM (ANALYZE) of the filled source, as a live Airflow database is: vacuumed.  Without it,
-    PostgreSQL's autovacuum takes each bulk-filled table a minute after the fill, while the bench
-    measures (on 200k task instances, task_instance and dag_run within 75 s; at 10M it reads and
-    dirties every page of task_instance for minutes, beside COPY and the first syncs)."""
+    """VACUUM (ANALYZE) of the filled source: a live Airflow database is vacuumed, a freshly filled
+    one is not.  Without it, PostgreSQL's autovacuum takes the filled tables while the bench
+    measures: on 200k task instances, task_instance and dag_run within 75 s of the fill; at 10M it
+    reads every page of task_instance beside COPY and the first syncs (docs/performance-history.md,
+    the bench at 9d6b057)."""
     started = time.perf_counter()
     conn = psycopg2.connect(url)
     try:
