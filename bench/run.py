@@ -86,11 +86,10 @@ def copy_seconds(url: str, tables: list[str]) -> float:
 
 
 def vacuum_seconds(url: str) -> float:
-    """VACUUM (ANALYZE) of the filled source: a live Airflow database is vacuumed, a freshly filled
-    one is not.  Without it, PostgreSQL's autovacuum takes the filled tables while the bench
-    measures: on 200k task instances, task_instance and dag_run within 75 s of the fill; at 10M it
-    reads every page of task_instance beside COPY and the first syncs (docs/performance-history.md,
-    the bench at 9d6b057)."""
+    """VACUUM (ANALYZE) of the filled source, so that nothing of PostgreSQL's own runs beside what
+    the bench measures: autovacuum otherwise takes the filled tables after the fill (on 200k task
+    instances, task_instance and dag_run within 75 s).  The generator's COPY FREEZE leaves little
+    for it to do (at 10M this VACUUM took 2.6 s), but a source at rest is the one measured."""
     started = time.perf_counter()
     conn = psycopg2.connect(url)
     try:
